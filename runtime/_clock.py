@@ -1,0 +1,56 @@
+"""The musical clock: bars and beats on the one sample clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from adaptive._music import Meter
+
+
+@dataclass(frozen=True)
+class MusicalClock:
+    sample_rate: int
+    tempo: float  # quarter notes per minute
+    meter: Meter
+
+    @property
+    def frames_per_beat(self) -> float:
+        # a beat is one denominator unit; tempo counts quarter notes
+        return self.sample_rate * 60.0 / self.tempo * (4.0 / self.meter.denominator)
+
+    @property
+    def frames_per_bar(self) -> float:
+        return self.frames_per_beat * self.meter.numerator
+
+    @property
+    def frames_per_step(self) -> float:
+        return self.frames_per_bar / self.meter.steps_per_bar
+
+    def bar_start(self, index: int) -> int:
+        # rounded from the exact position, so bars never drift
+        return int(round(index * self.frames_per_bar))
+
+    def bar_frames(self, index: int) -> int:
+        return self.bar_start(index + 1) - self.bar_start(index)
+
+    def bar_at(self, frame: int) -> int:
+        index = int(frame // self.frames_per_bar)
+        while self.bar_start(index + 1) <= frame:
+            index += 1
+        while self.bar_start(index) > frame:
+            index -= 1
+        return index
+
+    def beat_start(self, bar: int, beat: int) -> int:
+        return int(round(bar * self.frames_per_bar + beat * self.frames_per_beat))
+
+    def next_beat(self, frame: int) -> tuple[int, int, int]:
+        """The first beat boundary at or after ``frame``: (frame, bar, beat)."""
+        bar = self.bar_at(frame)
+        for beat in range(self.meter.numerator + 1):
+            start = self.beat_start(bar, beat)
+            if start >= frame:
+                if beat == self.meter.numerator:
+                    return self.bar_start(bar + 1), bar + 1, 0
+                return start, bar, beat
+        return self.bar_start(bar + 1), bar + 1, 0

@@ -1,0 +1,178 @@
+"""The composer: plans one bar for every stem with the models, then renders it.
+
+Each bar's randomness comes from its own generator seeded by (seed, bar index),
+so a bar sounds the same however the threads were scheduled; and each bar's
+model context (chord history, recurrent state) is kept, so a bar can be
+composed again with a new state without disturbing the bars before it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from adaptive._bundle import Bundle
+from adaptive._errors import BundleError
+from adaptive._music import CHORDS, DRUM_VOICES, START_CHORD, Note
+from adaptive._tokens import Vocabulary
+
+from ._clock import MusicalClock
+from ._control import Control, StateChange
+from ._instruments import TAIL_SECONDS, DrumHit, DrumKit, Instrument, PitchedInstrument, make_instrument, notes_to_frames
+from .generators import DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
+from .generators._sequence import SequenceContext
+
+
+@dataclass
+class BarAudio:
+    """A composed and rendered bar, ready for the mixer."""
+
+    index: int
+    start_frame: int
+    frames: int
+    state: str
+    intensity: float
+    chord: int
+    change: StateChange | None
+    playable: np.ndarray  # (stems, >= frames, 2) float32: this bar plus the previous bar's ring-out
+    notes: dict[str, list[tuple[int, int, int, int]]]  # stem -> (pitch, start_frame, frames, velocity)
+    generate_ms: float
+    render_ms: float
+    fallback: bool = False
+
+
+@dataclass
+class _Context:
+    chords: tuple[int, int]
+    sequences: dict[str, SequenceContext] = field(default_factory=dict)
+
+
+class Composer:
+    def __init__(self, bundle: Bundle, clock: MusicalClock, control: Control, seed: int) -> None:
+        self.bundle = bundle
+        self.clock = clock
+        self.control = control
+        self.seed = seed
+        self.stem_names = list(bundle.stems)
+        self.steps_per_bar = clock.meter.steps_per_bar
+        self.transpose = -bundle.key.normalization_shift
+        vocab = Vocabulary(tuple(bundle.manifest["vocabulary"]))
+        if vocab != Vocabulary.default():
+            raise BundleError("bundle field 'manifest.vocabulary' is not the vocabulary this runtime speaks")
+        models = bundle.models
+
+        def need(name: str) -> OnnxModel:
+            if name not in models:
+                raise BundleError(f"bundle field 'models.{name}' is missing; the stems need it")
+            return OnnxModel(models[name])
+
+        roles = {spec["role"] for spec in bundle.stems.values()}
+        self.harmony = HarmonyGenerator(need("harmony")) if "harmony" in models else None
+        self.sequences = {r: SequenceGenerator(need(r), vocab, self.steps_per_bar) for r in ("melody", "bass") if r in roles}
+        self.drums = (
+            DrumGenerator(need("drums_generator"), OnnxModel(models["drums_critic"]) if "drums_critic" in models else None)
+            if "drums" in roles
+            else None
+        )
+        self.instruments: dict[str, Instrument] = {
+            name: make_instrument(spec["instrument"], clock.sample_rate) for name, spec in bundle.stems.items()
+        }
+        self.tail_frames = int(TAIL_SECONDS * clock.sample_rate)
+        self._contexts: dict[int, _Context] = {}
+        self._overflow: dict[int, np.ndarray] = {}
+
+    def _context_before(self, index: int) -> _Context:
+        earlier = [i for i in self._contexts if i < index]
+        if earlier:
+            return self._contexts[max(earlier)]
+        return _Context(
+            chords=(START_CHORD, START_CHORD),
+            sequences={role: gen.initial_context() for role, gen in self.sequences.items()},
+        )
+
+    def forget_before(self, index: int) -> None:
+        """Drop contexts and ring-outs of bars long played (keeps memory flat)."""
+        for store in (self._contexts, self._overflow):
+            for i in [i for i in store if i < index]:
+                del store[i]
+
+    def compose(self, index: int) -> BarAudio:
+        t0 = time.perf_counter()
+        control = self.control
+        state = control.state_for_bar(index)
+        intensity = float(control.parameters.get("intensity", 0.5))
+        valence = control.valence_for(state)
+        rng = np.random.default_rng((self.seed, index))
+        context = self._context_before(index)
+        cond = {"intensity": intensity, "valence": valence, "state": state, "bar_index": index}
+
+        chord = 0
+        if self.harmony is not None:
+            chord = self.harmony.next_chord(context.chords, rng, **cond)
+        sequences: dict[str, SequenceContext] = {}
+        grid_notes: dict[str, list[Note]] = {}
+        for role, generator in self.sequences.items():
+            grid_notes[role], sequences[role] = generator.generate_bar(context.sequences[role], rng, chord=chord, **cond)
+        drum_hits = self.drums.generate_bar(rng, chord=chord, **cond) if self.drums is not None else []
+        self._contexts[index] = _Context(chords=(context.chords[1], chord), sequences=sequences)
+        t1 = time.perf_counter()
+
+        frames = self.clock.bar_frames(index)
+        fps = self.clock.frames_per_step
+        # one spare row so a repeated (fallback) bar fits a bar one frame longer
+        rows = int(math.ceil(self.clock.frames_per_bar)) + 1
+        own = np.zeros((len(self.stem_names), rows + self.tail_frames, 2), dtype=np.float32)
+        notes: dict[str, list[tuple[int, int, int, int]]] = {}
+        for s, name in enumerate(self.stem_names):
+            role = self.bundle.stems[name]["role"]
+            instrument = self.instruments[name]
+            if role == "drums" and isinstance(instrument, DrumKit):
+                hits = [DrumHit(v, int(round(pos * fps)), vel) for v, pos, vel in drum_hits]
+                instrument.render(hits, own[s])
+                notes[name] = [(DRUM_VOICES[h.voice][1], h.start_frame, int(fps), int(h.velocity * 127)) for h in hits]
+                continue
+            if role == "harmony":
+                bar_notes = self._voicing(chord, intensity)
+            else:
+                bar_notes = grid_notes.get(role, [])
+            framed = notes_to_frames(bar_notes, fps, self.transpose)
+            if isinstance(instrument, PitchedInstrument):
+                instrument.render(framed, own[s])
+            notes[name] = framed
+        previous = self._overflow.get(index - 1)
+        playable = own[:, :rows].copy()
+        if previous is not None:
+            ring = min(rows, previous.shape[1])
+            playable[:, :ring] += previous[:, :ring]
+        self._overflow[index] = own[:, frames:]
+        t2 = time.perf_counter()
+        return BarAudio(
+            index=index,
+            start_frame=self.clock.bar_start(index),
+            frames=frames,
+            state=state,
+            intensity=intensity,
+            chord=chord,
+            change=control.change_for_bar(index),
+            playable=playable,
+            notes=notes,
+            generate_ms=(t1 - t0) * 1000.0,
+            render_ms=(t2 - t1) * 1000.0,
+        )
+
+    def _voicing(self, chord: int, intensity: float) -> list[Note]:
+        """Chord tones around middle C; busier bars re-strike on each half bar."""
+        pcs = CHORDS[chord].pitch_classes()
+        pitches = sorted(48 + ((pc - 48) % 12) + (12 if pc < 5 else 0) for pc in pcs)
+        steps = self.steps_per_bar
+        velocity = int(56 + 40 * intensity)
+        if intensity < 0.6:
+            return [Note(p, 0, steps, velocity) for p in pitches]
+        half = steps // 2
+        return [Note(p, s, half, velocity) for s in (0, half) for p in pitches]
+
+    def chord_name(self, chord: int) -> str:
+        return CHORDS[chord].name(self.transpose)

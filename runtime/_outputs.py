@@ -1,0 +1,105 @@
+"""Where the mixed audio goes: the SDL audio device (through pygame) or files."""
+
+from __future__ import annotations
+
+import os
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from adaptive._errors import EngineError
+
+__all__ = ["PygameOutput", "write_wav", "read_wav", "read_disk_audio"]
+
+
+class PygameOutput:
+    """Opens the SDL audio device and pulls audio from ``fill`` in SDL's audio thread.
+
+    ``fill(out)`` receives a float32 (frames, 2) view of SDL's own buffer. It
+    runs on the audio thread: it must not block, log or do I/O. On a machine
+    without a sound card set ``SDL_AUDIODRIVER=disk`` (SDL then writes the raw
+    float32 stream to ``SDL_DISKAUDIOFILE``) or ``dummy``.
+    """
+
+    def __init__(self, fill: Callable[[np.ndarray], None], sample_rate: int, buffer_frames: int) -> None:
+        self.fill = fill
+        self.sample_rate = sample_rate
+        self.buffer_frames = buffer_frames
+        self.device = None
+        self.errors = 0
+
+    def _callback(self, _device: object, memory: memoryview) -> None:
+        out = np.frombuffer(memory, dtype=np.float32).reshape(-1, 2)
+        try:
+            self.fill(out)
+        except Exception:  # an exception here would kill SDL's thread: play silence, count it
+            out.fill(0.0)
+            self.errors += 1
+
+    def start(self) -> None:
+        os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+        try:
+            import pygame._sdl2.audio as sdl_audio
+            import pygame._sdl2.sdl2 as sdl
+        except ImportError as exc:  # pragma: no cover - pygame is a runtime dependency
+            raise EngineError(f"output 'pygame' needs pygame: {exc}") from None
+        try:
+            sdl.init_subsystem(sdl.INIT_AUDIO)
+            names = sdl_audio.get_audio_device_names(False)
+            if not names:
+                raise EngineError("output 'pygame': SDL found no audio output device; set SDL_AUDIODRIVER=disk or dummy")
+            self.device = sdl_audio.AudioDevice(
+                devicename=names[0],
+                iscapture=False,
+                frequency=self.sample_rate,
+                audioformat=sdl_audio.AUDIO_F32,
+                numchannels=2,
+                chunksize=self.buffer_frames,
+                allowed_changes=0,  # SDL converts if the device wants another format
+                callback=self._callback,
+            )
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"output 'pygame': cannot open the SDL audio device: {exc}") from None
+        self.device.pause(0)
+
+    def stop(self) -> None:
+        if self.device is not None:
+            self.device.pause(1)
+            self.device.close()
+            self.device = None
+
+
+def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
+    """Write float audio (frames, channels) in [-1, 1] as 16-bit PCM WAV."""
+    data = np.asarray(audio, dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    pcm = (np.clip(data, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(data.shape[1])
+        handle.setsampwidth(2)
+        handle.setframerate(sample_rate)
+        handle.writeframes(pcm.tobytes())
+
+
+def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
+    """Read a 16-bit PCM WAV as float32 (frames, channels) and its sample rate."""
+    with wave.open(str(path), "rb") as handle:
+        if handle.getsampwidth() != 2:
+            raise EngineError(f"{path}: only 16-bit PCM WAV is supported")
+        frames = handle.readframes(handle.getnframes())
+        channels = handle.getnchannels()
+        rate = handle.getframerate()
+    return np.frombuffer(frames, dtype="<i2").reshape(-1, channels).astype(np.float32) / 32767.0, rate
+
+
+def read_disk_audio(path: str | os.PathLike[str], channels: int = 2) -> np.ndarray:
+    """Read the raw float32 stream that SDL's disk audio driver wrote."""
+    raw = np.fromfile(str(path), dtype=np.float32)
+    usable = raw.shape[0] - raw.shape[0] % channels
+    return raw[:usable].reshape(-1, channels)
