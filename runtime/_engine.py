@@ -76,6 +76,7 @@ class MusicEngine:
             parameters={name: float(spec["default"]) for name, spec in self.bundle.parameters.items()},
             valence={name: float(spec["valence"]) for name, spec in self.bundle.states.items()},
         )
+        self._requested_state = initial
         self.composer = Composer(self.bundle, self.clock, self.control, self.seed)
         self._ready: dict[int, BarAudio] = {}
         self.mixer = Mixer(
@@ -177,6 +178,9 @@ class MusicEngine:
             raise UnknownNameError(f"state {name!r} is not in bundle {self.bundle.name!r}; known: {', '.join(self.bundle.states)}")
         if sync not in SYNC_MODES:
             raise EngineError(f"sync {sync!r} is not supported; choose one of {', '.join(SYNC_MODES)}")
+        if name == self._requested_state:
+            return  # already playing or on its way: games may call this every frame
+        self._requested_state = name
         self.control.commands.append(Command("state", name, sync=sync))
         self._wake.set()
 

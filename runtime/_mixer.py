@@ -123,6 +123,7 @@ class Mixer:
             self.fallback_bars += 1
         self.bar = bar
         self.played.append(bar)
+        self._compact_schedule(index)
         seconds = self.frame / self.clock.sample_rate
         self.events.append(MusicEvent("bar", self.frame, index, 0, bar.state, seconds))
         if previous is not None and previous.state != bar.state:
@@ -138,6 +139,14 @@ class Mixer:
                 }
             )
             self.events.append(MusicEvent("transition", self.frame, index, 0, bar.state, seconds))
+
+    def _compact_schedule(self, playing: int) -> None:
+        # Keep the schedule short: drop changes superseded before the bar before this one.
+        schedule = self.control.schedule
+        old = [c for c in schedule if c.target_bar < playing - 1]
+        if len(old) > 1:
+            keep = old[-1]
+            self.control.schedule = [keep] + [c for c in schedule if c.target_bar >= playing - 1]  # a swap, not a mutation
 
     # --- the callback ---------------------------------------------------------------------
 
