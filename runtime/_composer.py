@@ -42,6 +42,7 @@ class BarAudio:
     generate_ms: float
     render_ms: float
     fallback: bool = False
+    gains: tuple[float, ...] = ()  # the stems' target gains when the bar started, set by the mixer
 
 
 @dataclass

@@ -342,7 +342,6 @@ class MusicEngine:
         stats = self.stats()
         bars = []
         for bar in list(self.mixer.played):
-            spec_gain = self.mixer._targets(bar)
             bars.append(
                 {
                     "index": bar.index,
@@ -355,7 +354,7 @@ class MusicEngine:
                     "intensity": bar.intensity,
                     "fallback": bar.fallback,
                     "stems": {
-                        name: {"notes": len(bar.notes.get(name, [])), "gain": round(float(spec_gain[s]), 4)}
+                        name: {"notes": len(bar.notes.get(name, [])), "gain": round(float(bar.gains[s]), 4) if bar.gains else None}
                         for s, name in enumerate(self.mixer.stem_names)
                     },
                 }

@@ -121,6 +121,7 @@ class Mixer:
         bar = self.fetch_bar(index)
         if bar.fallback:
             self.fallback_bars += 1
+        bar.gains = tuple(self._targets(bar))  # for reports: what this bar was mixed at
         self.bar = bar
         self.played.append(bar)
         self._compact_schedule(index)

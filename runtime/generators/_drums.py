@@ -37,11 +37,14 @@ class DrumGenerator:
         self._cond[1:] = self._cond[0]
         z = rng.standard_normal((self.candidates, self.latent_size)).astype(np.float32)
         onset, velocity, timing = self.generator.run({"z": z, "cond": self._cond})
+        # the critic was trained on sampled hits, so rank sampled candidates
+        hits_all = rng.random(onset.shape) < onset
+        played = hits_all.astype(np.float32)
         best = 0
         if self.critic is not None and self.candidates > 1:
-            (score,) = self.critic.run({"onset": onset, "velocity": velocity, "cond": self._cond})
+            (score,) = self.critic.run({"onset": played, "velocity": velocity * played, "cond": self._cond})
             best = int(np.argmax(score[:, 0]))
-        hits_mask = rng.random(onset[best].shape) < onset[best]
+        hits_mask = hits_all[best]
         hits = []
         for voice, step in zip(*np.nonzero(hits_mask), strict=True):
             if voice >= len(DRUM_VOICES):

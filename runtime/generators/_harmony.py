@@ -9,6 +9,8 @@ from adaptive._music import CHORDS, START_CHORD
 
 from ._onnx import OnnxModel
 
+TEMPERATURE = 0.8
+
 
 class HarmonyGenerator:
     def __init__(self, model: OnnxModel) -> None:
@@ -33,7 +35,8 @@ class HarmonyGenerator:
             self.features, intensity=intensity, valence=valence, state=state, chord=previous, bar_index=bar_index, out=self._cond[0]
         )
         (probs,) = self.model.run({"context": self._context, "cond": self._cond})
-        p = np.clip(probs[0].astype(np.float64), 0.0, None)
+        # a little sharpening trims the smoothing's long tail of unlikely chords
+        p = np.clip(probs[0].astype(np.float64), 0.0, None) ** (1.0 / TEMPERATURE)
         total = p.sum()
         if not np.isfinite(total) or total <= 0:
             return 0  # the tonic: a safe chord if the model misbehaves

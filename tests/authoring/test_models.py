@@ -1,0 +1,346 @@
+"""The per-role models: harmony Markov tables, GRU sequence model, drums GAN, ONNX export."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from torch import nn
+
+from adaptive._conditioning import condition_features, encode_condition
+from adaptive._music import CHORDS, DRUM_VOICES, START_CHORD, Chord
+from adaptive._tokens import Vocabulary
+from authoring import TrainingConfig
+from authoring._export import PARITY_TOLERANCE, ExportError, export_model
+from authoring._train.drums import DrumData, train_drums
+from authoring._train.harmony import DIATONIC_CYCLE, ChordSequence, count_tables, fit_harmony
+from authoring._train.sequence import SequenceData, SequenceStep, build_windows, train_sequence
+
+STATES = ["explore", "combat"]
+FEATURES = condition_features(STATES)
+C, AM, F, G, DM, E = (
+    Chord(0, "maj").index,
+    Chord(9, "min").index,
+    Chord(5, "maj").index,
+    Chord(7, "maj").index,
+    Chord(2, "min").index,
+    Chord(4, "maj").index,
+)
+
+
+def state_cond(state: str | None) -> np.ndarray:
+    cond = np.zeros((1, len(FEATURES)), dtype=np.float32)
+    if state is not None:
+        cond[0, FEATURES.index(f"state:{state}")] = 1.0
+    return cond
+
+
+def harmony_probs(model: nn.Module, prev2: int, prev1: int, state: str | None) -> np.ndarray:
+    with torch.no_grad():
+        out = model(torch.tensor([[prev2, prev1]]), torch.from_numpy(state_cond(state)))
+    return out.numpy()[0]
+
+
+@pytest.fixture(scope="module")
+def harmony_model() -> nn.Module:
+    sequences = [
+        ChordSequence((C, AM, F, G) * 6, "explore"),
+        ChordSequence((AM, DM, E, AM) * 6, "combat"),
+    ]
+    model, loss = fit_harmony(sequences, FEATURES, STATES, TrainingConfig())
+    assert 0.0 < loss < 1.0  # the data is almost deterministic
+    return model
+
+
+def test_harmony_probs_sum_to_one_for_every_context(harmony_model: nn.Module) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        prev2, prev1 = (int(x) for x in rng.integers(0, START_CHORD + 1, 2))
+        for state in (*STATES, None):
+            probs = harmony_probs(harmony_model, prev2, prev1, state)
+            assert probs.shape == (len(CHORDS),)
+            assert probs.min() > 0.0
+            assert probs.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+def test_harmony_follows_the_data_per_state(harmony_model: nn.Module) -> None:
+    assert harmony_probs(harmony_model, C, AM, "explore").argmax() == F
+    assert harmony_probs(harmony_model, AM, F, "explore").argmax() == G
+    assert harmony_probs(harmony_model, START_CHORD, START_CHORD, "explore").argmax() == C
+    assert harmony_probs(harmony_model, START_CHORD, START_CHORD, "combat").argmax() == AM
+    assert harmony_probs(harmony_model, AM, DM, "combat").argmax() == E
+    # The same context means different things in different states.
+    explore = harmony_probs(harmony_model, G, C, "explore")
+    combat = harmony_probs(harmony_model, G, C, "combat")
+    assert explore.argmax() == AM and explore[AM] > combat[AM]
+    # An unseen trigram backs off to the bigram: after Am comes F (explore) or Dm (combat).
+    assert harmony_probs(harmony_model, E, AM, "explore").argmax() == F
+    assert harmony_probs(harmony_model, G, AM, "combat").argmax() == DM
+
+
+def test_harmony_without_data_uses_the_diatonic_cycle() -> None:
+    c0, c1, _ = count_tables([], STATES)
+    assert c0.sum() > 0 and set(np.flatnonzero(c0[0])) == set(DIATONIC_CYCLE)
+    model, _ = fit_harmony([], FEATURES, STATES, TrainingConfig())
+    assert harmony_probs(model, C, AM, "combat").argmax() == F
+    # A state with no sources borrows everyone's counts instead of being uniform.
+    model, _ = fit_harmony(
+        [ChordSequence((C, G) * 4, "explore")], FEATURES, STATES, TrainingConfig()
+    )
+    assert harmony_probs(model, START_CHORD, C, "combat").argmax() == G
+
+
+def test_harmony_onnx_parity(harmony_model: nn.Module) -> None:
+    rng = np.random.default_rng(1)
+    feeds = [
+        {
+            "context": rng.integers(0, START_CHORD + 1, (1, 2)).astype(np.int64),
+            "cond": state_cond(STATES[i % 2]),
+        }
+        for i in range(5)
+    ]
+    entry, diff = export_model(
+        harmony_model,
+        name="harmony",
+        role="harmony",
+        inputs=feeds,
+        output_names=("probs",),
+        conditioning=FEATURES,
+        meta={},
+    )
+    assert diff < PARITY_TOLERANCE
+    session = ort.InferenceSession(entry.onnx, providers=["CPUExecutionProvider"])
+    for feed in feeds:
+        (probs,) = session.run(["probs"], feed)
+        with torch.no_grad():
+            want = harmony_model(torch.from_numpy(feed["context"]), torch.from_numpy(feed["cond"]))
+        assert probs.shape == (1, len(CHORDS))
+        assert probs.sum() == pytest.approx(1.0, abs=1e-5)
+        np.testing.assert_allclose(probs, want.numpy(), atol=1e-6)
+    assert [t.name for t in entry.inputs] == ["context", "cond"]
+    assert [(t.dtype, t.shape) for t in entry.inputs] == [
+        ("int64", (1, 2)),
+        ("float32", (1, len(FEATURES))),
+    ]
+
+
+def _sequence_data(vocab: Vocabulary, bars: int = 16) -> SequenceData:
+    from adaptive._music import Note
+
+    runs = []
+    for state, shift in (("explore", 0), ("combat", 7)):
+        bar_tokens = []
+        conds = []
+        for b in range(bars):
+            notes = [Note(60 + shift + (b % 4), i * 4, 4, 90) for i in range(4)]
+            bar_tokens.append(vocab.encode_bar(notes, 16))
+            conds.append(
+                encode_condition(
+                    FEATURES, intensity=0.5, valence=0.5, state=state, chord=C, bar_index=b
+                )
+            )
+        runs.append((bar_tokens, conds))
+    return build_windows(runs, 4, vocab, (60, 70))
+
+
+def test_sequence_model_learns_and_step_matches_gru() -> None:
+    vocab = Vocabulary.default()
+    data = _sequence_data(vocab)
+    config = TrainingConfig(
+        sequence_hidden=32, sequence_embed=16, sequence_steps=120, sequence_batch=8
+    )
+    losses: list[float] = []
+    model, final = train_sequence(
+        data, vocab, config, seed=0, on_step=lambda s, t, loss: losses.append(loss)
+    )
+    assert len(losses) == 120 and final < losses[0] / 3
+    # Stepping the exported cell token by token reproduces the trained nn.GRU exactly.
+    step = SequenceStep(model)
+    tokens = torch.from_numpy(data.tokens[:1, :20])
+    cond = torch.from_numpy(data.cond[data.bar_rows[:1, :20]])
+    with torch.no_grad():
+        full = model(tokens, cond)[0]
+        hidden = torch.zeros(1, config.sequence_hidden)
+        for t in range(20):
+            logits, hidden = step(tokens[0, t : t + 1], cond[0, t : t + 1], hidden)
+            assert torch.allclose(logits[0], full[t], atol=1e-5)
+    # The trained model predicts the data: after BAR comes POS_0 of the first note.
+    with torch.no_grad():
+        logits, _ = step(
+            torch.tensor([vocab.bar]), cond[0, :1], torch.zeros(1, config.sequence_hidden)
+        )
+    assert int(logits.argmax()) == vocab.pos_offset + 0
+
+
+def test_sequence_onnx_parity() -> None:
+    vocab = Vocabulary.default()
+    data = _sequence_data(vocab, bars=4)
+    config = TrainingConfig(sequence_hidden=24, sequence_embed=8, sequence_steps=5)
+    model, _ = train_sequence(data, vocab, config, seed=3)
+    rng = np.random.default_rng(0)
+    feeds: list[dict[str, np.ndarray]] = [
+        {
+            "token": rng.integers(0, len(vocab), (1,)).astype(np.int64),
+            "cond": rng.uniform(0, 1, (1, len(FEATURES))).astype(np.float32),
+            "hidden": rng.normal(0, 0.5, (1, 24)).astype(np.float32),
+        }
+        for _ in range(5)
+    ]
+    entry, diff = export_model(
+        SequenceStep(model),
+        name="melody",
+        role="sequence",
+        inputs=feeds,
+        output_names=("logits", "hidden_out"),
+        conditioning=FEATURES,
+        meta={"hidden_size": 24},
+    )
+    assert diff < PARITY_TOLERANCE
+    assert [(t.name, t.shape) for t in entry.outputs] == [
+        ("logits", (1, len(vocab))),
+        ("hidden_out", (1, 24)),
+    ]
+
+
+def _grooves(n: int = 64) -> DrumData:
+    voices, steps = len(DRUM_VOICES), 16
+    onset = np.zeros((n, voices, steps), dtype=np.float32)
+    velocity = np.zeros_like(onset)
+    timing = np.zeros_like(onset)
+    conds = []
+    for i in range(n):
+        busy = i % 2 == 1
+        onset[i, 0, [0, 8] + ([6, 10] if busy else [])] = 1  # kick
+        onset[i, 1, [4, 12]] = 1  # snare
+        onset[i, 2, list(range(0, 16, 1 if busy else 2))] = 1  # hats
+        velocity[i] = onset[i] * (0.9 if busy else 0.6)
+        timing[i, 1] = onset[i, 1] * 0.1  # laid-back snare
+        conds.append(
+            encode_condition(
+                FEATURES,
+                intensity=0.9 if busy else 0.2,
+                valence=0.5,
+                state="combat" if busy else "explore",
+                chord=C,
+                bar_index=i,
+            )
+        )
+    return DrumData(onset, velocity, timing, np.stack(conds).astype(np.float32))
+
+
+@pytest.fixture(scope="module")
+def trained_gan() -> tuple[nn.Module, nn.Module, DrumData]:
+    data = _grooves()
+    config = TrainingConfig(drums_latent=8, drums_hidden=64, drums_steps=300, drums_batch=32)
+    generator, critic, g_loss, d_loss = train_drums(data, config, seed=0)
+    assert np.isfinite(g_loss) and np.isfinite(d_loss)
+    return generator, critic, data
+
+
+def test_gan_generator_shapes_ranges_and_grooves(
+    trained_gan: tuple[nn.Module, nn.Module, DrumData],
+) -> None:
+    generator, critic, data = trained_gan
+    k = 5
+    with torch.no_grad():
+        for row in (0, 1):  # explore (sparse) and combat (busy)
+            cond = torch.from_numpy(np.repeat(data.cond[row : row + 1], k, axis=0))
+            onset, velocity, timing = generator(torch.randn(k, 8), cond)
+            for out in (onset, velocity, timing):
+                assert out.shape == (k, len(DRUM_VOICES), 16)
+            assert 0.0 <= float(onset.min()) and float(onset.max()) <= 1.0
+            assert 0.0 <= float(velocity.min()) and float(velocity.max()) <= 1.0
+            assert -0.5 <= float(timing.min()) and float(timing.max()) <= 0.5
+            # The grooves are learned: snare on beats 2 and 4, no snare on the downbeat.
+            assert float(onset[:, 1, 4].mean()) > 0.8 and float(onset[:, 1, 12].mean()) > 0.8
+            assert float(onset[:, 1, 0].mean()) < 0.2
+            hats_offbeat = float(onset[:, 2, 1].mean())
+            assert hats_offbeat > 0.7 if row == 1 else hats_offbeat < 0.3
+            score = critic(onset.round(), velocity * onset.round(), cond)
+            assert score.shape == (k, 1)
+
+
+def test_gan_critic_prefers_real_grooves(
+    trained_gan: tuple[nn.Module, nn.Module, DrumData],
+) -> None:
+    _, critic, data = trained_gan
+    rng = np.random.default_rng(0)
+    onset = torch.from_numpy(data.onset)
+    velocity = torch.from_numpy(data.velocity)
+    cond = torch.from_numpy(data.cond)
+    noise = torch.from_numpy((rng.uniform(0, 1, data.onset.shape) < 0.3).astype(np.float32))
+    with torch.no_grad():
+        real = critic(onset, velocity, cond).mean()
+        fake = critic(noise, noise * 0.7, cond).mean()
+    assert float(real) > float(fake)
+
+
+def test_gan_onnx_parity_with_dynamic_batch(
+    trained_gan: tuple[nn.Module, nn.Module, DrumData],
+) -> None:
+    generator, critic, data = trained_gan
+    rng = np.random.default_rng(2)
+    feeds = [
+        {"z": rng.normal(0, 1, (k, 8)).astype(np.float32), "cond": data.cond[:k].copy()}
+        for k in (3, 1, 9)
+    ]
+    entry, diff = export_model(
+        generator,
+        name="drums_generator",
+        role="drums",
+        inputs=feeds,
+        output_names=("onset", "velocity", "timing"),
+        conditioning=FEATURES,
+        meta={"latent_size": 8, "steps": 16},
+        dynamic_batch=True,
+    )
+    assert diff < PARITY_TOLERANCE
+    assert entry.inputs[0].shape == ("K", 8) and entry.outputs[0].shape == (
+        "K",
+        len(DRUM_VOICES),
+        16,
+    )
+    feeds = [
+        {
+            "onset": data.onset[:k].copy(),
+            "velocity": data.velocity[:k].copy(),
+            "cond": data.cond[:k].copy(),
+        }
+        for k in (2, 5)
+    ]
+    entry, diff = export_model(
+        critic,
+        name="drums_critic",
+        role="critic",
+        inputs=feeds,
+        output_names=("score",),
+        conditioning=FEATURES,
+        meta={},
+        dynamic_batch=True,
+    )
+    assert diff < PARITY_TOLERANCE and entry.outputs[0].shape == ("K", 1)
+
+
+class _BranchOnData(nn.Module):
+    """Tracing records one branch only, so ONNX and torch disagree on other inputs."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * 2.0 if float(x.sum()) > 0 else x * 3.0
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_export_fails_loudly_on_parity_mismatch() -> None:
+    feeds = [{"x": np.ones((1, 4), dtype=np.float32)}, {"x": -np.ones((1, 4), dtype=np.float32)}]
+    with pytest.raises(
+        ExportError, match=r"model 'bad': ONNX output differs from torch by 1 \(allowed < 0.0001\)"
+    ):
+        export_model(
+            _BranchOnData(),
+            name="bad",
+            role="x",
+            inputs=feeds,
+            output_names=("y",),
+            conditioning=(),
+            meta={},
+        )
