@@ -139,7 +139,12 @@ def _is_str(v: Any) -> str | None:
 
 def _is_number(lo: float, hi: float) -> Check:
     def check(v: Any) -> str | None:
-        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and lo <= v <= hi
+        ok = (
+            isinstance(v, int | float)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and lo <= v <= hi
+        )
         return None if ok else f"must be a finite number in [{lo}, {hi}], got {_show(v)}"
 
     return check
@@ -185,12 +190,18 @@ MANIFEST_FIELDS: dict[str, Check] = {
 }
 
 STEM_FIELDS: dict[str, Check] = {
-    "role": lambda v: None if v in ("drums", "bass", "harmony", "melody") else f"must be drums/bass/harmony/melody, got {_show(v)}",
+    "role": lambda v: (
+        None
+        if v in ("drums", "bass", "harmony", "melody")
+        else f"must be drums/bass/harmony/melody, got {_show(v)}"
+    ),
     "instrument": _is_str,
     "gain": _is_number(0.0, 2.0),
-    "intensity": lambda v: None
-    if isinstance(v, list) and len(v) == 2 and all(_is_number(0, 1)(x) is None for x in v)
-    else f"must be [start, full] in [0, 1], got {_show(v)}",
+    "intensity": lambda v: (
+        None
+        if isinstance(v, list) and len(v) == 2 and all(_is_number(0, 1)(x) is None for x in v)
+        else f"must be [start, full] in [0, 1], got {_show(v)}"
+    ),
 }
 STATE_FIELDS: dict[str, Check] = {
     "valence": _is_number(0.0, 1.0),
@@ -204,16 +215,26 @@ PARAMETER_FIELDS: dict[str, Check] = {
 }
 PROVENANCE_FIELDS: dict[str, Check] = {
     "file": _is_str,
-    "sha256": lambda v: None if isinstance(v, str) and len(v) == 64 else f"must be a sha256 hex digest, got {_show(v)}",
+    "sha256": lambda v: (
+        None
+        if isinstance(v, str) and len(v) == 64
+        else f"must be a sha256 hex digest, got {_show(v)}"
+    ),
     "license": _is_str,
     "attribution": _is_str,
 }
 STINGER_FIELDS: dict[str, Check] = {
     "instrument": _is_str,
     "gain": _is_number(0.0, 2.0),
-    "notes": lambda v: None
-    if isinstance(v, list) and v and all(isinstance(n, list) and len(n) == 4 and all(isinstance(x, int) for x in n) for n in v)
-    else f"must be a non-empty list of [step, semitones, steps, velocity], got {_show(v)}",
+    "notes": lambda v: (
+        None
+        if isinstance(v, list)
+        and v
+        and all(
+            isinstance(n, list) and len(n) == 4 and all(isinstance(x, int) for x in n) for n in v
+        )
+        else f"must be a non-empty list of [step, semitones, steps, velocity], got {_show(v)}"
+    ),
 }
 
 
@@ -243,13 +264,20 @@ def _check_tensors(where: str, value: Any) -> tuple[TensorSpec, ...]:
             raise BundleError(f"bundle field '{w}' must be a map")
         name, dtype, shape = raw.get("name"), raw.get("dtype"), raw.get("shape")
         if not isinstance(name, str) or not name:
-            raise BundleError(f"bundle field '{w}.name' must be a non-empty string, got {_show(name)}")
+            raise BundleError(
+                f"bundle field '{w}.name' must be a non-empty string, got {_show(name)}"
+            )
         if dtype not in TENSOR_DTYPES:
-            raise BundleError(f"bundle field '{w}.dtype' must be one of {TENSOR_DTYPES}, got {_show(dtype)}")
+            raise BundleError(
+                f"bundle field '{w}.dtype' must be one of {TENSOR_DTYPES}, got {_show(dtype)}"
+            )
         if not isinstance(shape, list) or not all(
-            (isinstance(d, int) and not isinstance(d, bool) and d >= 0) or isinstance(d, str) for d in shape
+            (isinstance(d, int) and not isinstance(d, bool) and d >= 0) or isinstance(d, str)
+            for d in shape
         ):
-            raise BundleError(f"bundle field '{w}.shape' must be a list of sizes or names, got {_show(shape)}")
+            raise BundleError(
+                f"bundle field '{w}.shape' must be a list of sizes or names, got {_show(shape)}"
+            )
         specs.append(TensorSpec(name, dtype, tuple(shape)))
     return tuple(specs)
 
@@ -264,7 +292,9 @@ def _check_model(name: Any, raw: Any) -> ModelEntry:
     if not isinstance(onnx, bytes) or not onnx:
         raise BundleError(f"bundle field '{where}.onnx' must be non-empty bytes")
     if len(onnx) > MAX_MODEL_BYTES:
-        raise BundleError(f"bundle field '{where}.onnx' is {len(onnx)} bytes; the limit is {MAX_MODEL_BYTES}")
+        raise BundleError(
+            f"bundle field '{where}.onnx' is {len(onnx)} bytes; the limit is {MAX_MODEL_BYTES}"
+        )
     digest = hashlib.sha256(onnx).hexdigest()
     if raw.get("sha256") != digest:
         raise BundleError(
@@ -273,7 +303,9 @@ def _check_model(name: Any, raw: Any) -> ModelEntry:
         )
     role = raw.get("role")
     if not isinstance(role, str) or not role:
-        raise BundleError(f"bundle field '{where}.role' must be a non-empty string, got {_show(role)}")
+        raise BundleError(
+            f"bundle field '{where}.role' must be a non-empty string, got {_show(role)}"
+        )
     conditioning = raw.get("conditioning", [])
     if not isinstance(conditioning, list) or not all(isinstance(c, str) for c in conditioning):
         raise BundleError(f"bundle field '{where}.conditioning' must be a list of feature names")
@@ -299,11 +331,15 @@ def _check_manifest(manifest: Any) -> None:
         _check_table(f"manifest.states.{state}", spec, STATE_FIELDS)
         for stem in spec["stems"]:
             if stem not in manifest["stems"]:
-                raise BundleError(f"bundle field 'manifest.states.{state}.stems.{stem}' names no stem")
+                raise BundleError(
+                    f"bundle field 'manifest.states.{state}.stems.{stem}' names no stem"
+                )
     for parameter, spec in manifest["parameters"].items():
         _check_table(f"manifest.parameters.{parameter}", spec, PARAMETER_FIELDS)
         if not spec["min"] <= spec["default"] <= spec["max"] or spec["min"] >= spec["max"]:
-            raise BundleError(f"bundle field 'manifest.parameters.{parameter}' needs min < max and min <= default <= max")
+            raise BundleError(
+                f"bundle field 'manifest.parameters.{parameter}' needs min < max and min <= default <= max"
+            )
     if "intensity" not in manifest["parameters"]:
         raise BundleError("bundle field 'manifest.parameters.intensity' is missing")
     for stinger, spec in manifest["stingers"].items():
@@ -364,26 +400,37 @@ def decode_bundle(data: bytes, path: Path | None = None) -> Bundle:
             max_ext_len=0,
         )
     except Exception as exc:  # msgpack raises many types on garbage; all mean the same here
-        raise BundleError(f"{where}not a readable bundle (truncated or corrupt msgpack: {type(exc).__name__})") from None
+        raise BundleError(
+            f"{where}not a readable bundle (truncated or corrupt msgpack: {type(exc).__name__})"
+        ) from None
     try:
         if not isinstance(payload, dict):
             raise BundleError("bundle must be a msgpack map at the top level")
         if payload.get("format") != FORMAT_NAME:
-            raise BundleError(f"bundle field 'format' must be {FORMAT_NAME!r}, got {_show(payload.get('format'))}")
+            raise BundleError(
+                f"bundle field 'format' must be {FORMAT_NAME!r}, got {_show(payload.get('format'))}"
+            )
         version = payload.get("format_version")
         if version != FORMAT_VERSION:
-            raise BundleError(f"bundle field 'format_version' is {_show(version)}; this adaptive reads {FORMAT_VERSION}")
+            raise BundleError(
+                f"bundle field 'format_version' is {_show(version)}; this adaptive reads {FORMAT_VERSION}"
+            )
         manifest = payload.get("manifest")
         _check_manifest(manifest)
         raw_models = payload.get("models")
         if not isinstance(raw_models, dict) or not raw_models:
             raise BundleError("bundle field 'models' must be a non-empty map")
         if len(raw_models) > MAX_MODELS:
-            raise BundleError(f"bundle field 'models' has {len(raw_models)} models; the limit is {MAX_MODELS}")
+            raise BundleError(
+                f"bundle field 'models' has {len(raw_models)} models; the limit is {MAX_MODELS}"
+            )
         models = {name: _check_model(name, raw) for name, raw in raw_models.items()}
     except BundleError as exc:
         raise BundleError(f"{where}{exc}") from None
-    return Bundle(manifest=manifest, models=models, sha256=hashlib.sha256(data).hexdigest(), path=path)
+    assert isinstance(manifest, dict)  # _check_manifest proved it
+    return Bundle(
+        manifest=manifest, models=models, sha256=hashlib.sha256(data).hexdigest(), path=path
+    )
 
 
 def read_bundle(path: str | os.PathLike[str]) -> Bundle:
@@ -402,7 +449,9 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     return decode_bundle(data, path)
 
 
-def write_bundle(path: str | os.PathLike[str], manifest: Mapping[str, Any], models: Mapping[str, ModelEntry]) -> str:
+def write_bundle(
+    path: str | os.PathLike[str], manifest: Mapping[str, Any], models: Mapping[str, ModelEntry]
+) -> str:
     """Write atomically (temporary file, then rename); returns the file's sha256.
 
     On any failure the file that was at ``path`` before stays as it was.

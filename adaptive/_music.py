@@ -55,7 +55,9 @@ class Note:
         if not 0 <= self.pitch <= 127:
             raise ValueError(f"note pitch {self.pitch} is outside 0..127")
         if self.start < 0 or self.duration < 1:
-            raise ValueError(f"note start {self.start} / duration {self.duration} must be >= 0 / >= 1")
+            raise ValueError(
+                f"note start {self.start} / duration {self.duration} must be >= 0 / >= 1"
+            )
         if not 1 <= self.velocity <= 127:
             raise ValueError(f"note velocity {self.velocity} is outside 1..127")
 

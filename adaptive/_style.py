@@ -119,7 +119,9 @@ class _Reader:
             raise self.fail(where, f"must be a table, got {type(value).__name__}")
         return value
 
-    def string(self, data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    def string(
+        self, data: Mapping[str, Any], key: str, where: str, default: str | None = None
+    ) -> str:
         value = data.get(key, default)
         if value is None:
             raise self.fail(where, "is missing")
@@ -145,7 +147,14 @@ class _Reader:
             raise self.fail(where, f"must be a finite number in [{lo}, {hi}], got {value!r}")
         return float(value)
 
-    def choice(self, data: Mapping[str, Any], key: str, where: str, allowed: tuple[str, ...], default: str | None = None) -> str:
+    def choice(
+        self,
+        data: Mapping[str, Any],
+        key: str,
+        where: str,
+        allowed: tuple[str, ...],
+        default: str | None = None,
+    ) -> str:
         value = self.string(data, key, where, default)
         if value not in allowed:
             raise self.fail(where, f"is {value!r}; allowed: {', '.join(allowed)}")
@@ -154,14 +163,19 @@ class _Reader:
     def unknown(self, data: Mapping[str, Any], allowed: set[str], where: str) -> None:
         extra = sorted(set(data) - allowed)
         if extra:
-            raise self.fail(f"{where}.{extra[0]}" if where else extra[0], f"is not a known field; known: {', '.join(sorted(allowed))}")
+            raise self.fail(
+                f"{where}.{extra[0]}" if where else extra[0],
+                f"is not a known field; known: {', '.join(sorted(allowed))}",
+            )
 
     def int_list(self, value: Any, where: str, lo: int, hi: int) -> tuple[int, ...]:
         items = value if isinstance(value, list) else [value]
         out = []
         for item in items:
             if isinstance(item, bool) or not isinstance(item, int) or not lo <= item <= hi:
-                raise self.fail(where, f"must be an integer in {lo}..{hi} or a list of them, got {value!r}")
+                raise self.fail(
+                    where, f"must be an integer in {lo}..{hi} or a list of them, got {value!r}"
+                )
             out.append(item)
         if not out:
             raise self.fail(where, "must not be empty")
@@ -184,9 +198,15 @@ def load_style(path: str | Path) -> Style:
 
 def _parse(path: Path, data: dict[str, Any]) -> Style:
     r = _Reader(path)
-    r.unknown(data, {"style", "stems", "states", "parameters", "stingers", "sources", "training"}, "")
+    r.unknown(
+        data, {"style", "stems", "states", "parameters", "stingers", "sources", "training"}, ""
+    )
     head = r.table(data, "style", "style")
-    r.unknown(head, {"name", "version", "author", "license", "description", "tempo", "meter", "key"}, "style")
+    r.unknown(
+        head,
+        {"name", "version", "author", "license", "description", "tempo", "meter", "key"},
+        "style",
+    )
     try:
         meter = Meter.parse(r.string(head, "meter", "style.meter", "4/4"))
     except ValueError as exc:
@@ -203,10 +223,14 @@ def _parse(path: Path, data: dict[str, Any]) -> Style:
             raise r.fail(where, "must be a table")
         r.unknown(raw, {"role", "instrument", "gain", "intensity"}, where)
         role = r.choice(raw, "role", f"{where}.role", ROLES, name if name in ROLES else None)
-        default_instrument = {"drums": "drums", "bass": "bass", "harmony": "pad", "melody": "lead"}[role]
+        default_instrument = {"drums": "drums", "bass": "bass", "harmony": "pad", "melody": "lead"}[
+            role
+        ]
         fade = raw.get("intensity", [0.0, 0.0])
         if not (isinstance(fade, list) and len(fade) == 2):
-            raise r.fail(f"{where}.intensity", f"must be [start, full] with values in [0, 1], got {fade!r}")
+            raise r.fail(
+                f"{where}.intensity", f"must be [start, full] with values in [0, 1], got {fade!r}"
+            )
         lo = r.number({"v": fade[0]}, "v", f"{where}.intensity", lo=0.0, hi=1.0)
         hi = r.number({"v": fade[1]}, "v", f"{where}.intensity", lo=0.0, hi=1.0)
         if hi < lo:
@@ -214,7 +238,9 @@ def _parse(path: Path, data: dict[str, Any]) -> Style:
         stems[name] = StemSpec(
             name=name,
             role=role,
-            instrument=r.choice(raw, "instrument", f"{where}.instrument", INSTRUMENTS, default_instrument),
+            instrument=r.choice(
+                raw, "instrument", f"{where}.instrument", INSTRUMENTS, default_instrument
+            ),
             gain=r.number(raw, "gain", f"{where}.gain", 0.8, 0.0, 2.0),
             intensity=(lo, hi),
         )
@@ -250,7 +276,9 @@ def _parse(path: Path, data: dict[str, Any]) -> Style:
         hi = r.number(raw, "max", f"{where}.max", 1.0)
         if hi <= lo:
             raise r.fail(f"{where}.max", f"must be above min {lo}, got {hi}")
-        parameters[name] = ParameterSpec(name, lo, hi, r.number(raw, "default", f"{where}.default", lo, lo, hi))
+        parameters[name] = ParameterSpec(
+            name, lo, hi, r.number(raw, "default", f"{where}.default", lo, lo, hi)
+        )
     if "intensity" not in parameters:
         parameters["intensity"] = ParameterSpec("intensity", 0.0, 1.0, 0.5)
 
@@ -262,7 +290,9 @@ def _parse(path: Path, data: dict[str, Any]) -> Style:
         r.unknown(raw, {"instrument", "notes", "gain"}, where)
         notes = raw.get("notes")
         if not isinstance(notes, list) or not notes:
-            raise r.fail(f"{where}.notes", "must be a non-empty list of [step, semitones, steps, velocity]")
+            raise r.fail(
+                f"{where}.notes", "must be a non-empty list of [step, semitones, steps, velocity]"
+            )
         parsed = []
         for i, note in enumerate(notes):
             ok = (
@@ -299,7 +329,9 @@ def _parse(path: Path, data: dict[str, Any]) -> Style:
         version=r.string(head, "version", "style.version", "0.1.0"),
         author=r.string(head, "author", "style.author", "unknown"),
         license=r.string(head, "license", "style.license"),
-        description=head.get("description", "") if isinstance(head.get("description", ""), str) else "",
+        description=head.get("description", "")
+        if isinstance(head.get("description", ""), str)
+        else "",
         tempo=r.number(head, "tempo", "style.tempo", 120.0, 30.0, 300.0),
         meter=meter,
         key=key,
@@ -318,23 +350,35 @@ def _parse_source(
     where = f"sources[{i}]"
     if not isinstance(raw, dict):
         raise r.fail(where, "must be a table")
-    r.unknown(raw, {"file", "license", "attribution", "states", "intensity", "tracks", "channels", "key"}, where)
+    r.unknown(
+        raw,
+        {"file", "license", "attribution", "states", "intensity", "tracks", "channels", "key"},
+        where,
+    )
     file = r.string(raw, "file", f"{where}.file")
     tagged = raw.get("states", list(states))
     if not isinstance(tagged, list) or not tagged:
         raise r.fail(f"{where}.states", f"must be a non-empty list of state names, got {tagged!r}")
     for state in tagged:
         if state not in states:
-            raise r.fail(f"{where}.states", f"{state!r} is not a state; states: {', '.join(states)}")
+            raise r.fail(
+                f"{where}.states", f"{state!r} is not a state; states: {', '.join(states)}"
+            )
     mappings: dict[str, dict[str, tuple[int, ...]]] = {}
     for field_name, lo, hi in (("tracks", 0, 255), ("channels", 1, 16)):
         table = r.table(raw, field_name, f"{where}.{field_name}", required=False)
         for stem in table:
             if stem not in stems:
-                raise r.fail(f"{where}.{field_name}.{stem}", f"is not a stem; stems: {', '.join(stems)}")
-        mappings[field_name] = {s: r.int_list(v, f"{where}.{field_name}.{s}", lo, hi) for s, v in table.items()}
+                raise r.fail(
+                    f"{where}.{field_name}.{stem}", f"is not a stem; stems: {', '.join(stems)}"
+                )
+        mappings[field_name] = {
+            s: r.int_list(v, f"{where}.{field_name}.{s}", lo, hi) for s, v in table.items()
+        }
     if not mappings["tracks"] and not mappings["channels"]:
-        raise r.fail(where, "maps no stem: give 'tracks = {stem = index}' or 'channels = {stem = channel}'")
+        raise r.fail(
+            where, "maps no stem: give 'tracks = {stem = index}' or 'channels = {stem = channel}'"
+        )
     key = None
     if "key" in raw:
         try:

@@ -31,7 +31,9 @@ def cmd_bake(args: argparse.Namespace) -> int:
     from authoring import bake  # torch is imported only for baking
 
     result = bake(args.style, args.out, progress=not args.quiet, seed=args.seed)
-    print(f"baked {result.out_path} ({result.out_path.stat().st_size / 1024:.0f} KiB, sha256 {result.sha256[:12]}) in {result.seconds:.1f} s")
+    print(
+        f"baked {result.out_path} ({result.out_path.stat().st_size / 1024:.0f} KiB, sha256 {result.sha256[:12]}) in {result.seconds:.1f} s"
+    )
     return 0
 
 
@@ -94,13 +96,24 @@ def _write_midi(engine: Any, path: Path) -> None:
                 continue
             on = int(round(start * ticks_per_frame))
             off = on + max(1, int(round(frames * ticks_per_frame)))
-            tracks[stem].append((on, mido.Message("note_on", note=pitch, velocity=max(1, min(127, velocity)), channel=channel)))
-            tracks[stem].append((off, mido.Message("note_off", note=pitch, velocity=0, channel=channel)))
+            tracks[stem].append(
+                (
+                    on,
+                    mido.Message(
+                        "note_on", note=pitch, velocity=max(1, min(127, velocity)), channel=channel
+                    ),
+                )
+            )
+            tracks[stem].append(
+                (off, mido.Message("note_off", note=pitch, velocity=0, channel=channel))
+            )
     midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
     meta = mido.MidiTrack()
     meta.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(engine.clock.tempo)))
     meter = engine.clock.meter
-    meta.append(mido.MetaMessage("time_signature", numerator=meter.numerator, denominator=meter.denominator))
+    meta.append(
+        mido.MetaMessage("time_signature", numerator=meter.numerator, denominator=meter.denominator)
+    )
     midi.tracks.append(meta)
     for stem, events in tracks.items():
         track = mido.MidiTrack()
@@ -127,22 +140,30 @@ def cmd_play(args: argparse.Namespace) -> int:
             while args.seconds is None or time.monotonic() - started < args.seconds:
                 for event in engine.update():
                     if event.kind in ("bar", "transition", "stinger"):
-                        print(f"{event.time:7.2f}s {event.kind:10} bar {event.bar:3d} {event.name or ''}")
-                        if event.kind == "bar" and args.cycle and event.bar % args.cycle == args.cycle - 1:
+                        print(
+                            f"{event.time:7.2f}s {event.kind:10} bar {event.bar:3d} {event.name or ''}"
+                        )
+                        if (
+                            event.kind == "bar"
+                            and args.cycle
+                            and event.bar % args.cycle == args.cycle - 1
+                        ):
                             state_index = (state_index + 1) % len(states)
                             engine.set_state(states[state_index])
                 time.sleep(1 / 60)
         except KeyboardInterrupt:
             pass
         stats = engine.stats()
-    print(f"underruns {stats['underruns']}, fallback bars {stats['fallback_bars']}, generate p99 {stats['generate_ms_p99']:.1f} ms")
+    print(
+        f"underruns {stats['underruns']}, fallback bars {stats['fallback_bars']}, generate p99 {stats['generate_ms_p99']:.1f} ms"
+    )
     return 0
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
     bundle = _bundle(args.bundle)
     manifest = dict(bundle.manifest)
-    models = {
+    models: dict[str, dict[str, Any]] = {
         name: {
             "role": m.role,
             "bytes": len(m.onnx),
@@ -156,9 +177,23 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     size = bundle.path.stat().st_size if bundle.path else None
     if args.json:
         manifest.pop("vocabulary", None)
-        print(json.dumps({"path": str(bundle.path), "bytes": size, "sha256": bundle.sha256, "manifest": manifest, "models": models}, indent=2, default=str))
+        print(
+            json.dumps(
+                {
+                    "path": str(bundle.path),
+                    "bytes": size,
+                    "sha256": bundle.sha256,
+                    "manifest": manifest,
+                    "models": models,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return 0
-    print(f"{bundle.name} {manifest['version']}  by {manifest['author']}  licence {manifest['license']}")
+    print(
+        f"{bundle.name} {manifest['version']}  by {manifest['author']}  licence {manifest['license']}"
+    )
     print(f"  file      {bundle.path} ({size} bytes, sha256 {bundle.sha256[:16]}...)")
     print(f"  created   {manifest['created']}")
     print(f"  music     {manifest['tempo']} bpm, {manifest['meter']}, {manifest['key']}")
@@ -170,16 +205,24 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"  stingers  {', '.join(bundle.stingers) or '-'}")
     print("  models")
     for name, m in models.items():
-        sig = ", ".join(f"{t['name']}{t['shape']}" for t in m["inputs"]) + " -> " + ", ".join(f"{t['name']}{t['shape']}" for t in m["outputs"])
+        sig = (
+            ", ".join(f"{t['name']}{t['shape']}" for t in m["inputs"])
+            + " -> "
+            + ", ".join(f"{t['name']}{t['shape']}" for t in m["outputs"])
+        )
         print(f"    {name:16} {m['role']:9} {m['bytes']:>9} bytes  {sig}")
     print(f"  provenance ({len(bundle.provenance)} sources)")
     for source in bundle.provenance:
-        print(f"    {source['file']}  {source['license']}  {source['sha256'][:12]}  {source['attribution']}")
+        print(
+            f"    {source['file']}  {source['license']}  {source['sha256'][:12]}  {source['attribution']}"
+        )
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="adaptive", description="Bake, render, play and inspect adaptive music styles.")
+    parser = argparse.ArgumentParser(
+        prog="adaptive", description="Bake, render, play and inspect adaptive music styles."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     bake = sub.add_parser("bake", help="train a style's models and write one .adaptive bundle")
@@ -189,8 +232,12 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--quiet", action="store_true", help="no progress bar")
     bake.set_defaults(run=cmd_bake)
 
-    render = sub.add_parser("render", help="render a timeline offline to WAV (and stems, MIDI, a report)")
-    render.add_argument("bundle", nargs="?", default=None, help="bundle file (default: the built-in style)")
+    render = sub.add_parser(
+        "render", help="render a timeline offline to WAV (and stems, MIDI, a report)"
+    )
+    render.add_argument(
+        "bundle", nargs="?", default=None, help="bundle file (default: the built-in style)"
+    )
     render.add_argument("--timeline", required=True, help="timeline JSON")
     render.add_argument("--out", required=True, help="output WAV")
     render.add_argument("--stems", default=None, help="directory for one WAV per stem")
@@ -203,11 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
     play = sub.add_parser("play", help="play live through the audio device")
     play.add_argument("bundle", nargs="?", default=None)
     play.add_argument("--seconds", type=float, default=None, help="stop after this long")
-    play.add_argument("--cycle", type=int, default=8, help="move to the next state every N bars (0: never)")
+    play.add_argument(
+        "--cycle", type=int, default=8, help="move to the next state every N bars (0: never)"
+    )
     play.add_argument("--seed", type=int, default=None)
     play.set_defaults(run=cmd_play)
 
-    inspect = sub.add_parser("inspect", help="show a bundle's manifest, models, sizes and provenance")
+    inspect = sub.add_parser(
+        "inspect", help="show a bundle's manifest, models, sizes and provenance"
+    )
     inspect.add_argument("bundle", nargs="?", default=None)
     inspect.add_argument("--json", action="store_true")
     inspect.set_defaults(run=cmd_inspect)

@@ -13,7 +13,9 @@ from adaptive import MusicEngine
 SECONDS = 20.0
 
 
-def test_render_realtime_factor(benchmark: pytest.FixtureRequest, default_bundle: adaptive.Bundle) -> None:
+def test_render_realtime_factor(
+    benchmark: pytest.FixtureRequest, default_bundle: adaptive.Bundle
+) -> None:
     """Seconds of music per second of CPU, rendering with a state change every 4 bars."""
     factors: list[float] = []
 
@@ -43,7 +45,9 @@ def test_render_realtime_factor(benchmark: pytest.FixtureRequest, default_bundle
     assert min(factors) > 1.0, "offline render is slower than real time"
 
 
-def test_bar_generation_time(benchmark: pytest.FixtureRequest, default_bundle: adaptive.Bundle) -> None:
+def test_bar_generation_time(
+    benchmark: pytest.FixtureRequest, default_bundle: adaptive.Bundle
+) -> None:
     """Composing one bar (harmony + melody + bass + drums through onnxruntime), without audio."""
     engine = MusicEngine(default_bundle, output="offline", seed=1)
     engine.set_parameter("intensity", 0.8)
@@ -68,7 +72,9 @@ def test_bar_generation_time(benchmark: pytest.FixtureRequest, default_bundle: a
     assert p99 < bar_ms, "composing a bar takes longer than playing it"
 
 
-def test_mixer_callback_share_of_buffer(benchmark: pytest.FixtureRequest, default_bundle: adaptive.Bundle) -> None:
+def test_mixer_callback_share_of_buffer(
+    benchmark: pytest.FixtureRequest, default_bundle: adaptive.Bundle
+) -> None:
     """The audio callback's cost per 512-frame buffer, as a share of the buffer's duration."""
     engine = MusicEngine(default_bundle, output="offline", seed=2)
     engine.set_parameter("intensity", 0.9)
@@ -87,5 +93,9 @@ def test_mixer_callback_share_of_buffer(benchmark: pytest.FixtureRequest, defaul
     benchmark.pedantic(mix, rounds=400, iterations=1, warmup_rounds=10)
     buffer_ms = 512 / engine.sample_rate * 1000
     share = benchmark.stats.stats.median * 1000 / buffer_ms
-    benchmark.extra_info.update(callback_ms_median=benchmark.stats.stats.median * 1000, buffer_ms=buffer_ms, share_of_buffer=share)
+    benchmark.extra_info.update(
+        callback_ms_median=benchmark.stats.stats.median * 1000,
+        buffer_ms=buffer_ms,
+        share_of_buffer=share,
+    )
     assert share < 0.5

@@ -10,4 +10,13 @@ from ._mixer import MusicEvent
 from ._outputs import read_disk_audio, read_wav, write_wav
 from ._timeline import Timeline, load_timeline, render_timeline
 
-__all__ = ["MusicEngine", "MusicEvent", "write_wav", "read_wav", "read_disk_audio", "Timeline", "load_timeline", "render_timeline"]
+__all__ = [
+    "MusicEngine",
+    "MusicEvent",
+    "write_wav",
+    "read_wav",
+    "read_disk_audio",
+    "Timeline",
+    "load_timeline",
+    "render_timeline",
+]

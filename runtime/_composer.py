@@ -21,8 +21,16 @@ from adaptive._tokens import Vocabulary
 
 from ._clock import MusicalClock
 from ._control import Control, StateChange
-from ._instruments import TAIL_SECONDS, DrumHit, DrumKit, Instrument, PitchedInstrument, make_instrument, notes_to_frames
-from .generators import DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
+from ._instruments import (
+    TAIL_SECONDS,
+    DrumHit,
+    DrumKit,
+    Instrument,
+    PitchedInstrument,
+    make_instrument,
+    notes_to_frames,
+)
+from .generators import Conditions, DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
 from .generators._sequence import SequenceContext
 
 
@@ -38,7 +46,9 @@ class BarAudio:
     chord: int
     change: StateChange | None
     playable: np.ndarray  # (stems, >= frames, 2) float32: this bar plus the previous bar's ring-out
-    notes: dict[str, list[tuple[int, int, int, int]]]  # stem -> (pitch, start_frame, frames, velocity)
+    notes: dict[
+        str, list[tuple[int, int, int, int]]
+    ]  # stem -> (pitch, start_frame, frames, velocity)
     generate_ms: float
     render_ms: float
     fallback: bool = False
@@ -62,7 +72,9 @@ class Composer:
         self.transpose = -bundle.key.normalization_shift
         vocab = Vocabulary(tuple(bundle.manifest["vocabulary"]))
         if vocab != Vocabulary.default():
-            raise BundleError("bundle field 'manifest.vocabulary' is not the vocabulary this runtime speaks")
+            raise BundleError(
+                "bundle field 'manifest.vocabulary' is not the vocabulary this runtime speaks"
+            )
         models = bundle.models
 
         def need(name: str) -> OnnxModel:
@@ -72,14 +84,22 @@ class Composer:
 
         roles = {spec["role"] for spec in bundle.stems.values()}
         self.harmony = HarmonyGenerator(need("harmony")) if "harmony" in models else None
-        self.sequences = {r: SequenceGenerator(need(r), vocab, self.steps_per_bar) for r in ("melody", "bass") if r in roles}
+        self.sequences = {
+            r: SequenceGenerator(need(r), vocab, self.steps_per_bar)
+            for r in ("melody", "bass")
+            if r in roles
+        }
         self.drums = (
-            DrumGenerator(need("drums_generator"), OnnxModel(models["drums_critic"]) if "drums_critic" in models else None)
+            DrumGenerator(
+                need("drums_generator"),
+                OnnxModel(models["drums_critic"]) if "drums_critic" in models else None,
+            )
             if "drums" in roles
             else None
         )
         self.instruments: dict[str, Instrument] = {
-            name: make_instrument(spec["instrument"], clock.sample_rate) for name, spec in bundle.stems.items()
+            name: make_instrument(spec["instrument"], clock.sample_rate)
+            for name, spec in bundle.stems.items()
         }
         self.tail_frames = int(TAIL_SECONDS * clock.sample_rate)
         self._contexts: dict[int, _Context] = {}
@@ -108,16 +128,26 @@ class Composer:
         valence = control.valence_for(state)
         rng = np.random.default_rng((self.seed, index))
         context = self._context_before(index)
-        cond = {"intensity": intensity, "valence": valence, "state": state, "bar_index": index}
-
         chord = 0
         if self.harmony is not None:
-            chord = self.harmony.next_chord(context.chords, rng, **cond)
+            chord = self.harmony.next_chord(
+                context.chords,
+                rng,
+                intensity=intensity,
+                valence=valence,
+                state=state,
+                bar_index=index,
+            )
+        cond = Conditions(
+            intensity=intensity, valence=valence, state=state, chord=chord, bar_index=index
+        )
         sequences: dict[str, SequenceContext] = {}
         grid_notes: dict[str, list[Note]] = {}
         for role, generator in self.sequences.items():
-            grid_notes[role], sequences[role] = generator.generate_bar(context.sequences[role], rng, chord=chord, **cond)
-        drum_hits = self.drums.generate_bar(rng, chord=chord, **cond) if self.drums is not None else []
+            grid_notes[role], sequences[role] = generator.generate_bar(
+                context.sequences[role], rng, cond
+            )
+        drum_hits = self.drums.generate_bar(rng, cond) if self.drums is not None else []
         self._contexts[index] = _Context(chords=(context.chords[1], chord), sequences=sequences)
         t1 = time.perf_counter()
 
@@ -133,7 +163,10 @@ class Composer:
             if role == "drums" and isinstance(instrument, DrumKit):
                 hits = [DrumHit(v, int(round(pos * fps)), vel) for v, pos, vel in drum_hits]
                 instrument.render(hits, own[s])
-                notes[name] = [(DRUM_VOICES[h.voice][1], h.start_frame, int(fps), int(h.velocity * 127)) for h in hits]
+                notes[name] = [
+                    (DRUM_VOICES[h.voice][1], h.start_frame, int(fps), int(h.velocity * 127))
+                    for h in hits
+                ]
                 continue
             if role == "harmony":
                 bar_notes = self._voicing(chord, intensity)

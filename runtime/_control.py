@@ -28,7 +28,9 @@ class Command:
 
 
 class Control:
-    def __init__(self, initial_state: str, parameters: dict[str, float], valence: dict[str, float]) -> None:
+    def __init__(
+        self, initial_state: str, parameters: dict[str, float], valence: dict[str, float]
+    ) -> None:
         self.commands: deque[Command] = deque()
         self.parameters = dict(parameters)
         self.initial_state = initial_state

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -68,12 +67,14 @@ class MusicEngine:
         self.lookahead_bars = lookahead_bars
         manifest = self.bundle.manifest
         self.clock = MusicalClock(sample_rate, self.bundle.tempo, self.bundle.meter)
-        initial = manifest.get("default_state")
+        initial = str(manifest.get("default_state", ""))
         if initial not in self.bundle.states:
             initial = next(iter(self.bundle.states))
         self.control = Control(
             initial_state=initial,
-            parameters={name: float(spec["default"]) for name, spec in self.bundle.parameters.items()},
+            parameters={
+                name: float(spec["default"]) for name, spec in self.bundle.parameters.items()
+            },
             valence={name: float(spec["valence"]) for name, spec in self.bundle.states.items()},
         )
         self._requested_state = initial
@@ -109,7 +110,9 @@ class MusicEngine:
             # compose the first bars before the device asks for them
             for index in range(self.lookahead_bars + 1):
                 self._ready[index] = self._compose(index)
-            self._worker = threading.Thread(target=self._work, name="adaptive-composer", daemon=True)
+            self._worker = threading.Thread(
+                target=self._work, name="adaptive-composer", daemon=True
+            )
             self._worker.start()
             self._output = PygameOutput(self.mixer.process, self.sample_rate, self.buffer_frames)
             try:
@@ -164,7 +167,9 @@ class MusicEngine:
         """Set a parameter (clamped to its range). Gain changes are heard within a buffer."""
         spec = self.bundle.parameters.get(name)
         if spec is None:
-            raise UnknownNameError(f"parameter {name!r} is not in bundle {self.bundle.name!r}; known: {', '.join(self.bundle.parameters)}")
+            raise UnknownNameError(
+                f"parameter {name!r} is not in bundle {self.bundle.name!r}; known: {', '.join(self.bundle.parameters)}"
+            )
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
             raise EngineError(f"parameter {name!r} value must be a number, got {value!r}")
         if not math.isfinite(value):
@@ -175,9 +180,13 @@ class MusicEngine:
     def set_state(self, name: str, sync: str = "bar") -> None:
         """Change state; the new music starts exactly on the next bar boundary."""
         if name not in self.bundle.states:
-            raise UnknownNameError(f"state {name!r} is not in bundle {self.bundle.name!r}; known: {', '.join(self.bundle.states)}")
+            raise UnknownNameError(
+                f"state {name!r} is not in bundle {self.bundle.name!r}; known: {', '.join(self.bundle.states)}"
+            )
         if sync not in SYNC_MODES:
-            raise EngineError(f"sync {sync!r} is not supported; choose one of {', '.join(SYNC_MODES)}")
+            raise EngineError(
+                f"sync {sync!r} is not supported; choose one of {', '.join(SYNC_MODES)}"
+            )
         if name == self._requested_state:
             return  # already playing or on its way: games may call this every frame
         self._requested_state = name
@@ -212,11 +221,13 @@ class MusicEngine:
         after its gain, before the master limiter.
         """
         if self.output != "offline":
-            raise EngineError("render() needs output='offline'; a 'pygame' engine plays in real time")
+            raise EngineError(
+                "render() needs output='offline'; a 'pygame' engine plays in real time"
+            )
         if not isinstance(frames, int) or frames < 0:
             raise EngineError(f"render frames {frames!r} must be a non-negative integer")
         mixer = self.mixer
-        mixer.capture = [[] for _ in mixer.stem_names] if stems else None  # type: ignore[misc]
+        mixer.capture = [[] for _ in mixer.stem_names] if stems else None
         out = np.zeros((frames, 2), dtype=np.float32)
         pos = 0
         while pos < frames:
@@ -261,7 +272,13 @@ class MusicEngine:
         if previous is None:
             raise EngineError("no bar is ready to play")
         frames = self.clock.bar_frames(index)
-        return replace(previous, index=index, start_frame=self.clock.bar_start(index), frames=frames, fallback=True)
+        return replace(
+            previous,
+            index=index,
+            start_frame=self.clock.bar_start(index),
+            frames=frames,
+            fallback=True,
+        )
 
     def _work(self) -> None:
         """The composer thread: keep bars ready ahead of the playhead."""
@@ -301,14 +318,23 @@ class MusicEngine:
             try:
                 instrument = make_instrument(spec["instrument"], self.sample_rate)
             except ValueError as exc:
-                raise adaptive.BundleError(f"bundle field 'manifest.stingers.{name}.instrument': {exc}") from None
+                raise adaptive.BundleError(
+                    f"bundle field 'manifest.stingers.{name}.instrument': {exc}"
+                ) from None
             if not isinstance(instrument, PitchedInstrument):
                 instrument = make_instrument("lead", self.sample_rate)
             notes = [
-                (min(127, max(0, tonic + semis)), int(round(step * fps)), int(round(steps * fps)), velocity)
+                (
+                    min(127, max(0, tonic + semis)),
+                    int(round(step * fps)),
+                    int(round(steps * fps)),
+                    velocity,
+                )
                 for step, semis, steps, velocity in spec["notes"]
             ]
-            length = max(start + frames for _, start, frames, _ in notes) + int(0.6 * self.sample_rate)
+            length = max(start + frames for _, start, frames, _ in notes) + int(
+                0.6 * self.sample_rate
+            )
             audio = np.zeros((length, 2), dtype=np.float32)
             assert isinstance(instrument, PitchedInstrument)
             instrument.render(notes, audio)
@@ -354,7 +380,10 @@ class MusicEngine:
                     "intensity": bar.intensity,
                     "fallback": bar.fallback,
                     "stems": {
-                        name: {"notes": len(bar.notes.get(name, [])), "gain": round(float(bar.gains[s]), 4) if bar.gains else None}
+                        name: {
+                            "notes": len(bar.notes.get(name, [])),
+                            "gain": round(float(bar.gains[s]), 4) if bar.gains else None,
+                        }
                         for s, name in enumerate(self.mixer.stem_names)
                     },
                 }
@@ -386,5 +415,3 @@ class MusicEngine:
             for stem, notes in bar.notes.items():
                 out += [(stem, p, bar.start_frame + s, f, v) for p, s, f, v in notes]
         return out
-
-

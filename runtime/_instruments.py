@@ -14,7 +14,14 @@ import numpy as np
 
 from adaptive._music import DRUM_VOICES, Note
 
-__all__ = ["Instrument", "PitchedInstrument", "DrumKit", "DrumHit", "make_instrument", "TAIL_SECONDS"]
+__all__ = [
+    "Instrument",
+    "PitchedInstrument",
+    "DrumKit",
+    "DrumHit",
+    "make_instrument",
+    "TAIL_SECONDS",
+]
 
 TAIL_SECONDS = 1.5  # the longest ring-out past a bar line (crash cymbal, pad release)
 
@@ -62,7 +69,9 @@ class Instrument:
         pan = _PAN.get(name, 0.0)
         # constant-power pan
         angle = (pan + 1.0) * np.pi / 4.0
-        self.pan = np.array([np.cos(angle), np.sin(angle)], dtype=np.float32) * np.float32(np.sqrt(2.0))
+        self.pan = np.array([np.cos(angle), np.sin(angle)], dtype=np.float32) * np.float32(
+            np.sqrt(2.0)
+        )
 
 
 class PitchedInstrument(Instrument):
@@ -154,9 +163,15 @@ class DrumKit(Instrument):
         elif name == "snare":
             tt = t(0.25)
             noise = rng.standard_normal(tt.shape[0])
-            x = 0.55 * noise * np.exp(-tt * 22) + 0.5 * np.sin(2 * np.pi * 185 * tt) * np.exp(-tt * 30)
+            x = 0.55 * noise * np.exp(-tt * 22) + 0.5 * np.sin(2 * np.pi * 185 * tt) * np.exp(
+                -tt * 30
+            )
         elif name in ("closed_hat", "open_hat", "crash"):
-            seconds, rate, level = {"closed_hat": (0.08, 60, 0.35), "open_hat": (0.4, 9, 0.3), "crash": (1.4, 3.2, 0.35)}[name]
+            seconds, rate, level = {
+                "closed_hat": (0.08, 60, 0.35),
+                "open_hat": (0.4, 9, 0.3),
+                "crash": (1.4, 3.2, 0.35),
+            }[name]
             tt = t(seconds)
             noise = rng.standard_normal(tt.shape[0] + 1)
             bright = np.diff(noise)  # first difference: a cheap high-pass, hats live up there
@@ -186,10 +201,19 @@ def make_instrument(name: str, sample_rate: int) -> Instrument:
     raise ValueError(f"unknown instrument {name!r}; known: drums, {', '.join(_VOICES)}")
 
 
-def notes_to_frames(notes: Iterable[Note], frames_per_step: float, transpose: int) -> list[tuple[int, int, int, int]]:
+def notes_to_frames(
+    notes: Iterable[Note], frames_per_step: float, transpose: int
+) -> list[tuple[int, int, int, int]]:
     """Grid notes → (pitch, start_frame, frames, velocity), transposed into the playing key."""
     out = []
     for n in notes:
         pitch = min(127, max(0, n.pitch + transpose))
-        out.append((pitch, int(round(n.start * frames_per_step)), int(round(n.duration * frames_per_step)), n.velocity))
+        out.append(
+            (
+                pitch,
+                int(round(n.start * frames_per_step)),
+                int(round(n.duration * frames_per_step)),
+                n.velocity,
+            )
+        )
     return out

@@ -70,7 +70,9 @@ class Mixer:
         self.base_gain = np.array([float(s["gain"]) for s in specs], dtype=np.float64)
         self.fade = np.array([s["intensity"] for s in specs], dtype=np.float64)  # (stems, 2)
         self.state_gain = {
-            state: np.array([float(spec["stems"].get(n, 1.0)) for n in self.stem_names], dtype=np.float64)
+            state: np.array(
+                [float(spec["stems"].get(n, 1.0)) for n in self.stem_names], dtype=np.float64
+            )
             for state, spec in bundle.states.items()
         }
         self.frame = 0
@@ -85,7 +87,7 @@ class Mixer:
         self.underruns = 0
         self.fallback_bars = 0
         self.callbacks = 0
-        self.capture: list[np.ndarray] | None = None  # per-stem audio, offline only
+        self.capture: list[list[np.ndarray]] | None = None  # per-stem audio, offline only
         self._unit = np.arange(1, max_frames + 1, dtype=np.float32)
         self._ramp = np.zeros(max_frames, dtype=np.float32)
         self._scratch = np.zeros((max_frames, 2), dtype=np.float32)
@@ -101,10 +103,14 @@ class Mixer:
             elif command.kind == "state":
                 # the next bar that has not started yet
                 target = 0 if self.bar is None else self.bar.index + 1
-                self.control.schedule.append(StateChange(command.name, command.sync, self.frame, target))
+                self.control.schedule.append(
+                    StateChange(command.name, command.sync, self.frame, target)
+                )
             elif command.kind == "stinger":
                 start, _, _ = self.clock.next_beat(self.frame)
-                self.active_stingers.append(StingerVoice(command.name, self.stinger_audio[command.name], start, self.frame))
+                self.active_stingers.append(
+                    StingerVoice(command.name, self.stinger_audio[command.name], start, self.frame)
+                )
 
     def _targets(self, bar: BarAudio) -> np.ndarray:
         intensity = self.control.parameters.get("intensity", 0.5)
@@ -147,7 +153,9 @@ class Mixer:
         old = [c for c in schedule if c.target_bar < playing - 1]
         if len(old) > 1:
             keep = old[-1]
-            self.control.schedule = [keep] + [c for c in schedule if c.target_bar >= playing - 1]  # a swap, not a mutation
+            self.control.schedule = [keep] + [
+                c for c in schedule if c.target_bar >= playing - 1
+            ]  # a swap, not a mutation
 
     # --- the callback ---------------------------------------------------------------------
 
@@ -183,7 +191,9 @@ class Mixer:
                 break
             if at >= offset:
                 frame = bar.start_frame + at
-                self.events.append(MusicEvent("beat", frame, bar.index, beat, None, frame / self.clock.sample_rate))
+                self.events.append(
+                    MusicEvent("beat", frame, bar.index, beat, None, frame / self.clock.sample_rate)
+                )
             beat += 1
 
     def _mix_bar(self, bar: BarAudio, offset: int, out: np.ndarray, m: int) -> None:
@@ -212,17 +222,29 @@ class Mixer:
                 continue
             if start <= voice.start_frame < end:
                 bar = self.clock.bar_at(voice.start_frame)
-                beat = int(round((voice.start_frame - self.clock.bar_start(bar)) / self.clock.frames_per_beat))
+                beat = int(
+                    round(
+                        (voice.start_frame - self.clock.bar_start(bar)) / self.clock.frames_per_beat
+                    )
+                )
                 seconds = voice.start_frame / self.clock.sample_rate
-                self.events.append(MusicEvent("stinger", voice.start_frame, bar, beat, voice.name, seconds))
+                self.events.append(
+                    MusicEvent("stinger", voice.start_frame, bar, beat, voice.name, seconds)
+                )
                 self.stingers_log.append(
-                    {"name": voice.name, "requested_frame": voice.requested_frame, "landed_frame": voice.start_frame}
+                    {
+                        "name": voice.name,
+                        "requested_frame": voice.requested_frame,
+                        "landed_frame": voice.start_frame,
+                    }
                 )
             a = max(start, voice.start_frame)
             b = min(end, voice.start_frame + length)
             if b > a:
                 gain = self.stinger_gain.get(voice.name, 0.8) * MASTER_GAIN
-                out[a - start : b - start] += voice.audio[a - voice.start_frame : b - voice.start_frame] * gain
+                out[a - start : b - start] += (
+                    voice.audio[a - voice.start_frame : b - voice.start_frame] * gain
+                )
             if voice.start_frame + length <= end:
                 self.active_stingers.remove(voice)
 

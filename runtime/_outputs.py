@@ -6,6 +6,7 @@ import os
 import wave
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,11 +24,13 @@ class PygameOutput:
     float32 stream to ``SDL_DISKAUDIOFILE``) or ``dummy``.
     """
 
-    def __init__(self, fill: Callable[[np.ndarray], None], sample_rate: int, buffer_frames: int) -> None:
+    def __init__(
+        self, fill: Callable[[np.ndarray], None], sample_rate: int, buffer_frames: int
+    ) -> None:
         self.fill = fill
         self.sample_rate = sample_rate
         self.buffer_frames = buffer_frames
-        self.device = None
+        self.device: Any = None  # pygame._sdl2.audio.AudioDevice, imported on start
         self.errors = 0
 
     def _callback(self, _device: object, memory: memoryview) -> None:
@@ -49,7 +52,9 @@ class PygameOutput:
             sdl.init_subsystem(sdl.INIT_AUDIO)
             names = sdl_audio.get_audio_device_names(False)
             if not names:
-                raise EngineError("output 'pygame': SDL found no audio output device; set SDL_AUDIODRIVER=disk or dummy")
+                raise EngineError(
+                    "output 'pygame': SDL found no audio output device; set SDL_AUDIODRIVER=disk or dummy"
+                )
             self.device = sdl_audio.AudioDevice(
                 devicename=names[0],
                 iscapture=False,
@@ -95,7 +100,9 @@ def read_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int]:
         frames = handle.readframes(handle.getnframes())
         channels = handle.getnchannels()
         rate = handle.getframerate()
-    return np.frombuffer(frames, dtype="<i2").reshape(-1, channels).astype(np.float32) / 32767.0, rate
+    return np.frombuffer(frames, dtype="<i2").reshape(-1, channels).astype(
+        np.float32
+    ) / 32767.0, rate
 
 
 def read_disk_audio(path: str | os.PathLike[str], channels: int = 2) -> np.ndarray:

@@ -47,7 +47,12 @@ class Timeline:
             return EngineError(f"{source}: field '{field}' {message}")
 
         def number(value: Any, field: str, lo: float, hi: float) -> float:
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or not lo <= value <= hi:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or not lo <= value <= hi
+            ):
                 raise fail(field, f"must be a number in [{lo}, {hi}], got {value!r}")
             return float(value)
 
@@ -65,12 +70,19 @@ class Timeline:
             time = number(raw.get("time"), f"{where}.time", 0.0, duration)
             kinds = [k for k in ("state", "parameter", "stinger") if k in raw]
             if len(kinds) != 1:
-                raise fail(where, f"needs exactly one of 'state', 'parameter', 'stinger', got {sorted(raw)}")
+                raise fail(
+                    where,
+                    f"needs exactly one of 'state', 'parameter', 'stinger', got {sorted(raw)}",
+                )
             kind = kinds[0]
             name = raw[kind]
             if not isinstance(name, str) or not name:
                 raise fail(f"{where}.{kind}", f"must be a name, got {name!r}")
-            value = number(raw.get("value"), f"{where}.value", -1e9, 1e9) if kind == "parameter" else 0.0
+            value = (
+                number(raw.get("value"), f"{where}.value", -1e9, 1e9)
+                if kind == "parameter"
+                else 0.0
+            )
             sync = raw.get("sync", "bar")
             if not isinstance(sync, str):
                 raise fail(f"{where}.sync", f"must be a string, got {sync!r}")
@@ -94,9 +106,15 @@ def render_timeline(engine: MusicEngine, timeline: Timeline, stems: bool = False
     """Play ``timeline`` through an offline engine; returns what ``engine.render`` returns."""
     # Check every name before rendering anything, so a typo fails fast.
     for i, event in enumerate(timeline.events):
-        known = {"state": engine.states, "parameter": tuple(engine.parameters), "stinger": engine.stingers}[event.kind]
+        known = {
+            "state": engine.states,
+            "parameter": tuple(engine.parameters),
+            "stinger": engine.stingers,
+        }[event.kind]
         if event.name not in known:
-            raise EngineError(f"timeline field 'events[{i}].{event.kind}': {event.name!r} is not in the bundle; known: {', '.join(known)}")
+            raise EngineError(
+                f"timeline field 'events[{i}].{event.kind}': {event.name!r} is not in the bundle; known: {', '.join(known)}"
+            )
     total = int(round(timeline.duration * engine.sample_rate))
     mixes: list[np.ndarray] = []
     stem_parts: dict[str, list[np.ndarray]] = {}

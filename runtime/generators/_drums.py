@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from adaptive._conditioning import encode_condition
 from adaptive._music import DRUM_VOICES
 
+from ._conditions import Conditions
 from ._onnx import OnnxModel
 
 
@@ -23,17 +23,10 @@ class DrumGenerator:
     def generate_bar(
         self,
         rng: np.random.Generator,
-        *,
-        intensity: float,
-        valence: float,
-        state: str,
-        chord: int,
-        bar_index: int,
+        conditions: Conditions,
     ) -> list[tuple[int, float, float]]:
         """Hits as (voice row, step position incl. micro-timing, velocity 0..1)."""
-        encode_condition(
-            self.features, intensity=intensity, valence=valence, state=state, chord=chord, bar_index=bar_index, out=self._cond[0]
-        )
+        conditions.encode(self.features, out=self._cond[0])
         self._cond[1:] = self._cond[0]
         z = rng.standard_normal((self.candidates, self.latent_size)).astype(np.float32)
         onset, velocity, timing = self.generator.run({"z": z, "cond": self._cond})
@@ -42,7 +35,9 @@ class DrumGenerator:
         played = hits_all.astype(np.float32)
         best = 0
         if self.critic is not None and self.candidates > 1:
-            (score,) = self.critic.run({"onset": played, "velocity": velocity * played, "cond": self._cond})
+            (score,) = self.critic.run(
+                {"onset": played, "velocity": velocity * played, "cond": self._cond}
+            )
             best = int(np.argmax(score[:, 0]))
         hits_mask = hits_all[best]
         hits = []

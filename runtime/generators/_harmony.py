@@ -32,7 +32,13 @@ class HarmonyGenerator:
         self._context[0, 0], self._context[0, 1] = history
         previous = history[1] if history[1] != START_CHORD else -1
         encode_condition(
-            self.features, intensity=intensity, valence=valence, state=state, chord=previous, bar_index=bar_index, out=self._cond[0]
+            self.features,
+            intensity=intensity,
+            valence=valence,
+            state=state,
+            chord=previous,
+            bar_index=bar_index,
+            out=self._cond[0],
         )
         (probs,) = self.model.run({"context": self._context, "cond": self._cond})
         # a little sharpening trims the smoothing's long tail of unlikely chords

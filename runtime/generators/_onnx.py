@@ -22,9 +22,13 @@ class OnnxModel:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
-            self.session = ort.InferenceSession(entry.onnx, sess_options=options, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(
+                entry.onnx, sess_options=options, providers=["CPUExecutionProvider"]
+            )
         except Exception as exc:  # onnxruntime raises its own hierarchy for bad graphs
-            raise BundleError(f"bundle field 'models.{entry.name}.onnx' is not a loadable ONNX model: {exc}") from None
+            raise BundleError(
+                f"bundle field 'models.{entry.name}.onnx' is not a loadable ONNX model: {exc}"
+            ) from None
         self._check_signature()
         self.output_names = [o.name for o in entry.outputs]
 
@@ -39,7 +43,10 @@ class OnnxModel:
                 f"bundle field 'models.{name}.inputs/outputs' declares {sorted(declared_in)} -> {sorted(declared_out)} "
                 f"but the ONNX graph has {sorted(actual_in)} -> {sorted(actual_out)}"
             )
-        for spec_map, actual_map, label in ((declared_in, actual_in, "inputs"), (declared_out, actual_out, "outputs")):
+        for spec_map, actual_map, label in (
+            (declared_in, actual_in, "inputs"),
+            (declared_out, actual_out, "outputs"),
+        ):
             for tensor_name, spec in spec_map.items():
                 if actual_map[tensor_name].type != _ORT_TYPES[spec.dtype]:
                     raise BundleError(

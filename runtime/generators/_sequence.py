@@ -11,13 +11,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adaptive._conditioning import encode_condition
 from adaptive._music import Note
 from adaptive._tokens import Vocabulary
 
+from ._conditions import Conditions
 from ._onnx import OnnxModel
 
-_NORMALIZED_SCALE = np.array([0, 2, 4, 5, 7, 9, 11])  # C major / A minor: training is key-normalized
+_NORMALIZED_SCALE = np.array(
+    [0, 2, 4, 5, 7, 9, 11]
+)  # C major / A minor: training is key-normalized
 MAX_NOTES_PER_BAR = 24
 
 
@@ -52,11 +54,15 @@ class SequenceGenerator:
 
     def _step(self, token: int, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._token[0] = token
-        logits, hidden_out = self.model.run({"token": self._token, "cond": self._cond, "hidden": hidden})
+        logits, hidden_out = self.model.run(
+            {"token": self._token, "cond": self._cond, "hidden": hidden}
+        )
         return logits[0], hidden_out
 
     @staticmethod
-    def _sample(logits: np.ndarray, mask: np.ndarray, rng: np.random.Generator, temperature: float) -> int:
+    def _sample(
+        logits: np.ndarray, mask: np.ndarray, rng: np.random.Generator, temperature: float
+    ) -> int:
         scores = logits.astype(np.float64) / temperature + mask
         scores -= scores.max()
         probs = np.exp(scores)
@@ -67,17 +73,10 @@ class SequenceGenerator:
         self,
         context: SequenceContext,
         rng: np.random.Generator,
-        *,
-        intensity: float,
-        valence: float,
-        state: str,
-        chord: int,
-        bar_index: int,
+        conditions: Conditions,
         temperature: float = 0.9,
     ) -> tuple[list[Note], SequenceContext]:
-        encode_condition(
-            self.features, intensity=intensity, valence=valence, state=state, chord=chord, bar_index=bar_index, out=self._cond[0]
-        )
+        conditions.encode(self.features, out=self._cond[0])
         v, steps = self.vocab, self.steps_per_bar
         logits, hidden = self._step(v.bar, context.hidden)
         tokens: list[int] = [v.bar]

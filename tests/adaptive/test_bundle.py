@@ -27,19 +27,27 @@ def manifest() -> dict[str, Any]:
         "tempo": 120.0,
         "meter": "4/4",
         "key": "C major",
-        "stems": {"melody": {"role": "melody", "instrument": "lead", "gain": 0.8, "intensity": [0.0, 0.0]}},
+        "stems": {
+            "melody": {"role": "melody", "instrument": "lead", "gain": 0.8, "intensity": [0.0, 0.0]}
+        },
         "states": {"explore": {"valence": 0.5, "arousal": 0.5, "stems": {}}},
         "parameters": {"intensity": {"min": 0.0, "max": 1.0, "default": 0.5}},
         "stingers": {},
         "vocabulary": list(Vocabulary.default().tokens),
         "conditioning": ["intensity"],
-        "provenance": [{"file": "a.mid", "sha256": "0" * 64, "license": "CC0-1.0", "attribution": "us"}],
+        "provenance": [
+            {"file": "a.mid", "sha256": "0" * 64, "license": "CC0-1.0", "attribution": "us"}
+        ],
     }
 
 
 def models() -> dict[str, ModelEntry]:
     spec = (TensorSpec("x", "float32", (1, "n")),)
-    return {"m": ModelEntry("m", "sequence", b"not-really-onnx-but-bytes", spec, spec, ("intensity",), {"k": 1})}
+    return {
+        "m": ModelEntry(
+            "m", "sequence", b"not-really-onnx-but-bytes", spec, spec, ("intensity",), {"k": 1}
+        )
+    }
 
 
 @pytest.fixture
@@ -58,7 +66,9 @@ def test_round_trip_keeps_manifest_models_and_hashes(bundle_path: Path) -> None:
     assert bundle.provenance[0]["file"] == "a.mid"
 
 
-def test_truncated_bundle_raises_bundle_error_at_every_length(bundle_path: Path, tmp_path: Path) -> None:
+def test_truncated_bundle_raises_bundle_error_at_every_length(
+    bundle_path: Path, tmp_path: Path
+) -> None:
     data = bundle_path.read_bytes()
     for cut in range(0, len(data), max(1, len(data) // 97)):
         path = tmp_path / "cut.adaptive"
@@ -98,18 +108,31 @@ def _payload() -> dict[str, Any]:
         (lambda p: p["manifest"].pop("tempo"), "manifest.tempo"),
         (lambda p: p["manifest"].update(tempo=float("nan")), "manifest.tempo"),
         (lambda p: p["manifest"].update(key="H major"), "manifest.key"),
-        (lambda p: p["manifest"]["stems"]["melody"].update(role="kazoo"), "manifest.stems.melody.role"),
+        (
+            lambda p: p["manifest"]["stems"]["melody"].update(role="kazoo"),
+            "manifest.stems.melody.role",
+        ),
         (lambda p: p["manifest"]["provenance"][0].pop("license"), "manifest.provenance[0].license"),
         (lambda p: p["models"]["m"].update(sha256="f" * 64), "models.m.sha256"),
         (lambda p: p["models"]["m"].update(onnx=b""), "models.m.onnx"),
-        (lambda p: p["models"]["m"]["inputs"][0].update(dtype="float64"), "models.m.inputs[0].dtype"),
-        (lambda p: p["manifest"]["parameters"].update(danger=p["manifest"]["parameters"].pop("intensity")), "manifest.parameters.intensity"),
+        (
+            lambda p: p["models"]["m"]["inputs"][0].update(dtype="float64"),
+            "models.m.inputs[0].dtype",
+        ),
+        (
+            lambda p: p["manifest"]["parameters"].update(
+                danger=p["manifest"]["parameters"].pop("intensity")
+            ),
+            "manifest.parameters.intensity",
+        ),
     ],
 )
 def test_bad_fields_are_named(mutate: Any, field: str) -> None:
     payload = copy.deepcopy(_payload())
     mutate(payload)
-    with pytest.raises(BundleError, match=field.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+    with pytest.raises(
+        BundleError, match=field.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")
+    ):
         decode_bundle(msgpack.packb(payload, use_bin_type=True))
 
 
@@ -135,7 +158,9 @@ def test_failed_write_leaves_old_bundle_in_place(bundle_path: Path) -> None:
     with pytest.raises(BundleError, match="tempo"):
         write_bundle(bundle_path, bad, models())
     assert bundle_path.read_bytes() == before
-    assert [p.name for p in bundle_path.parent.iterdir()] == [bundle_path.name]  # no temp files left
+    assert [p.name for p in bundle_path.parent.iterdir()] == [
+        bundle_path.name
+    ]  # no temp files left
 
 
 def test_bundle_error_is_also_value_error() -> None:

@@ -12,7 +12,13 @@ from adaptive._tokens import Vocabulary
 
 @pytest.mark.parametrize(
     ("text", "tonic", "mode", "shift"),
-    [("C major", 0, "major", 0), ("A minor", 9, "minor", 0), ("D minor", 2, "minor", -5), ("Bb major", 10, "major", 2), ("F# minor", 6, "minor", 3)],
+    [
+        ("C major", 0, "major", 0),
+        ("A minor", 9, "minor", 0),
+        ("D minor", 2, "minor", -5),
+        ("Bb major", 10, "major", 2),
+        ("F# minor", 6, "minor", 3),
+    ],
 )
 def test_key_parse_and_normalization(text: str, tonic: int, mode: str, shift: int) -> None:
     key = Key.parse(text)
@@ -36,7 +42,13 @@ def test_meter_steps() -> None:
 
 
 notes = st.lists(
-    st.builds(Note, pitch=st.integers(0, 127), start=st.integers(0, 15), duration=st.integers(1, 16), velocity=st.integers(1, 127)),
+    st.builds(
+        Note,
+        pitch=st.integers(0, 127),
+        start=st.integers(0, 15),
+        duration=st.integers(1, 16),
+        velocity=st.integers(1, 127),
+    ),
     max_size=12,
 )
 
@@ -46,7 +58,9 @@ def test_tokens_round_trip(bar: list[Note]) -> None:
     vocab = Vocabulary.default()
     decoded = vocab.decode_bar(vocab.encode_bar(bar, 16))
     expected = sorted(bar, key=lambda n: (n.start, n.pitch))
-    assert [(n.pitch, n.start, n.duration) for n in decoded] == [(n.pitch, n.start, n.duration) for n in expected]
+    assert [(n.pitch, n.start, n.duration) for n in decoded] == [
+        (n.pitch, n.start, n.duration) for n in expected
+    ]
     # velocity survives within its bin
     assert all(abs(a.velocity - b.velocity) <= 8 for a, b in zip(decoded, expected, strict=True))
 
@@ -54,7 +68,9 @@ def test_tokens_round_trip(bar: list[Note]) -> None:
 def test_condition_vector_layout() -> None:
     features = condition_features(["explore", "combat"])
     chord = CHORDS.index(next(c for c in CHORDS if c.root == 9 and c.quality == "min"))
-    vector = encode_condition(features, intensity=0.7, valence=0.2, state="combat", chord=chord, bar_index=5)
+    vector = encode_condition(
+        features, intensity=0.7, valence=0.2, state="combat", chord=chord, bar_index=5
+    )
     values = dict(zip(features, vector.tolist(), strict=True))
     assert values["intensity"] == pytest.approx(0.7)
     assert values["state:combat"] == 1.0 and values["state:explore"] == 0.0

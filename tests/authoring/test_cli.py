@@ -24,25 +24,60 @@ TIMELINE = {
 
 
 def adaptive_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "authoring.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "authoring.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_render_writes_wav_stems_midi_and_report(tiny_bundle_path: Path, tmp_path: Path) -> None:
     timeline = tmp_path / "t.json"
     timeline.write_text(json.dumps(TIMELINE))
-    out, stems, midi, report_path = tmp_path / "o.wav", tmp_path / "stems", tmp_path / "o.mid", tmp_path / "r.json"
+    out, stems, midi, report_path = (
+        tmp_path / "o.wav",
+        tmp_path / "stems",
+        tmp_path / "o.mid",
+        tmp_path / "r.json",
+    )
     done = adaptive_cli(
-        "render", str(tiny_bundle_path), "--timeline", str(timeline), "--out", str(out),
-        "--stems", str(stems), "--midi", str(midi), "--report", str(report_path), "--seed", "4",
+        "render",
+        str(tiny_bundle_path),
+        "--timeline",
+        str(timeline),
+        "--out",
+        str(out),
+        "--stems",
+        str(stems),
+        "--midi",
+        str(midi),
+        "--report",
+        str(report_path),
+        "--seed",
+        "4",
     )
     assert done.returncode == 0, done.stderr
     assert "rendered 12.0 s" in done.stdout
     with wave.open(str(out)) as handle:
         assert handle.getnframes() == 12 * 48000 and handle.getnchannels() == 2
-    assert sorted(p.name for p in stems.iterdir()) == ["bass.wav", "drums.wav", "harmony.wav", "melody.wav"]
+    assert sorted(p.name for p in stems.iterdir()) == [
+        "bass.wav",
+        "drums.wav",
+        "harmony.wav",
+        "melody.wav",
+    ]
     assert len(mido.MidiFile(str(midi)).tracks) == 5
     report = json.loads(report_path.read_text())
-    for field in ("sample_rate", "frames", "seed", "bundle", "bars", "transitions", "stingers", "underruns", "fallback_bars", "timing"):
+    for field in (
+        "sample_rate",
+        "frames",
+        "seed",
+        "bundle",
+        "bars",
+        "transitions",
+        "stingers",
+        "underruns",
+        "fallback_bars",
+        "timing",
+    ):
         assert field in report
     assert report["seed"] == 4 and report["frames"] == 12 * 48000
     assert [t["to"] for t in report["transitions"]] == ["combat", "explore"]
@@ -50,7 +85,16 @@ def test_render_writes_wav_stems_midi_and_report(tiny_bundle_path: Path, tmp_pat
     assert all(t["landed_frame"] in starts for t in report["transitions"])
     assert report["underruns"] == 0
     bar = report["bars"][0]
-    assert set(bar) >= {"index", "start_frame", "frames", "state", "tempo", "key", "chords", "stems"}
+    assert set(bar) >= {
+        "index",
+        "start_frame",
+        "frames",
+        "state",
+        "tempo",
+        "key",
+        "chords",
+        "stems",
+    }
     assert set(bar["stems"]["melody"]) == {"notes", "gain"}
     assert report["timing"]["generate_ms"]["p99"] > 0
 
@@ -77,7 +121,14 @@ def test_bad_bundle_gives_a_clear_error_and_exit_2(tmp_path: Path, content: byte
 def test_render_with_unknown_state_names_the_event(tiny_bundle_path: Path, tmp_path: Path) -> None:
     timeline = tmp_path / "t.json"
     timeline.write_text(json.dumps({"duration": 2, "events": [{"time": 0.5, "state": "disco"}]}))
-    done = adaptive_cli("render", str(tiny_bundle_path), "--timeline", str(timeline), "--out", str(tmp_path / "o.wav"))
+    done = adaptive_cli(
+        "render",
+        str(tiny_bundle_path),
+        "--timeline",
+        str(timeline),
+        "--out",
+        str(tmp_path / "o.wav"),
+    )
     assert done.returncode == 2
     assert "events[0].state" in done.stderr and "disco" in done.stderr
     assert not (tmp_path / "o.wav").exists()

@@ -58,14 +58,20 @@ def test_eight_bars_with_state_change(bundle: adaptive.Bundle, tmp_path: Path) -
     assert (transition["from"], transition["to"]) == ("explore", "combat")
     assert transition["landed_frame"] in starts
     # the next bar line after the request, not a later one
-    assert 0 < transition["landed_frame"] - transition["requested_frame"] <= report["bars"][1]["start_frame"]
+    assert (
+        0
+        < transition["landed_frame"] - transition["requested_frame"]
+        <= report["bars"][1]["start_frame"]
+    )
     assert [b["state"] for b in report["bars"]] == ["explore"] * 3 + ["combat"] * 5
     (stinger,) = report["stingers"]
     assert stinger["landed_frame"] >= stinger["requested_frame"]
     assert report["underruns"] == 0 and report["fallback_bars"] == 0
 
 
-def test_same_seed_gives_identical_bytes_and_other_seed_differs(bundle: adaptive.Bundle, tmp_path: Path) -> None:
+def test_same_seed_gives_identical_bytes_and_other_seed_differs(
+    bundle: adaptive.Bundle, tmp_path: Path
+) -> None:
     digests = []
     for i, seed in enumerate((11, 11, 12)):
         audio, _ = eight_bars_with_change(bundle, seed)
@@ -99,7 +105,11 @@ def test_state_change_lands_on_the_next_bar_line(bundle: adaptive.Bundle) -> Non
     e.render(2 * bar)
     events = e.update()
     (transition,) = [ev for ev in events if ev.kind == "transition"]
-    assert transition.frame == e.clock.bar_start(2) and transition.name == "combat" and transition.bar == 2
+    assert (
+        transition.frame == e.clock.bar_start(2)
+        and transition.name == "combat"
+        and transition.bar == 2
+    )
 
 
 def test_beat_and_bar_events_line_up(bundle: adaptive.Bundle) -> None:
@@ -140,14 +150,20 @@ def test_gain_change_is_heard_within_a_buffer_and_smoothing(bundle: adaptive.Bun
     assert fade[1] > 0, "the tiny style's drums must fade in with intensity"
     gains = e.stats()
     assert gains["frames"] == 48000 + 512 + 7200
-    assert e.mixer.gains[list(bundle.stems).index("drums")] > 0.9 * bundle.stems["drums"]["gain"] * bundle.states["explore"]["stems"].get("drums", 1.0)
+    assert e.mixer.gains[list(bundle.stems).index("drums")] > 0.9 * bundle.stems["drums"][
+        "gain"
+    ] * bundle.states["explore"]["stems"].get("drums", 1.0)
     assert drums.shape == (512 + 7200, 2)
 
 
 @pytest.mark.parametrize(
     ("call", "error", "message"),
     [
-        (lambda e: e.set_parameter("loudness", 0.5), UnknownNameError, "parameter 'loudness'.*known: intensity"),
+        (
+            lambda e: e.set_parameter("loudness", 0.5),
+            UnknownNameError,
+            "parameter 'loudness'.*known: intensity",
+        ),
         (lambda e: e.set_parameter("intensity", math.nan), EngineError, "finite"),
         (lambda e: e.set_parameter("intensity", math.inf), EngineError, "finite"),
         (lambda e: e.set_parameter("intensity", "high"), EngineError, "number"),
@@ -157,7 +173,9 @@ def test_gain_change_is_heard_within_a_buffer_and_smoothing(bundle: adaptive.Bun
         (lambda e: e.render(-1), EngineError, "frames"),
     ],
 )
-def test_bad_calls_raise_clear_errors_and_change_nothing(bundle: adaptive.Bundle, call, error, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_calls_raise_clear_errors_and_change_nothing(
+    bundle: adaptive.Bundle, call, error, message
+) -> None:  # type: ignore[no-untyped-def]
     e = engine(bundle)
     with pytest.raises(error, match=message):
         call(e)
@@ -193,7 +211,15 @@ def test_corrupt_model_bytes_raise_bundle_error(bundle: adaptive.Bundle, tmp_pat
     manifest = dict(bundle.manifest)
     models = dict(bundle.models)
     broken = models["melody"]
-    models["melody"] = adaptive.ModelEntry(broken.name, broken.role, b"\x08\x07garbage", broken.inputs, broken.outputs, broken.conditioning, broken.meta)
+    models["melody"] = adaptive.ModelEntry(
+        broken.name,
+        broken.role,
+        b"\x08\x07garbage",
+        broken.inputs,
+        broken.outputs,
+        broken.conditioning,
+        broken.meta,
+    )
     path = tmp_path / "broken.adaptive"
     adaptive.write_bundle(path, manifest, models)
     with pytest.raises(adaptive.BundleError, match="models.melody.onnx"):

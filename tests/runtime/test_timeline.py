@@ -11,7 +11,14 @@ from runtime import Timeline, load_timeline
 
 def test_timeline_parses_and_sorts(tmp_path: Path) -> None:
     path = tmp_path / "t.json"
-    path.write_text(json.dumps({"duration": 10, "events": [{"time": 4, "stinger": "hit"}, {"time": 1, "state": "combat"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "duration": 10,
+                "events": [{"time": 4, "stinger": "hit"}, {"time": 1, "state": "combat"}],
+            }
+        )
+    )
     timeline = load_timeline(path)
     assert [e.kind for e in timeline.events] == ["state", "stinger"]
 

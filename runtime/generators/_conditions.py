@@ -1,0 +1,29 @@
+"""What a bar is composed for: the musical situation every model is conditioned on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from adaptive._conditioning import encode_condition
+
+
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    intensity: float
+    valence: float
+    state: str
+    chord: int  # index into CHORDS
+    bar_index: int
+
+    def encode(self, features: tuple[str, ...], out: np.ndarray) -> np.ndarray:
+        return encode_condition(
+            features,
+            intensity=self.intensity,
+            valence=self.valence,
+            state=self.state,
+            chord=self.chord,
+            bar_index=self.bar_index,
+            out=out,
+        )
