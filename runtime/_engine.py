@@ -89,6 +89,7 @@ class MusicEngine:
             max_frames=max(buffer_frames, 8192),
         )
         self._output: PygameOutput | None = None
+        self._last_output: PygameOutput | None = None
         self._worker: threading.Thread | None = None
         self._running = False
         self._wake = threading.Event()
@@ -115,6 +116,7 @@ class MusicEngine:
             )
             self._worker.start()
             self._output = PygameOutput(self.mixer.process, self.sample_rate, self.buffer_frames)
+            self._last_output = self._output  # stats outlive stop()
             try:
                 self._output.start()
             except BaseException:
@@ -285,13 +287,18 @@ class MusicEngine:
         try:
             while self._running:
                 playing = self.mixer.bar.index if self.mixer.bar is not None else -1
-                # a state change makes already-composed future bars stale
-                for index in sorted(i for i in self._ready if i > playing):
-                    if self._ready[index].state != self.control.state_for_bar(index):
-                        for stale in [i for i in self._ready if i >= index]:
-                            del self._ready[stale]
-                        self._regenerated += 1
-                        break
+                # A state change makes composed future bars stale: compose them again
+                # and swap each in place, so the audio thread always finds a bar.
+                stale = [
+                    i
+                    for i in sorted(self._ready)
+                    if i > playing and self._ready[i].state != self.control.state_for_bar(i)
+                ]
+                if stale:
+                    self._regenerated += 1
+                    for index in range(stale[0], max(self._ready) + 1):
+                        if self._running and index > self._playing_index():
+                            self._ready[index] = self._compose(index)
                 for index in range(playing + 1, playing + 1 + self.lookahead_bars):
                     if index not in self._ready and self._running:
                         self._ready[index] = self._compose(index)
@@ -303,6 +310,9 @@ class MusicEngine:
                 self._wake.clear()
         except BaseException as exc:  # surfaced to the game on its next update()
             self._worker_error = exc
+
+    def _playing_index(self) -> int:
+        return self.mixer.bar.index if self.mixer.bar is not None else -1
 
     def _trim_played(self) -> None:
         played = self.mixer.played
@@ -354,7 +364,8 @@ class MusicEngine:
             "bars_generated": self._bars_generated,
             "bars_regenerated": self._regenerated,
             "fallback_bars": mixer.fallback_bars,
-            "underruns": mixer.underruns + (self._output.errors if self._output else 0),
+            # callbacks that failed or came so late that the device starved
+            "underruns": self._output_problems(),
             "callbacks": mixer.callbacks,
             "generate_ms_p50": pct(self._generate_ms, 50),
             "generate_ms_p99": pct(self._generate_ms, 99),
@@ -362,6 +373,10 @@ class MusicEngine:
             "render_ms_p99": pct(self._render_ms, 99),
             "state": self.state,
         }
+
+    def _output_problems(self) -> int:
+        output = self._last_output
+        return 0 if output is None else output.errors + output.late_callbacks
 
     def report(self) -> dict[str, Any]:
         """What was played, as the JSON report of ``adaptive render``."""

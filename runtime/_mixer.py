@@ -84,7 +84,6 @@ class Mixer:
         self.transitions: list[dict] = []
         self.stingers_log: list[dict] = []
         self.active_stingers: list[StingerVoice] = []
-        self.underruns = 0
         self.fallback_bars = 0
         self.callbacks = 0
         self.capture: list[list[np.ndarray]] | None = None  # per-stem audio, offline only

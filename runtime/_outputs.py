@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import os
+import time
 import wave
 from collections.abc import Callable
 from pathlib import Path
@@ -32,8 +36,16 @@ class PygameOutput:
         self.buffer_frames = buffer_frames
         self.device: Any = None  # pygame._sdl2.audio.AudioDevice, imported on start
         self.errors = 0
+        self.late_callbacks = 0
+        # SDL holds about one buffer: a callback later than this left the device starving
+        self._late_after = 1.5 * buffer_frames / sample_rate
+        self._last_callback = 0.0
 
     def _callback(self, _device: object, memory: memoryview) -> None:
+        now = time.perf_counter()
+        if self._last_callback and now - self._last_callback > self._late_after:
+            self.late_callbacks += 1
+        self._last_callback = now
         out = np.frombuffer(memory, dtype=np.float32).reshape(-1, 2)
         try:
             self.fill(out)
@@ -72,10 +84,52 @@ class PygameOutput:
         self.device.pause(0)
 
     def stop(self) -> None:
-        if self.device is not None:
+        if self.device is None:
+            return
+        # pygame's pause() waits for SDL's audio lock while holding the GIL, and
+        # SDL's audio thread holds that lock while it waits for the GIL to run our
+        # callback: a deadlock. Pausing through ctypes releases the GIL first.
+        pause = _sdl_pause_audio_device()
+        if pause is not None:
+            pause(ctypes.c_uint32(self.device.deviceid), 1)
+        else:  # pragma: no cover - SDL not found beside pygame
             self.device.pause(1)
-            self.device.close()
-            self.device = None
+        self.device.close()  # safe now: a paused device never calls back
+        self.device = None
+
+
+@functools.cache
+def _sdl_pause_audio_device() -> Any:
+    """SDL_PauseAudioDevice from the SDL library pygame loaded, or None."""
+    for path in _sdl_library_candidates():
+        try:
+            function = ctypes.CDLL(path).SDL_PauseAudioDevice
+        except (OSError, AttributeError):
+            continue
+        function.argtypes = [ctypes.c_uint32, ctypes.c_int]
+        function.restype = None
+        return function
+    return None
+
+
+def _sdl_library_candidates() -> list[str]:
+    found: list[str] = []
+    maps = Path("/proc/self/maps")
+    if maps.exists():  # Linux: the exact file already mapped into this process
+        for line in maps.read_text().splitlines():
+            path = line.split()[-1] if line.split() else ""
+            name = os.path.basename(path)
+            if name.startswith("libSDL2") and not name.startswith(("libSDL2_", "libSDL2main")):
+                found.append(path)
+    import pygame
+
+    here = Path(pygame.__file__).resolve().parent
+    for pattern in ("../pygame.libs/libSDL2-*", ".dylibs/libSDL2*.dylib", "SDL2.dll"):
+        found += [str(p) for p in sorted(here.glob(pattern))]
+    system = ctypes.util.find_library("SDL2")
+    if system:
+        found.append(system)
+    return list(dict.fromkeys(found))
 
 
 def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import wave
@@ -132,3 +133,33 @@ def test_render_with_unknown_state_names_the_event(tiny_bundle_path: Path, tmp_p
     assert done.returncode == 2
     assert "events[0].state" in done.stderr and "disco" in done.stderr
     assert not (tmp_path / "o.wav").exists()
+
+
+def test_play_runs_live_through_sdl(tiny_bundle_path: Path, tmp_path: Path) -> None:
+    raw = tmp_path / "play.raw"
+    env = dict(
+        os.environ,
+        SDL_AUDIODRIVER="disk",
+        SDL_DISKAUDIOFILE=str(raw),
+        SDL_VIDEODRIVER="dummy",
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "authoring.cli",
+            "play",
+            str(tiny_bundle_path),
+            "--seconds",
+            "5",
+            "--cycle",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "transition" in done.stdout and "underruns 0" in done.stdout
+    assert raw.stat().st_size > 48000 * 8 * 3  # at least 3 s of float32 stereo

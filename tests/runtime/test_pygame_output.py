@@ -62,3 +62,32 @@ def test_live_engine_plays_through_sdl(tiny_bundle_path: Path, tmp_path: Path) -
     assert "beat" in result["events"] and "bar" in result["events"]
     (transition,) = result["transitions"]
     assert transition["to"] == "combat" and transition["landed_frame"] in result["starts"]
+
+
+STOP_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import adaptive
+    bundle = adaptive.load_bundle(sys.argv[1])
+    engine = adaptive.MusicEngine(bundle, output="pygame", seed=1, buffer_frames=256)
+    engine.composer  # the same engine is started and stopped again and again
+    for cycle in range(40):
+        engine.start()
+        time.sleep(0.01 * (cycle % 5))
+        engine.stop()
+    print("stopped cleanly")
+    """
+)
+
+
+def test_stop_never_deadlocks_with_the_audio_thread(tiny_bundle_path: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(tmp_path / "x.raw"))
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_SCRIPT, str(tiny_bundle_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "stopped cleanly" in done.stdout

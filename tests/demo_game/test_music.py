@@ -1,0 +1,219 @@
+"""The music director: intensity, moods, state requests, stingers, beat sync."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from demo_game.music import IntensitySmoother, Metronome, MoodMachine, MusicDirector
+from demo_game.world import Enemy, GameEvent, World
+
+
+def calm_world() -> World:
+    w = World(seed=0)
+    w.enemies.clear()
+    return w
+
+
+def test_smoother_rises_fast_and_falls_slowly() -> None:
+    s = IntensitySmoother(rise_s=0.4, fall_s=2.5)
+    for _ in range(30):  # half a second of danger
+        s.update(1.0, 1 / 60)
+    risen = s.value
+    assert risen > 0.6
+    for _ in range(30):  # half a second of calm
+        s.update(0.0, 1 / 60)
+    assert risen - s.value < risen * 0.3  # lingers
+    assert 0.0 <= s.value <= 1.0
+
+
+def test_smoother_ignores_nan_and_clamps() -> None:
+    s = IntensitySmoother(value=0.5)
+    assert s.update(math.nan, 1 / 60) == 0.5
+    for _ in range(1000):
+        s.update(5.0, 1 / 60)
+    assert s.value == 1.0
+
+
+def test_mood_machine_explore_combat_boss_and_back() -> None:
+    m = MoodMachine(calm_hold_s=3.0, min_dwell_s=2.0)
+    w = calm_world()
+    dt = 1 / 60
+
+    def run(seconds: float) -> list[str]:
+        return [m.update(w, dt) for _ in range(round(seconds / dt))]
+
+    assert set(run(1.0)) == {"explore"}
+    e = Enemy(w.player.x + 100, w.player.y, 12.0, 0.0, chasing=True)
+    w.enemies.append(e)
+    assert run(0.1)[-1] == "combat"  # danger is heard at once
+    e.chasing = False
+    e.x += 1000  # gone
+    assert set(run(2.5)) == {"combat"}  # held for calm_hold_s
+    assert run(1.0)[-1] == "explore"
+    w.summon_boss()
+    assert run(0.1)[-1] == "boss"  # escalation never waits
+    w.boss = None
+    moods = run(8.0)
+    steps = [m for i, m in enumerate(moods) if i == 0 or moods[i - 1] != m]
+    assert steps == ["boss", "combat", "explore"]  # calming down goes through combat
+
+
+def test_mood_machine_does_not_flap() -> None:
+    m = MoodMachine(calm_hold_s=1.0, min_dwell_s=2.0)
+    w = calm_world()
+    e = Enemy(w.player.x + 100, w.player.y, 12.0, 0.0)
+    w.enemies.append(e)
+    moods = []
+    for i in range(600):  # an enemy flickering in and out of chase every 0.25 s
+        e.chasing = (i // 15) % 2 == 0
+        moods.append(m.update(w, 1 / 60))
+    changes = sum(1 for a, b in zip(moods, moods[1:], strict=False) if a != b)
+    assert changes <= 1
+
+
+def test_director_requests_states_only_on_change_and_on_the_bar(
+    director: MusicDirector, engine: Any, clock: Any, play: Any
+) -> None:
+    w = calm_world()
+    play(w, director, clock, 2.0)
+    assert engine.of("set_state") == [("set_state", "explore", "bar")]
+    w.enemies.append(Enemy(w.player.x + 100, w.player.y, 12.0, 0.0))
+    play(w, director, clock, 1.0)
+    assert engine.of("set_state")[-1] == ("set_state", "combat", "bar")
+    assert director.view.pending == "combat" or director.view.state == "combat"
+    play(w, director, clock, 4.0)  # a bar is 2 s at 120 bpm in 4/4
+    assert director.view.state == "combat" and director.view.pending is None
+    assert len(engine.of("set_state")) == 2
+    assert director.states_visited == ["explore", "combat"]
+
+
+def test_director_sets_intensity_every_frame_following_threat(
+    director: MusicDirector, engine: Any, clock: Any, play: Any
+) -> None:
+    w = calm_world()
+    play(w, director, clock, 0.5)
+    low = engine.of("set_parameter")[-1][2]
+    w.enemies.append(Enemy(w.player.x + 60, w.player.y, 12.0, 0.0))
+    w.player.invulnerable = 100.0
+    play(w, director, clock, 1.0)
+    calls = engine.of("set_parameter")
+    assert len(calls) == 90  # one per frame
+    assert all(name == "intensity" and 0.0 <= v <= 1.0 for _, name, v in calls)
+    assert calls[-1][2] > low + 0.3
+
+
+def test_intensity_is_scaled_to_the_bundle_range(clock: Any, make_engine: Any, play: Any) -> None:
+    engine = make_engine(clock)
+    d = MusicDirector(
+        engine,
+        states=["explore"],
+        stingers=[],
+        parameters={"intensity": {"min": 10.0, "max": 20.0}},
+    )
+    w = calm_world()
+    w.summon_boss()
+    play(w, d, clock, 3.0)
+    value = engine.of("set_parameter")[-1][2]
+    assert 10.0 + 10.0 * 0.55 < value <= 20.0
+
+
+def test_director_without_the_parameter_sends_none(clock: Any, make_engine: Any, play: Any) -> None:
+    engine = make_engine(clock)
+    d = MusicDirector(engine, states=["explore"], stingers=[], parameters={})
+    play(calm_world(), d, clock, 0.5)
+    assert engine.of("set_parameter") == []
+
+
+def test_stingers_fire_for_game_events_only_if_the_bundle_has_them(
+    clock: Any, make_engine: Any
+) -> None:
+    engine = make_engine(clock)
+    d = MusicDirector(engine, states=["explore"], stingers=["pickup"], parameters={})
+    w = calm_world()
+    events = [
+        GameEvent("pickup", 0, 0),
+        GameEvent("hit", 0, 0),
+        GameEvent("core", 0, 0),
+        GameEvent("enemy_spawned", 0, 0),
+    ]
+    d.frame(w, events, 1 / 60)
+    assert engine.of("trigger") == [("trigger", "pickup"), ("trigger", "pickup")]
+    assert d.stingers_fired == {"pickup": 2}
+    clock.now += 0.6  # the next beat: the stingers land
+    d.frame(w, [], 1 / 60)
+    assert d.stingers_landed == {"pickup": 2}
+    assert d.view.last_stinger == "pickup"
+
+
+@pytest.mark.parametrize(
+    ("states", "expected"),
+    [
+        (["explore", "combat", "boss"], {"explore": "explore", "combat": "combat", "boss": "boss"}),
+        (["explore", "combat"], {"explore": "explore", "combat": "combat", "boss": "combat"}),
+        (["explore"], {"explore": "explore", "combat": None, "boss": None}),
+        (["calm", "storm"], {"explore": "calm", "combat": None, "boss": None}),
+    ],
+)
+def test_moods_fall_back_to_states_the_bundle_has(
+    states: list[str], expected: dict[str, str | None], clock: Any, make_engine: Any
+) -> None:
+    d = MusicDirector(make_engine(clock), states=states, stingers=[], parameters={})
+    assert {mood: d.state_for(mood) for mood in expected} == expected
+
+
+def test_bundle_without_boss_state_fights_the_boss_in_combat(
+    clock: Any, make_engine: Any, play: Any
+) -> None:
+    engine = make_engine(clock)
+    d = MusicDirector(engine, states=["explore", "combat"], stingers=[], parameters={})
+    d.begin()
+    w = calm_world()
+    w.summon_boss()
+    w.player.invulnerable = 100.0
+    play(w, d, clock, 1.0)
+    assert [c[1] for c in engine.of("set_state")] == ["explore", "combat"]
+
+
+def test_metronome_beats_bars_and_bar_quantized_transitions(make_clock: Any) -> None:
+    clock = make_clock()
+    m = Metronome(120.0, 4, clock=clock)
+    events = m.update()
+    assert [(e.kind, e.bar, e.beat) for e in events] == [("bar", 0, 0), ("beat", 0, 0)]
+    clock.now = 0.7
+    m.set_state("combat")
+    assert [e.kind for e in m.update()] == ["beat"]  # beat 1 at 0.5 s; no transition mid-bar
+    clock.now = 2.0
+    events = m.update()
+    kinds = [(e.kind, e.bar, e.beat, e.name) for e in events]
+    assert kinds == [
+        ("beat", 0, 2, None),
+        ("beat", 0, 3, None),
+        ("bar", 1, 0, "combat"),
+        ("transition", 1, 0, "combat"),
+        ("beat", 1, 0, None),
+    ]
+    assert events[2].frame == 96000 and events[2].time == 2.0
+
+
+def test_metronome_honours_the_beat_unit(make_clock: Any) -> None:
+    clock = make_clock()
+    m = Metronome(120.0, 6, beat_unit=8, clock=clock)
+    clock.now = 1.5
+    beats = [e for e in m.update() if e.kind == "beat"]
+    assert len(beats) == 7  # eighth notes at 120 quarter-bpm: every 0.25 s, 0..1.5 inclusive
+
+
+def test_hud_view_pulses_on_beats_and_flashes_on_bars(director: MusicDirector, clock: Any) -> None:
+    w = calm_world()
+    director.frame(w, [], 1 / 60)  # bar 0, beat 0 at t=0
+    assert director.view.beat_pulse == 1.0 and director.view.bar_flash == 1.0
+    clock.now += 0.25
+    director.frame(w, [], 0.25)
+    assert director.view.beat_pulse < 0.2 and director.view.bar_flash < 0.5
+    clock.now += 0.25
+    director.frame(w, [], 0.25)
+    assert director.view.beat_pulse == 1.0 and director.view.beat == 1
+    assert director.view.stats["underruns"] == 0
