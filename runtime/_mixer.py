@@ -21,6 +21,7 @@ from ._composer import BarAudio
 from ._control import Command, Control, StateChange
 
 MASTER_GAIN = 0.7
+_PLAYED = np.zeros((0, 0, 2), dtype=np.float32)
 LIMIT = 0.95
 GAIN_SMOOTHING_SECONDS = 0.05
 LIMITER_RELEASE_SECONDS = 0.3
@@ -127,6 +128,8 @@ class Mixer:
         if bar.fallback:
             self.fallback_bars += 1
         bar.gains = tuple(self._targets(bar))  # for reports: what this bar was mixed at
+        if previous is not None and previous is not bar:
+            previous.playable = _PLAYED  # its audio is spent; keep only what reports need
         self.bar = bar
         self.played.append(bar)
         self._compact_schedule(index)

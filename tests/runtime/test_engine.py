@@ -224,3 +224,32 @@ def test_corrupt_model_bytes_raise_bundle_error(bundle: adaptive.Bundle, tmp_pat
     adaptive.write_bundle(path, manifest, models)
     with pytest.raises(adaptive.BundleError, match="models.melody.onnx"):
         MusicEngine(path, output="offline")
+
+
+def test_played_bars_release_their_audio(bundle: adaptive.Bundle) -> None:
+    e = engine(bundle)
+    e.render(e.clock.bar_frames(0) * 12)
+    played = list(e.mixer.played)
+    assert len(played) >= 12
+    assert all(bar.playable.size == 0 for bar in played[:-1])
+    assert played[-1].playable.size > 0  # the bar playing now keeps its audio
+    assert len(e.composer._contexts) <= 4 and len(e.composer._overflow) <= 4
+
+
+def test_late_composer_repeats_the_last_bar_instead_of_going_silent(
+    bundle: adaptive.Bundle,
+) -> None:
+    # A live engine whose composer never delivers bar 1: the mixer must repeat bar 0.
+    e = MusicEngine(bundle, output="pygame", seed=1)
+    e._ready[0] = e._compose(0)
+    bar = e.clock.bar_frames(0)
+    out = np.zeros((512, 2), dtype=np.float32)
+    second_bar = []
+    while e.mixer.frame < 2 * bar:
+        e.mixer.process(out)
+        if e.mixer.frame > bar:
+            second_bar.append(out.copy())
+    audio = np.concatenate(second_bar)
+    assert e.stats()["fallback_bars"] == 1
+    assert float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) > 0.01
+    assert [b.fallback for b in e.mixer.played] == [False, True]
