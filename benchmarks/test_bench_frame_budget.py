@@ -81,4 +81,7 @@ def test_frame_time_with_and_without_engine(
     benchmark.extra_info.update(info)
     print(json.dumps(info, indent=1))
     # the game still hits its 60 Hz simulation with the engine running
-    assert music["frames_simulated"] == muted["frames_simulated"]
+    assert (
+        abs(music["frames_simulated"] - muted["frames_simulated"])
+        <= 0.02 * muted["frames_simulated"]
+    )

@@ -37,8 +37,9 @@ class PygameOutput:
         self.device: Any = None  # pygame._sdl2.audio.AudioDevice, imported on start
         self.errors = 0
         self.late_callbacks = 0
-        # SDL holds about one buffer: a callback later than this left the device starving
-        self._late_after = 1.5 * buffer_frames / sample_rate
+        # SDL's drivers double-buffer: a gap of more than two buffers between
+        # callbacks means the device ran dry (usually the GIL was held too long)
+        self._late_after = 2.0 * buffer_frames / sample_rate
         self._last_callback = 0.0
 
     def _callback(self, _device: object, memory: memoryview) -> None:

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,7 +59,9 @@ def test_live_engine_plays_through_sdl(tiny_bundle_path: Path, tmp_path: Path) -
     assert float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) > 0.02
     assert np.abs(audio).max() <= 1.0
     stats = result["stats"]
-    assert stats["underruns"] == 0
+    assert (
+        stats["underruns"] <= 2
+    )  # late callbacks on a loaded machine; see test_late_callbacks_count
     assert "beat" in result["events"] and "bar" in result["events"]
     (transition,) = result["transitions"]
     assert transition["to"] == "combat" and transition["landed_frame"] in result["starts"]
@@ -91,3 +94,31 @@ def test_stop_never_deadlocks_with_the_audio_thread(tiny_bundle_path: Path, tmp_
     )
     assert done.returncode == 0, done.stderr
     assert "stopped cleanly" in done.stdout
+
+
+def test_late_callbacks_count_as_underruns() -> None:
+    from runtime._outputs import PygameOutput
+
+    calls = []
+    output = PygameOutput(calls.append, sample_rate=48000, buffer_frames=480)  # 10 ms buffers
+    memory = memoryview(bytearray(480 * 2 * 4))
+    output._callback(None, memory)
+    output._callback(None, memory)  # on time
+    assert output.late_callbacks == 0
+    time.sleep(0.05)  # five buffers: the device ran dry
+    output._callback(None, memory)
+    assert output.late_callbacks == 1 and len(calls) == 3
+
+
+def test_failing_fill_plays_silence_and_counts() -> None:
+    from runtime._outputs import PygameOutput
+
+    def broken(out: np.ndarray) -> None:
+        out.fill(0.5)
+        raise RuntimeError("boom")
+
+    output = PygameOutput(broken, sample_rate=48000, buffer_frames=64)
+    memory = memoryview(bytearray(64 * 2 * 4))
+    output._callback(None, memory)
+    assert output.errors == 1
+    assert not np.frombuffer(memory, dtype=np.float32).any()
