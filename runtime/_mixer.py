@@ -244,9 +244,11 @@ class Mixer:
             b = min(end, voice.start_frame + length)
             if b > a:
                 gain = self.stinger_gain.get(voice.name, 0.8) * MASTER_GAIN
-                out[a - start : b - start] += (
-                    voice.audio[a - voice.start_frame : b - voice.start_frame] * gain
+                scratch = self._scratch[: b - a]
+                np.multiply(
+                    voice.audio[a - voice.start_frame : b - voice.start_frame], gain, out=scratch
                 )
+                out[a - start : b - start] += scratch
             if voice.start_frame + length <= end:
                 self.active_stingers.remove(voice)
 
