@@ -264,13 +264,11 @@ class MusicEngine:
     def _fetch_live(self, index: int) -> BarAudio:
         # runs on the audio thread: a dict lookup, or repeat the last bar
         bar = self._ready.get(index)
-        if bar is not None and bar.state == self.control.state_for_bar(index):
-            self._wake.set()
+        self._wake.set()  # a new bar starts: the composer moves ahead
+        if bar is not None:
+            # if a state change's bar is still being composed, this one plays and the change lands a bar later
             return bar
         previous = self.mixer.bar
-        self._wake.set()
-        if bar is not None:
-            return bar  # the re-composed bar is late: play the one we have, the change lands a bar later
         if previous is None:
             raise EngineError("no bar is ready to play")
         frames = self.clock.bar_frames(index)

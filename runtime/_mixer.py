@@ -49,6 +49,8 @@ class StingerVoice:
     audio: np.ndarray  # (frames, 2)
     start_frame: int
     requested_frame: int
+    bar: int
+    beat: int
 
 
 class Mixer:
@@ -79,6 +81,8 @@ class Mixer:
         self.frame = 0
         self.bar: BarAudio | None = None
         self.gains = np.zeros(len(self.stem_names), dtype=np.float64)
+        self._targets_key: tuple[str, float] | None = None
+        self._targets_cached = self.gains
         self.limiter_gain = 1.0
         self.events: deque[MusicEvent] = deque(maxlen=4096)
         self.played: deque[BarAudio] = deque()  # for reports; trimmed by the engine
@@ -107,18 +111,25 @@ class Mixer:
                     StateChange(command.name, command.sync, self.frame, target)
                 )
             elif command.kind == "stinger":
-                start, _, _ = self.clock.next_beat(self.frame)
+                start, bar, beat = self.clock.next_beat(self.frame)
                 self.active_stingers.append(
-                    StingerVoice(command.name, self.stinger_audio[command.name], start, self.frame)
+                    StingerVoice(
+                        command.name, self.stinger_audio[command.name], start, self.frame, bar, beat
+                    )
                 )
 
     def _targets(self, bar: BarAudio) -> np.ndarray:
         intensity = self.control.parameters.get("intensity", 0.5)
+        key = (bar.state, intensity)
+        if key == self._targets_key:
+            return self._targets_cached  # the callback's usual case: nothing changed
         lo, hi = self.fade[:, 0], self.fade[:, 1]
         width = np.maximum(hi - lo, 1e-6)
         fade = np.clip((intensity - lo) / width, 0.0, 1.0)
         fade = np.where(hi <= 0.0, 1.0, fade)  # [0, 0] means always on
-        return self.base_gain * self.state_gain.get(bar.state, 1.0) * fade
+        self._targets_key = key
+        self._targets_cached = self.base_gain * self.state_gain.get(bar.state, 1.0) * fade
+        return self._targets_cached
 
     # --- bars -----------------------------------------------------------------------------
 
@@ -223,15 +234,11 @@ class Mixer:
             if voice.start_frame >= end:
                 continue
             if start <= voice.start_frame < end:
-                bar = self.clock.bar_at(voice.start_frame)
-                beat = int(
-                    round(
-                        (voice.start_frame - self.clock.bar_start(bar)) / self.clock.frames_per_beat
-                    )
-                )
                 seconds = voice.start_frame / self.clock.sample_rate
                 self.events.append(
-                    MusicEvent("stinger", voice.start_frame, bar, beat, voice.name, seconds)
+                    MusicEvent(
+                        "stinger", voice.start_frame, voice.bar, voice.beat, voice.name, seconds
+                    )
                 )
                 self.stingers_log.append(
                     {
