@@ -18,7 +18,15 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from ._bundle import Bundle, ModelEntry, TensorSpec, default_bundle_path, read_bundle, write_bundle
+from ._bundle import (
+    Bundle,
+    ModelEntry,
+    TensorSpec,
+    default_bundle_path,
+    read_bundle,
+    repack_bundle,
+    write_bundle,
+)
 from ._errors import (
     AdaptiveError,
     BundleError,
@@ -28,6 +36,18 @@ from ._errors import (
     UnknownNameError,
 )
 from ._music import Bar, Chord, Key, Meter, Note
+from ._schema import (
+    INSTRUMENTS,
+    Manifest,
+    MixSpec,
+    ParameterSpec,
+    ProvenanceEntry,
+    StateSpec,
+    StemSpec,
+    StingerSpec,
+    TrainingRecord,
+    TransitionSpec,
+)
 from ._style import Style, load_style
 
 if TYPE_CHECKING:
@@ -39,6 +59,18 @@ __all__ = [
     "ModelEntry",
     "TensorSpec",
     "write_bundle",
+    "read_bundle",
+    "repack_bundle",
+    "Manifest",
+    "StemSpec",
+    "StateSpec",
+    "ParameterSpec",
+    "StingerSpec",
+    "TransitionSpec",
+    "MixSpec",
+    "ProvenanceEntry",
+    "TrainingRecord",
+    "INSTRUMENTS",
     "MusicEngine",
     "MusicEvent",
     "Style",
