@@ -91,7 +91,7 @@ MAX_STR = 64 * 1024
 MAX_ARRAY = 100_000
 MAX_MAP = 10_000
 MAX_OBJECTS = 200_000  # msgpack objects in one bundle (the default has about 3,000)
-MAX_DEPTH = 16  # msgpack nesting (the default nests 6 deep)
+MAX_DEPTH = 32  # msgpack nesting (the default nests 6 deep; free-form tables stop at 8)
 MAX_TENSORS = 16  # declared inputs or outputs of one model
 MAX_RANK = 8
 MAX_DIM = 1 << 20
@@ -496,7 +496,7 @@ def _check_actual_io(where: str, entry: ModelEntry, session: Any) -> None:
         if sorted(graph) != sorted(t.name for t in declared):
             raise _fail(
                 f"{where}.{label}",
-                f"declare {sorted(t.name for t in declared)} but the ONNX graph has {sorted(graph)}",
+                f"declares {sorted(t.name for t in declared)} but the ONNX graph has {sorted(graph)}",
             )
         for i, tensor in enumerate(declared):
             node = graph[tensor.name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from functools import cache
 from typing import Any
 
@@ -13,14 +12,13 @@ from adaptive._bundle import default_bundle_path, pack_body
 
 
 @cache
-def _default_body() -> dict[str, Any]:
-    outer = msgpack.unpackb(default_bundle_path().read_bytes(), raw=False)
-    return msgpack.unpackb(outer["body"], raw=False)
+def _default_body_bytes() -> bytes:
+    return msgpack.unpackb(default_bundle_path().read_bytes(), raw=False)["body"]
 
 
 def default_body() -> dict[str, Any]:
     """A fresh, mutable copy of the default bundle's {"manifest", "models"} body."""
-    return copy.deepcopy(_default_body())
+    return msgpack.unpackb(_default_body_bytes(), raw=False)
 
 
 def repack(body: dict[str, Any]) -> bytes:
