@@ -194,7 +194,7 @@ MODEL_BAD: dict[str, list[Any]] = {
 # --- byte-level helpers ------------------------------------------------------------------
 
 
-def _with_raw(body: Body, table: dict[str, Any], key: str, raw: bytes, v1: bool = False) -> bytes:
+def with_raw(body: Body, table: dict[str, Any], key: str, raw: bytes, v1: bool = False) -> bytes:
     """Pack ``body`` with ``table[key]`` replaced by raw msgpack bytes (any nesting)."""
     marker = f"@@RAW-{id(table)}@@"
     table[key] = marker
@@ -341,7 +341,7 @@ def _huge_size(rng: random.Random) -> bytes:
     elif choice == 8:
         body["models"]["harmony"]["meta"]["orders"] = list(range(120_000))
     else:  # a bin header claiming 4 GiB, raw
-        return _with_raw(body, m, "description", b"\xc6\xff\xff\xff\xf0" + b"x" * 64)
+        return with_raw(body, m, "description", b"\xc6\xff\xff\xff\xf0" + b"x" * 64)
     return _pack(body, rng)
 
 
@@ -351,7 +351,7 @@ def _deep_nesting(rng: random.Random) -> bytes:
     levels = rng.choice([9, 20, 40, 998, 5000, 100_000])
     opener = rng.choice([b"\x91", b"\x81\xa1k"])  # [x] or {"k": x}
     raw = opener * levels + b"\xc0"
-    return _with_raw(body, table, rule.key, raw, v1=rng.random() < 0.25)
+    return with_raw(body, table, rule.key, raw, v1=rng.random() < 0.25)
 
 
 def _format_field(rng: random.Random) -> bytes:
@@ -462,3 +462,132 @@ def mutant(index: int, seed: int = 0) -> tuple[str, bytes]:
     """The ``index``-th mutant of the corpus for ``seed``: (its class, its bytes)."""
     kind = KINDS[index % len(KINDS)]
     return kind, MUTATORS[kind](random.Random(f"{seed}:{index}"))
+
+
+# --- the long run: every case in a capped subprocess ------------------------------------
+
+MEMORY_CAP_BYTES = 1 << 30  # RLIMIT_AS of every worker process
+CASE_TIMEOUT_SECONDS = 1.0
+
+
+def _worker(conn: Any, seed: int) -> None:
+    """Decode the mutants the parent names; report (index, kind, outcome, cpu s, wall s, text)."""
+    import resource
+    import time
+
+    from adaptive import BundleError
+    from adaptive._bundle import decode_bundle
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP_BYTES, MEMORY_CAP_BYTES))
+    decode_bundle(_default_bytes())  # warm: imports and the default models' sessions
+    while True:
+        index = conn.recv()
+        if index is None:
+            return
+        kind, data = mutant(index, seed)
+        conn.send(("start", index))
+        cpu, wall = time.thread_time(), time.perf_counter()
+        try:
+            decode_bundle(data)
+            outcome, text = "loaded", ""
+        except BundleError as exc:
+            outcome, text = "BundleError", str(exc)[:200]
+        except BaseException as exc:  # noqa: BLE001 - every other exception is an escape
+            outcome, text = type(exc).__name__, str(exc)[:200]
+        conn.send(
+            (index, kind, outcome, time.thread_time() - cpu, time.perf_counter() - wall, text)
+        )
+
+
+def run_corpus(count: int, seed: int = 1, workers: int = 2) -> dict[str, Any]:
+    """Decode ``count`` mutants in ``workers`` capped subprocesses; return the tally.
+
+    A case that runs longer than CASE_TIMEOUT_SECONDS (wall clock, from the moment its
+    bytes are ready) is killed and counted as a timeout; a worker that dies (for example
+    at the memory cap) is counted as a crash; both are escapes. Workers are restarted.
+    """
+    import multiprocessing
+    import time
+    from collections import Counter
+
+    context = multiprocessing.get_context("spawn")
+    tally: dict[str, Any] = {
+        "mutants": 0,
+        "BundleError": 0,
+        "escapes": 0,
+        "timeouts": 0,
+        "crashes": 0,
+        "max_cpu_seconds": 0.0,
+        "max_wall_seconds": 0.0,
+        "by_kind": Counter(),
+        "escaped": [],
+    }
+    todo = list(range(count))[::-1]
+    slots: list[dict[str, Any]] = []
+
+    def spawn() -> dict[str, Any]:
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker, args=(child, seed), daemon=True)
+        process.start()
+        return {"process": process, "conn": parent, "index": None, "started": None}
+
+    def escape(index: int, what: str) -> None:
+        tally["escapes"] += 1
+        tally["escaped"].append(f"#{index} {KINDS[index % len(KINDS)]}: {what}")
+
+    def feed(slot: dict[str, Any]) -> None:
+        slot["index"], slot["started"] = None, None
+        if todo:
+            slot["index"] = todo.pop()
+            slot["conn"].send(slot["index"])
+
+    slots = [spawn() for _ in range(workers)]
+    for slot in slots:
+        feed(slot)
+    while any(slot["index"] is not None for slot in slots):
+        for i, slot in enumerate(slots):
+            index = slot["index"]
+            if index is None:
+                continue
+            conn = slot["conn"]
+            try:
+                ready = conn.poll(0.005)
+                message = conn.recv() if ready else None
+            except (EOFError, OSError):
+                message, ready = "died", True
+            if message == "died" or not slot["process"].is_alive() and not ready:
+                tally["mutants"] += 1
+                tally["crashes"] += 1
+                escape(index, f"worker died (exit code {slot['process'].exitcode})")
+                slots[i] = spawn()
+                feed(slots[i])
+                continue
+            if message is None:
+                started = slot["started"]
+                if started is not None and time.perf_counter() - started > CASE_TIMEOUT_SECONDS:
+                    slot["process"].kill()
+                    slot["process"].join()
+                    tally["mutants"] += 1
+                    tally["timeouts"] += 1
+                    escape(index, f"no answer within {CASE_TIMEOUT_SECONDS:g} s")
+                    slots[i] = spawn()
+                    feed(slots[i])
+                continue
+            if message[0] == "start":
+                slot["started"] = time.perf_counter()
+                continue
+            _, kind, outcome, cpu, wall, text = message
+            tally["mutants"] += 1
+            tally["by_kind"][kind] += 1
+            tally["max_cpu_seconds"] = max(tally["max_cpu_seconds"], cpu)
+            tally["max_wall_seconds"] = max(tally["max_wall_seconds"], wall)
+            if outcome == "BundleError":
+                tally["BundleError"] += 1
+            else:
+                escape(index, f"{outcome} {text}")
+            feed(slot)
+    for slot in slots:
+        slot["conn"].send(None)
+        slot["process"].join(timeout=5)
+    tally["by_kind"] = dict(tally["by_kind"])
+    return tally

@@ -51,38 +51,34 @@ def softmax_model(cond: int) -> bytes:
     return _model(nodes, cond, [weights, bias])
 
 
+def _external_tensor(cond: int, location: str) -> TensorProto:
+    """A [cond, 24] float tensor whose data lives in the file ``location``."""
+    tensor = TensorProto()
+    tensor.name = "W"
+    tensor.data_type = TensorProto.FLOAT
+    tensor.dims.extend([cond, CHORDS])
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", str(cond * CHORDS * 4))):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+
+
+_MATMUL_SOFTMAX = [
+    helper.make_node("MatMul", ["cond", "W"], ["logits"]),
+    helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
+]
+
+
 def external_data_model(cond: int, location: str) -> bytes:
     """W lives in the file ``location`` (relative to wherever onnxruntime looks: the cwd)."""
-    weights = TensorProto()
-    weights.name = "W"
-    weights.data_type = TensorProto.FLOAT
-    weights.dims.extend([cond, CHORDS])
-    weights.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", location), ("offset", "0"), ("length", str(cond * CHORDS * 4))):
-        entry = weights.external_data.add()
-        entry.key, entry.value = key, value
-    nodes = [
-        helper.make_node("MatMul", ["cond", "W"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
-    ]
-    return _model(nodes, cond, [weights])
+    return _model(list(_MATMUL_SOFTMAX), cond, [_external_tensor(cond, location)])
 
 
 def external_constant_model(cond: int, location: str) -> bytes:
     """The same, but the external tensor hides in a Constant node's attribute."""
-    value = TensorProto()
-    value.name = "W"
-    value.data_type = TensorProto.FLOAT
-    value.dims.extend([cond, CHORDS])
-    value.data_location = TensorProto.EXTERNAL
-    entry = value.external_data.add()
-    entry.key, entry.value = "location", location
-    nodes = [
-        helper.make_node("Constant", [], ["W"], value=value),
-        helper.make_node("MatMul", ["cond", "W"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probs"], axis=-1),
-    ]
-    return _model(nodes, cond)
+    constant = helper.make_node("Constant", [], ["W"], value=_external_tensor(cond, location))
+    return _model([constant, *_MATMUL_SOFTMAX], cond)
 
 
 def loop_model(cond: int, trips: int = 2**62) -> bytes:

@@ -25,6 +25,7 @@ from adaptive._bundle import (
 )
 
 from .conftest import default_body
+from .fuzz import with_raw
 
 
 @pytest.fixture(scope="module")
@@ -153,17 +154,7 @@ def test_deep_nesting_is_a_bundle_error_not_a_recursion_error(body: dict[str, An
 
 def _with_name(body: dict[str, Any], raw_value: bytes) -> bytes:
     """Pack ``body`` with the manifest's name replaced by raw msgpack bytes (any nesting)."""
-    body["manifest"]["name"] = "@@NAME@@"
-    packed = msgpack.packb(body, use_bin_type=True).replace(msgpack.packb("@@NAME@@"), raw_value, 1)
-    return msgpack.packb(
-        {
-            "format": "adaptive-bundle",
-            "format_version": 2,
-            "body_sha256": hashlib.sha256(packed).hexdigest(),
-            "body": packed,
-        },
-        use_bin_type=True,
-    )
+    return with_raw(body, body["manifest"], "name", raw_value)
 
 
 @pytest.mark.parametrize(
