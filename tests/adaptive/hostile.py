@@ -214,6 +214,34 @@ def local_function_model(cond: int) -> bytes:
     return data.SerializeToString()
 
 
+def compute_bomb_model(cond: int, layers: int = 60) -> bytes:
+    """Allowed ops only, but 60 MatMuls of a 1024x1024 weight: seconds of work per run.
+
+    Folded at session creation this would block uncancellably; at run time the dry run's
+    deadline cancels it.
+    """
+    weights = numpy_helper.from_array(np.full((1024, 1024), 1e-3, np.float32), "big")
+    nodes, previous = [], "big"
+    for i in range(layers):
+        nodes.append(helper.make_node("MatMul", [previous, "big"], [f"m{i}"]))
+        previous = f"m{i}"
+    picked = numpy_helper.from_array(np.zeros((1024, CHORDS), np.float32), "pick")
+    nodes += [
+        helper.make_node("MatMul", [previous, "pick"], ["wide"]),
+        helper.make_node("ReduceSum", ["wide", "axis0"], ["summed"], keepdims=1),
+        helper.make_node("MatMul", ["cond", "W"], ["logits"]),
+        helper.make_node("Add", ["logits", "summed"], ["mixed"]),
+        helper.make_node("Softmax", ["mixed"], ["probs"], axis=-1),
+    ]
+    inits = [
+        weights,
+        picked,
+        numpy_helper.from_array(np.array([0], np.int64), "axis0"),
+        numpy_helper.from_array(np.zeros((cond, CHORDS), np.float32), "W"),
+    ]
+    return _model(nodes, cond, inits)
+
+
 HOSTILE: dict[str, Callable[[int], bytes]] = {
     "external data (initializer)": lambda c: external_data_model(c, "weights.bin"),
     "external data (constant)": lambda c: external_constant_model(c, "weights.bin"),

@@ -83,6 +83,11 @@ def test_hostile_graphs_are_refused_by_name(body: dict[str, Any], name: str, mat
         _decode_with_harmony(body, hostile.HOSTILE[name](COND))
 
 
+def test_a_compute_bomb_is_cancelled_by_the_dry_run_deadline(body: dict[str, Any]) -> None:
+    with pytest.raises(BundleError, match=r"models.harmony.onnx.*dry run took more than"):
+        _decode_with_harmony(body, hostile.compute_bomb_model(COND))
+
+
 def test_truncated_or_garbled_onnx_is_refused(body: dict[str, Any]) -> None:
     valid = hostile.softmax_model(COND)
     for cut in (1, 10, len(valid) // 2, len(valid) - 1):
