@@ -9,8 +9,16 @@ The public API lives here::
         engine.set_parameter("intensity", 0.8)
         for event in engine.update(): ...
 
-``adaptive`` itself needs only numpy and msgpack; ``MusicEngine`` comes from
-the ``runtime`` package and is imported on first use.
+A bundle's manifest is typed (``bundle.spec``, an ``adaptive.Manifest``) and also
+available as plain data (``bundle.manifest``, the same keys as in the file)::
+
+    bundle.spec.stems["melody"].instrument        # "lead"
+    bundle.spec.transition("explore", "combat")   # a TransitionSpec
+    bundle.session("melody")                      # the validated onnxruntime session
+
+``adaptive`` itself needs only numpy and msgpack at import time (``read_bundle``
+imports onnxruntime when it checks the models); ``MusicEngine`` comes from the
+``runtime`` package and is imported on first use.
 """
 
 from __future__ import annotations

@@ -383,7 +383,9 @@ def _check_meta(where: str, role: str, meta: Any) -> None:
         cls, known = known_meta(role, meta)
         if cls is not None:
             typed = cls(**load_fields(cls, known, where, BUNDLE))
-            typed.check(where) if hasattr(typed, "check") else None
+            check = getattr(typed, "check", None)
+            if check is not None:
+                check(where)
     except SchemaError as exc:
         raise BundleError(_field_error(exc)) from None
 
@@ -788,10 +790,28 @@ def _read_regular_file(path: Path) -> bytes:
         os.close(fd)
 
 
+def _fsync_directory(folder: Path) -> None:
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
 def repack_bundle(src: str | os.PathLike[str], dst: str | os.PathLike[str] | None = None) -> str:
     """Re-encode a bundle in the current format (e.g. v1 -> v2) without retraining.
 
     The models' bytes stay as they are; the manifest is normalized. Returns the new sha256.
+    The default bundle was repacked with::
+
+        python -c "import adaptive; adaptive.repack_bundle('adaptive/data/default.adaptive')"
     """
     bundle = read_bundle(src)
     return write_bundle(dst if dst is not None else src, bundle.spec, bundle.models)
@@ -822,13 +842,5 @@ def write_bundle(
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)  # the rename itself survives a power cut
     return hashlib.sha256(data).hexdigest()
-
-
-if __name__ == "__main__":  # python -m adaptive._bundle repack FILE [OUT]
-    import sys
-
-    if len(sys.argv) in (3, 4) and sys.argv[1] == "repack":
-        print(repack_bundle(sys.argv[2], sys.argv[3] if len(sys.argv) == 4 else None))
-    else:
-        sys.exit("usage: python -m adaptive._bundle repack FILE [OUT]")

@@ -24,6 +24,15 @@ drums_critic       onset float32 [K, D, S]                score float32 [K, 1]  
 
 Sequence models also record ``meta["pitch_range"] = [lo, hi]`` (MIDI pitches seen
 in training, key-normalized) so the runtime can mask samples to a playable range.
+
+``read_bundle`` enforces this contract from three tables, extended together when a
+model changes (for example a Transformer with a KV cache gets a role of its own):
+
+- ``MODEL_SHAPES``: role -> the dtype and shape of every input and output, with the
+  letters above filled in from the manifest and the model's meta;
+- ``MODEL_META``: role -> the meta fields the runtime reads (other keys are allowed as
+  bounded plain data);
+- ``STEM_MODELS``: stem role -> the models a bundle must carry to play that stem.
 """
 
 from __future__ import annotations

@@ -267,3 +267,13 @@ def test_the_table_covers_every_field() -> None:
             rule = field.metadata.get("rule")
             if rule is not None:
                 assert f"{where}.{rule.key or field.name}" in covered
+
+
+def test_every_instrument_the_schema_allows_has_a_runtime_voice() -> None:
+    """The schema's INSTRUMENTS table and the runtime's voices agree (one table to extend)."""
+    from adaptive._schema import INSTRUMENTS, ROLE_INSTRUMENTS
+    from runtime._instruments import make_instrument
+
+    for name in INSTRUMENTS:
+        assert make_instrument(name, 48000) is not None
+    assert set(ROLE_INSTRUMENTS.values()) <= set(INSTRUMENTS)
