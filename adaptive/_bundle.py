@@ -113,7 +113,7 @@ class TensorSpec:
 class ModelEntry:
     name: str
     role: str
-    onnx: bytes
+    onnx: bytes = field(repr=False)  # megabytes: kept out of reprs and error messages
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
     conditioning: tuple[str, ...] = ()

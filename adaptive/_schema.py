@@ -35,13 +35,15 @@ Field table (style key / manifest key, range, default):
 [states.NAME] (1..64 states)
     valence (0..1, 0.5), arousal (0..1, 0.5), stems ({stem = gain 0..2}), mood (text, ""),
     tempo (30..300, none: the style tempo)
-[parameters.NAME] (1..64; ``intensity`` always exists)
+[parameters.NAME] (1..64; ``intensity`` always exists, within 0..1)
     min (0), max (1; above min), default (min; within [min, max]), seek (units per second
     0..1e6, 0 = immediate)
 [stingers.NAME] (0..64 stingers)
     instrument (INSTRUMENTS, "lead"), notes (1..64 of [step 0..63, semitones -36..48,
     steps 1..64, velocity 1..127]; required), gain (0..2, 0.8), sync (immediate/beat/bar,
-    "beat"), cooldown (seconds 0..60, 0.1), max_voices (1..32, 4), key_aware (true)
+    "beat"), cooldown (seconds 0..60, 0.1), max_voices (1..32, 4), key_aware (true);
+    at the slowest tempo, one stinger lasts at most 16 s, all together 64 s, and all
+    their notes together sound for at most 128 s (the runtime renders them ahead)
 [[transitions]] (0..256 rules)
     from / to (a state or "*", "*"), sync (immediate/beat/bar/bars/cue, "bar"),
     bars (1..16, 1; only with sync = "bars"), fade (linear/equal_power/s_curve,
@@ -848,8 +850,48 @@ def check_links(music: Music, where: str = "", header: str = "style") -> None:
             f"{header}.default_state",
             f"is {music.default_state!r}; allowed: {', '.join(states)}",
         )
-    if "intensity" not in music.parameters:
+    _check_stinger_lengths(music, prefix)
+    intensity = music.parameters.get("intensity")
+    if intensity is None:
         raise SchemaError(f"{prefix}parameters.intensity", "is missing; every bundle has it")
+    # The stems' fades and the models' conditioning read intensity as 0..1.
+    for key, value in (("min", intensity.minimum), ("max", intensity.maximum)):
+        if not 0.0 <= value <= 1.0:
+            raise SchemaError(
+                f"{prefix}parameters.intensity.{key}", f"must be within [0, 1], got {value:g}"
+            )
+
+
+MAX_STINGER_SECONDS = 16.0  # one stinger, at the slowest tempo the style plays
+MAX_STINGERS_SECONDS = 64.0  # all stingers together (the runtime renders them ahead)
+MAX_STINGER_NOTE_SECONDS = 128.0  # the sum of every stinger note's length (render work)
+
+
+def _check_stinger_lengths(music: Music, prefix: str) -> None:
+    """Stingers are rendered ahead of time: bound their audio in seconds, not only in steps."""
+    slowest = min([music.tempo, *(s.tempo for s in music.states.values() if s.tempo)])
+    seconds_per_step = 15.0 / slowest  # a step is a sixteenth note
+    total = note_seconds = 0.0
+    for stinger in music.stingers.values():
+        seconds = max(step + steps for step, _, steps, _ in stinger.notes) * seconds_per_step
+        total += seconds
+        note_seconds += sum(steps for _, _, steps, _ in stinger.notes) * seconds_per_step
+        if note_seconds > MAX_STINGER_NOTE_SECONDS:
+            raise SchemaError(
+                f"{prefix}stingers.{stinger.name}.notes",
+                f"bring the stingers' notes to {note_seconds:.0f} s of sound at {slowest:g} bpm; "
+                f"the limit is {MAX_STINGER_NOTE_SECONDS:g} s (they are rendered ahead of time)",
+            )
+        if seconds > MAX_STINGER_SECONDS:
+            raise SchemaError(
+                f"{prefix}stingers.{stinger.name}.notes",
+                f"last {seconds:.1f} s at {slowest:g} bpm; the limit is {MAX_STINGER_SECONDS:g} s",
+            )
+        if total > MAX_STINGERS_SECONDS:
+            raise SchemaError(
+                f"{prefix}stingers.{stinger.name}",
+                f"brings the stingers to {total:.1f} s of audio; the limit is {MAX_STINGERS_SECONDS:g} s",
+            )
 
 
 def load_manifest(raw: Any) -> Manifest:

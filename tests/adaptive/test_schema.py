@@ -99,6 +99,11 @@ LINKS: list[tuple[str, Callable[[Body], None], str]] = [
         "manifest.parameters.intensity",
     ),
     (
+        "intensity beyond 0..1",
+        lambda b: b["manifest"]["parameters"]["intensity"].update(max=2.0),
+        "manifest.parameters.intensity.max",
+    ),
+    (
         "bank without a preset",
         lambda b: b["manifest"]["stems"]["bass"].update(bank=1),
         "manifest.stems.bass.bank",
@@ -107,6 +112,31 @@ LINKS: list[tuple[str, Callable[[Body], None], str]] = [
         "a stem named with a non-string key",
         lambda b: b["manifest"]["stems"].update({"": b["manifest"]["stems"]["bass"]}),
         "manifest.stems",
+    ),
+    (
+        "a stinger lasting too long at the slowest state tempo",
+        lambda b: (
+            b["manifest"]["states"]["boss"].update(tempo=30.0),
+            b["manifest"]["stingers"]["hit"]["notes"].append([63, 0, 64, 100]),
+        ),
+        "manifest.stingers.hit.notes",
+    ),
+    (
+        "stinger notes sounding too long together",
+        lambda b: b["manifest"]["stingers"]["hit"].update(
+            notes=[[step, 0, 64, 90] for step in range(0, 64, 4)]
+        ),
+        "manifest.stingers.hit.notes",
+    ),
+    (
+        "stingers lasting too long together",
+        lambda b: b["manifest"]["stingers"].update(
+            {
+                f"s{i}": {"instrument": "lead", "gain": 0.5, "notes": [[63, 0, 64, 90]]}
+                for i in range(8)
+            }
+        ),
+        "manifest.stingers.s",
     ),
     (
         "another vocabulary",
