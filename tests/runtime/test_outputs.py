@@ -22,7 +22,7 @@ LIVE_SCRIPT = textwrap.dedent(
     import runtime
     bundle = runtime.load_bundle(sys.argv[1])
     events = []
-    with runtime.MusicEngine(bundle, output="sdl", seed=1, buffer_frames=512) as engine:
+    with runtime.MusicEngine(bundle, output="sdl", seed=1, worker=sys.argv[2]) as engine:
         engine.set_parameter("intensity", 0.9)
         started = time.monotonic()
         changed = False
@@ -36,7 +36,8 @@ LIVE_SCRIPT = textwrap.dedent(
         stats = engine.stats().as_dict()
         report = engine.report()
     print(json.dumps({"stats": stats, "events": events, "transitions": report["transitions"],
-                      "starts": [b["start_frame"] for b in report["bars"]], "output": engine.output}))
+                      "starts": [b["start_frame"] for b in report["bars"]], "output": engine.output,
+                      "worker": engine.worker}))
     """
 )
 
@@ -51,16 +52,18 @@ def run_script(script: str, *args: str, env: dict[str, str]) -> subprocess.Compl
     )
 
 
-def test_live_engine_plays_through_sdl(tiny_bundle_path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", ["process", "thread"])
+def test_live_engine_plays_through_sdl(tiny_bundle_path: Path, tmp_path: Path, worker: str) -> None:
     raw = tmp_path / "sdl.raw"
     done = run_script(
         LIVE_SCRIPT,
         str(tiny_bundle_path),
+        worker,
         env={"SDL_AUDIODRIVER": "disk", "SDL_DISKAUDIOFILE": str(raw)},
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["output"] == "sdl"
+    assert result["output"] == "sdl" and result["worker"] == worker
     audio = read_disk_audio(raw)
     seconds = audio.shape[0] / 48000
     assert 6.0 < seconds < 11.0  # SDL pulled in real time
