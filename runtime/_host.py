@@ -9,9 +9,12 @@ every onnxruntime call, and the game's frames no longer pay for composing.
 The game's process keeps ``HostedEngine``, a proxy with the same methods as
 ``LocalEngine``:
 
-- commands go to the worker through a pipe; a lock keeps two game threads from
-  interleaving one message (held for one small write);
-- events, stats and replies come back on a second pipe, read without blocking;
+- commands go to the worker as fixed-size records in a shared-memory ring:
+  a copy and a store, no system call, no pickling (the worker polls it);
+- events come back through a second ring, which ``update()`` reads without a
+  system call; stats, replies and errors come on a pipe that ``update()`` reads
+  only when the worker has flagged a message, so ``stats()`` just returns the
+  latest snapshot;
 - the worker forks from the game (Linux), so it starts in milliseconds with the
   bundle already in memory; it ignores Ctrl-C and exits when the game's end of
   the pipe closes, so it never outlives the game.
@@ -35,6 +38,8 @@ from ._control import Command
 from ._local import LocalEngine
 from ._mixer import MusicEvent
 from ._report import EngineStats, Percentiles
+from ._ring import Ring, shared_memory
+from ._wire import Wire
 from .outputs import Output
 
 __all__ = ["HostedEngine"]
@@ -60,9 +65,10 @@ class HostedEngine:
         self._output_name = str(output)
         self._context = multiprocessing.get_context("fork")
         self._process: Any = None
-        self._commands: Any = None  # our end: we send
-        self._events: Any = None  # our end: we receive
-        self._send_lock = threading.Lock()
+        self._control: Any = None  # a Connection: control messages, both ways
+        self._wire = Wire(bundle)
+        self._rings: Rings | None = None
+        self._send_lock = threading.Lock()  # control messages only
         self._pending: deque[Command] = deque()  # commands before start(): sent when it plays
         self._inbox: deque[MusicEvent] = deque()
         self._replies: dict[int, Any] = {}
@@ -77,24 +83,23 @@ class HostedEngine:
     def start(self) -> HostedEngine:
         if self._process is not None:
             return self
-        commands_in, commands_out = self._context.Pipe(duplex=False)
-        events_in, events_out = self._context.Pipe(duplex=False)
+        control, worker_control = self._context.Pipe(duplex=True)
+        rings = Rings()
         process = self._context.Process(
             target=_serve,
-            args=(self._args, commands_in, events_out),
+            args=(self._args, worker_control, rings),
             name="adaptive-engine",
             daemon=True,
         )
         process.start()
-        commands_in.close()
-        events_out.close()
-        self._process, self._commands, self._events = process, commands_out, events_in
+        worker_control.close()
+        self._process, self._control, self._rings = process, control, rings
         self._final = None
-        if not events_in.poll(START_TIMEOUT_SECONDS):
+        if not control.poll(START_TIMEOUT_SECONDS):
             self._kill()
             raise EngineError("the engine's worker process did not start in time")
         try:
-            kind, output, warning = events_in.recv()
+            kind, output, warning = control.recv()
         except (EOFError, OSError, ValueError) as exc:
             self._kill()
             raise EngineError(f"the engine's worker process failed to start: {exc}") from None
@@ -105,7 +110,7 @@ class HostedEngine:
         if warning:
             warnings.warn(warning, RuntimeWarning, stacklevel=4)
         while self._pending:
-            self._send(("command", self._pending.popleft()))
+            self.submit(self._pending.popleft())
         return self
 
     def stop(self) -> None:
@@ -124,45 +129,56 @@ class HostedEngine:
         if self._process is not None and self._process.is_alive():
             self._process.kill()
             self._process.join(timeout=5.0)
-        for end in (self._commands, self._events):
-            if end is not None:
-                end.close()
-        self._process = self._commands = self._events = None
+        if self._control is not None:
+            self._control.close()
+        self._process, self._control, self._rings = None, None, None
 
     # --- the pipes ------------------------------------------------------------------------
 
     def _send(self, message: tuple[Any, ...]) -> bool:
         with self._send_lock:
-            if self._commands is None:
+            if self._control is None:
                 return False
             try:
-                self._commands.send(message)
+                self._control.send(message)
                 return True
             except (OSError, ValueError):  # the worker is gone; update() says so
                 self._problem = self._problem or "the engine's worker process stopped"
                 return False
 
     def _read(self, wait: float = 0.0) -> None:
-        events = self._events
-        if events is None:
-            return
+        rings = self._rings
+        if rings is not None:
+            for record in rings.events.read():
+                self._inbox.extend(self._wire.unpack_events(record))
+        control = self._control
+        if control is None or (wait == 0.0 and rings is not None and not rings.flags.pending()):
+            return  # nothing on the pipe: no system call
+        if rings is not None:
+            for _ in rings.flags.read():
+                pass
         try:
-            while events.poll(wait):
+            while control.poll(wait):
                 wait = 0.0
-                message = events.recv()
+                message = control.recv()
                 kind = message[0]
-                if kind == "events":
-                    self._inbox.extend(MusicEvent(*fields) for fields in message[1])
-                elif kind == "stats":
+                if kind == "stats":
                     self._stats = message[1]
                 elif kind == "reply":
                     self._replies[message[1]] = message[2]
+                elif kind == "error":
+                    self._inbox.append(MusicEvent("error", message[1], -1, 0, message[2], 0.0))
                 elif kind == "stopped":
                     self._stats, self._final = message[1], (message[2], message[3])
+                    if rings is not None:
+                        for record in rings.events.read():
+                            self._inbox.extend(self._wire.unpack_events(record))
         except (EOFError, OSError):
             if self._final is None:
                 self._problem = self._problem or "the engine's worker process stopped"
-            self._events = None
+            self._control = None
+        if self._process is not None and not self._process.is_alive() and self._final is None:
+            self._problem = self._problem or "the engine's worker process stopped"
 
     def _ask(self, question: str) -> Any:
         if self._process is None:
@@ -174,7 +190,7 @@ class HostedEngine:
             raise EngineError(f"{question}(): the engine's worker process stopped")
         deadline = time.monotonic() + REPLY_TIMEOUT_SECONDS
         while ticket not in self._replies:
-            if time.monotonic() > deadline or self._events is None:
+            if time.monotonic() > deadline or self._control is None:
                 raise EngineError(f"{question}(): the engine's worker process did not answer")
             self._read(0.05)
         return self._replies.pop(ticket)
@@ -182,10 +198,10 @@ class HostedEngine:
     # --- the core's interface -------------------------------------------------------------
 
     def submit(self, command: Command) -> None:
-        if self._process is None:
+        if self._rings is None:
             self._pending.append(command)
         else:
-            self._send(("command", command))
+            self._rings.commands.write(self._wire.pack_command(command))
 
     def update(self) -> list[MusicEvent]:
         self._read()
@@ -197,8 +213,7 @@ class HostedEngine:
         return out
 
     def stats(self) -> EngineStats:
-        self._read()
-        if self._stats is not None:
+        if self._stats is not None:  # as of the last update(): reading here would cost a syscall
             return self._stats
         empty = Percentiles()
         return EngineStats(
@@ -237,26 +252,47 @@ class HostedEngine:
         return {name: float(spec["default"]) for name, spec in self._bundle.parameters.items()}
 
 
-def _serve(args: tuple[Any, ...], commands: Any, events: Any) -> None:
-    """The worker process: the engine with its device, steered through the pipes."""
+class Rings:
+    """The shared memory between the game and the worker: commands, events, message flags."""
+
+    def __init__(self) -> None:
+        sizes = ((Wire.command_size, 4096), (Wire.event_size, 8192), (1, 1024))
+        memory = shared_memory(sum(8 + size * slots for size, slots in sizes))
+        offset, rings = 0, []
+        for size, slots in sizes:
+            ring = Ring(memory, offset, size, slots)
+            rings.append(ring)
+            offset += ring.size
+        self.commands, self.events, self.flags = rings
+
+
+def _serve(args: tuple[Any, ...], control: Any, rings: Rings) -> None:
+    """The worker process: the engine with its device, steered through the rings and the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the game decides when the music stops
+    # a handler inherited from the game (SDL turns SIGTERM into a quit event) must not keep
+    # the worker alive when the game's exit terminates it
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def send(message: tuple[Any, ...]) -> None:
+        control.send(message)
+        rings.flags.write(b"\x01")  # the game reads the pipe only when flagged
+
     try:
         engine = LocalEngine(*args)
         engine.start()
     except BaseException as exc:  # told to the game, which raises it as an EngineError
-        events.send(("failed", f"{type(exc).__name__}: {exc}", None))
+        control.send(("failed", f"{type(exc).__name__}: {exc}", None))
         return
-    events.send(("ready", engine.output, engine._output_warning))
+    wire = Wire(args[0])
+    control.send(("ready", engine.output, engine._output_warning))
     asked: deque[tuple[int, str]] = deque()
     stopping = threading.Event()
 
-    def listen() -> None:
+    def listen_control() -> None:
         try:
             while not stopping.is_set():
-                message = commands.recv()  # blocks without the GIL
-                if message[0] == "command":
-                    engine.submit(message[1])
-                elif message[0] == "ask":
+                message = control.recv()  # blocks without the GIL
+                if message[0] == "ask":
                     asked.append((message[1], message[2]))
                 elif message[0] == "stop":
                     break
@@ -264,26 +300,29 @@ def _serve(args: tuple[Any, ...], commands: Any, events: Any) -> None:
             pass  # the game closed its end, or exited
         stopping.set()
 
-    threading.Thread(target=listen, name="adaptive-engine-commands", daemon=True).start()
+    threading.Thread(target=listen_control, name="adaptive-engine-control", daemon=True).start()
     next_stats = 0.0
     while not stopping.wait(EVENT_PERIOD_SECONDS):
-        found = engine.update()
-        if found:
-            events.send(("events", [_fields(e) for e in found]))
+        for record in rings.commands.read():
+            for command in wire.unpack_commands(record):
+                engine.submit(command)
+        _send_events(engine, wire, rings, send)
         now = time.monotonic()
         if now >= next_stats:
-            events.send(("stats", engine.stats()))
+            send(("stats", engine.stats()))
             next_stats = now + STATS_PERIOD_SECONDS
         while asked:
             ticket, question = asked.popleft()
             answer = engine.report() if question == "report" else engine.played_notes()
-            events.send(("reply", ticket, answer))
+            send(("reply", ticket, answer))
     engine.stop()
-    found = engine.update()
-    if found:
-        events.send(("events", [_fields(e) for e in found]))
-    events.send(("stopped", engine.stats(), engine.report(), engine.played_notes()))
+    _send_events(engine, wire, rings, send)
+    send(("stopped", engine.stats(), engine.report(), engine.played_notes()))
 
 
-def _fields(event: MusicEvent) -> tuple[Any, ...]:
-    return (event.kind, event.frame, event.bar, event.beat, event.name, event.time, event.at)
+def _send_events(engine: LocalEngine, wire: Wire, rings: Rings, send: Any) -> None:
+    for event in engine.update():
+        if event.kind == "error":
+            send(("error", event.frame, event.name))
+        else:
+            rings.events.write(wire.pack_events([event]))
