@@ -75,7 +75,25 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--screenshot", type=Path, default=None, help="save the last frame as an image (PNG)"
     )
     parser.add_argument(
-        "--mute", action="store_true", help="no music engine: a silent metronome drives the beat"
+        "--mute",
+        "--no-music",
+        dest="mute",
+        action="store_true",
+        help="music off: the engine still conducts (beats, bars, spawns) into its silent output",
+    )
+    parser.add_argument(
+        "--volume",
+        type=float,
+        default=0.8,
+        help="music volume 0..1 (default 0.8; also -/+ in game, if the engine offers a volume)",
+    )
+    display = parser.add_mutually_exclusive_group()
+    display.add_argument(
+        "--fullscreen", action="store_true", help="start fullscreen (F11 toggles in game)"
+    )
+    display.add_argument("--windowed", action="store_true", help="start in a window (default)")
+    parser.add_argument(
+        "--overlay", action="store_true", help="start with the developer overlay (F3) shown"
     )
     parser.add_argument(
         "--fps",
@@ -94,6 +112,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error(f"--seed must be >= 0, got {args.seed}")
     if args.bundle is not None and not args.bundle.is_file():
         parser.error(f"--bundle {args.bundle}: no such file")
+    if not 0.0 <= args.volume <= 1.0:
+        parser.error(f"--volume must be in 0..1, got {args.volume}")
     if not 10 <= args.fps <= 240:
         parser.error(f"--fps must be in 10..240, got {args.fps}")
     if not args.headless and not _has_display():
@@ -119,6 +139,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         mute=args.mute,
         fps=args.fps,
         screenshot=args.screenshot,
+        fullscreen=args.fullscreen,
+        volume=args.volume,
+        overlay=args.overlay,
     )
 
 

@@ -1,45 +1,70 @@
-"""Maps the world to the music engine: the only module that talks to the engine.
+"""Maps the game to the music engine: the only module that talks to the engine.
 
 Every frame the director turns the world's threat into the ``intensity``
-parameter (smoothed: quick to rise, slow to fall, the way a film score
-follows danger), picks a mood (explore / combat / boss) with hysteresis so the
-music does not flap, asks for state changes only when the mood changes (on the
-next bar), fires stingers for game events, and hands the engine's beat/bar
-events back to the game so gameplay and visuals can move with the music.
+parameter (smoothed: quick to rise, slow to fall, the way a film score follows
+danger), the world's ``danger`` into the bundle's mood parameter if it declares
+one, picks a mood (explore / combat / boss / victory / game over) with
+hysteresis so the music does not flap, asks for a state change only when the
+mood changes, fires stingers for game events, and hands the engine's beat/bar
+events back to the game so gameplay and visuals move with the music.
 
-``Metronome`` is a silent stand-in with the same methods as the engine; it keeps
-the game playable (and testable) without a bundle or an audio device.
+It also measures what the engine costs the game: the wall time spent inside the
+engine's calls, per frame.
+
+``Metronome`` is a silent stand-in with the engine's methods, used only while
+the engine has no ``output="silent"`` of its own (``open_engine`` picks the
+engine's silent output as soon as it exists).
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections import Counter
+import warnings
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from .world import GameEvent, World
 
 __all__ = [
     "EngineLike",
+    "GAME_STINGERS",
     "IntensitySmoother",
+    "MOOD_PARAMETERS",
+    "MOOD_STATES",
     "Metronome",
     "MoodMachine",
     "MusicDirector",
     "MusicView",
+    "Scene",
     "Tick",
-    "GAME_STINGERS",
-    "MOOD_STATES",
+    "open_engine",
+    "read_stats",
 ]
 
+Scene = Literal["title", "play", "won", "lost"]
+
 # Which bundle state plays each mood, best first. A bundle without "boss" still
-# gets a fight; a bundle without "combat" simply stays put and lets intensity work.
+# gets a fight; one without "victory" or "game_over" falls back to the closest
+# mood it has (the calm of explore), and the stingers carry the moment.
 MOOD_STATES: Mapping[str, tuple[str, ...]] = {
     "explore": ("explore",),
     "combat": ("combat",),
     "boss": ("boss", "combat"),
+    "victory": ("victory", "explore"),
+    "game_over": ("game_over", "gameover", "defeat", "explore"),
+}
+
+# How each mood change is quantized: a fight may not wait a whole bar, an ending
+# should land with the downbeat. Engines that know fewer sync modes get "bar".
+MOOD_SYNC: Mapping[str, str] = {
+    "explore": "bar",
+    "combat": "bar",
+    "boss": "bar",
+    "victory": "bar",
+    "game_over": "beat",
 }
 
 # Which stinger each game event fires, best first; events with no match stay quiet.
@@ -47,25 +72,37 @@ GAME_STINGERS: Mapping[str, tuple[str, ...]] = {
     "pickup": ("pickup",),
     "core": ("pickup",),
     "hit": ("hit",),
-    "player_down": ("down", "hit"),
+    "enemy_killed": ("kill", "smash"),
+    "player_down": ("game_over", "down", "hit"),
     "boss_spawned": ("boss",),
     "boss_defeated": ("victory", "win"),
 }
 
+# The second parameter: world.danger() in [0, 1] drives whichever the bundle declares.
+# (name, inverted): valence is the opposite of danger.
+MOOD_PARAMETERS: tuple[tuple[str, bool], ...] = (("danger", False), ("valence", True))
+
 
 class EngineLike(Protocol):
-    """The slice of ``adaptive.MusicEngine`` the game uses."""
+    """The slice of ``runtime.MusicEngine`` the game uses."""
 
     def set_parameter(self, name: str, value: float) -> None: ...
     def set_state(self, name: str, sync: str = ...) -> None: ...
     def trigger(self, name: str) -> None: ...
     def update(self) -> Sequence[Any]: ...
-    def stats(self) -> Mapping[str, Any]: ...
+    def stats(self) -> Any: ...
+
+
+def read_stats(engine: EngineLike) -> dict[str, Any]:
+    """The engine's stats as a plain dict, whether it returns a dict or a typed record."""
+    stats = engine.stats()
+    as_dict = getattr(stats, "as_dict", None)
+    return dict(as_dict()) if callable(as_dict) else dict(stats)
 
 
 @dataclass(frozen=True, slots=True)
 class Tick:
-    """A musical event from ``Metronome``; same fields as ``adaptive.MusicEvent``."""
+    """A musical event from ``Metronome``; same fields as ``runtime.MusicEvent``."""
 
     kind: str
     frame: int
@@ -78,7 +115,8 @@ class Tick:
 class Metronome:
     """A silent engine: beats, bars, bar-quantized transitions and beat-quantized stingers.
 
-    Time comes from ``clock`` (seconds), so tests can drive it by hand.
+    Only for engines without ``output="silent"``. Time comes from ``clock``
+    (seconds), so tests can drive it by hand.
     """
 
     def __init__(
@@ -101,6 +139,13 @@ class Metronome:
         self.parameters: dict[str, float] = {}
         self.state: str | None = None
         self._bars = 0
+
+    def start(self) -> Metronome:
+        self._t0 = self._clock()
+        return self
+
+    def stop(self) -> None:
+        pass
 
     def set_parameter(self, name: str, value: float) -> None:
         self.parameters[name] = value
@@ -139,6 +184,35 @@ class Metronome:
     def stats(self) -> dict[str, Any]:
         return {"underruns": 0, "fallback_bars": 0, "bars_generated": self._bars}
 
+    def report(self) -> dict[str, Any]:
+        return {"transitions": [], "underruns": 0, "fallback_bars": 0, "output": "metronome"}
+
+
+def open_engine(
+    bundle: Any,
+    output: str,
+    *,
+    sample_rate: int = 48000,
+    buffer_frames: int = 512,
+    seed: int | None = None,
+) -> Any:
+    """A ``runtime.MusicEngine`` on ``output``; for "silent", a Metronome if the engine lacks it.
+
+    Raises the engine's own errors for a bad bundle or a device that cannot open.
+    """
+    from adaptive import EngineError
+    from runtime import MusicEngine
+
+    try:
+        return MusicEngine(
+            bundle, output=output, sample_rate=sample_rate, buffer_frames=buffer_frames, seed=seed
+        )
+    except EngineError as exc:
+        if output != "silent" or "not known" not in str(exc):
+            raise
+    meter = bundle.meter
+    return Metronome(bundle.tempo, meter.numerator, meter.denominator, sample_rate=sample_rate)
+
 
 class IntensitySmoother:
     """One-pole smoothing with separate rise and fall times.
@@ -162,7 +236,7 @@ class IntensitySmoother:
 
 
 class MoodMachine:
-    """explore / combat / boss, with hysteresis.
+    """explore / combat / boss during play, with hysteresis.
 
     Escalate at once, calm down slowly: combat starts as soon as something
     hunts the player, but ends only after ``calm_hold_s`` of calm and no sooner
@@ -178,8 +252,11 @@ class MoodMachine:
         self.calm_hold_s = calm_hold_s
         self.min_dwell_s = min_dwell_s
         self.danger_threat = danger_threat
+        self.reset()
+
+    def reset(self) -> None:
         self.mood = "explore"
-        self._calm_s = calm_hold_s
+        self._calm_s = self.calm_hold_s
         self._dwell_s = 0.0
 
     def update(self, world: World, dt: float) -> str:
@@ -202,25 +279,28 @@ class MoodMachine:
 
 @dataclass
 class MusicView:
-    """What the HUD shows about the music; updated by ``MusicDirector.frame``."""
+    """What the HUD and the overlay show about the music; updated by ``frame``."""
 
     mood: str = "explore"
     state: str | None = None  # the state the engine says is playing
     pending: str | None = None  # asked for, not yet landed
     intensity: float = 0.0
+    danger: float = 0.0
     bar: int = 0
     beat: int = 0
-    beat_pulse: float = 0.0  # 1 on a beat, decays; drives the HUD pulse
+    beat_pulse: float = 0.0  # 1 on a beat, decays; drives the visual pulse
     bar_flash: float = 0.0  # 1 on a bar, decays
     last_stinger: str | None = None
     stinger_flash: float = 0.0
+    next_beat_at: float | None = None  # predicted perf_counter() of the next beat, if known
     stats: Mapping[str, Any] = field(default_factory=dict)
 
 
 class MusicDirector:
-    """World in, engine calls out; the game calls ``frame`` once per rendered frame."""
+    """Game in, engine calls out; the game calls ``frame`` once per rendered frame."""
 
-    STATS_EVERY_S = 0.5  # stats() may take a lock; a HUD needs it twice a second at most
+    STATS_EVERY_S = 0.25  # stats() may take a lock; the overlay needs it a few times a second
+    COST_WINDOW = 240  # frames of engine-call cost kept for the overlay's p50/p99
 
     def __init__(
         self,
@@ -235,14 +315,17 @@ class MusicDirector:
         self.states = tuple(states)
         self.stingers = frozenset(stingers)
         self.smoother = IntensitySmoother()
+        self.danger_smoother = IntensitySmoother(rise_s=1.5, fall_s=4.0)
         self.moods = MoodMachine()
         self.view = MusicView()
-        # Scale [0, 1] threat onto the bundle's declared range, if it has the parameter.
-        self._param: tuple[str, float, float] | None = None
-        spec = parameters.get(intensity_parameter)
-        if spec is not None:
-            lo, hi = float(spec.get("min", 0.0)), float(spec.get("max", 1.0))
-            self._param = (intensity_parameter, lo, hi)
+        # Scale [0, 1] onto the bundle's declared ranges, for the parameters it has.
+        self._param = self._range(parameters, intensity_parameter, False)
+        self._mood_param: tuple[str, float, float, bool] | None = None
+        for name, inverted in MOOD_PARAMETERS:
+            found = self._range(parameters, name, inverted)
+            if found is not None:
+                self._mood_param = found
+                break
         self._requested: str | None = None
         self._stats_due = 0.0
         self.states_requested: list[str] = []
@@ -251,6 +334,17 @@ class MusicDirector:
         self.stingers_landed: Counter[str] = Counter()
         self.beats = 0
         self.bars = 0
+        self.engine_ms: deque[float] = deque(maxlen=self.COST_WINDOW)
+        self.engine_ms_all: list[float] = []  # every frame's engine cost, for the report
+
+    @staticmethod
+    def _range(
+        parameters: Mapping[str, Mapping[str, Any]], name: str, inverted: bool
+    ) -> tuple[str, float, float, bool] | None:
+        spec = parameters.get(name)
+        if spec is None:
+            return None
+        return name, float(spec.get("min", 0.0)), float(spec.get("max", 1.0)), inverted
 
     @classmethod
     def for_bundle(cls, engine: EngineLike, bundle: Any) -> MusicDirector:
@@ -260,6 +354,10 @@ class MusicDirector:
             stingers=bundle.stingers.keys(),
             parameters=bundle.parameters,
         )
+
+    @property
+    def mood_parameter(self) -> str | None:
+        return self._mood_param[0] if self._mood_param is not None else None
 
     def state_for(self, mood: str) -> str | None:
         """The bundle state that plays ``mood``, or None to leave the state alone."""
@@ -272,15 +370,27 @@ class MusicDirector:
 
     def begin(self) -> None:
         """Ask for the opening state; call once after the engine starts."""
-        self._request(self.state_for("explore"))
+        self._request(self.state_for("explore"), "bar")
 
-    def _request(self, state: str | None) -> None:
+    def restart(self) -> None:
+        """A new game: calm moods, the same engine and the same counters."""
+        self.moods.reset()
+        self.smoother.value = 0.0
+
+    def _request(self, state: str | None, sync: str) -> None:
         if state is None or state == self._requested:
             return
+        from adaptive import EngineError
+
         self._requested = state
         self.states_requested.append(state)
         self.view.pending = state
-        self.engine.set_state(state, sync="bar")
+        try:
+            self.engine.set_state(state, sync=sync)
+        except EngineError:
+            if sync == "bar":
+                raise
+            self.engine.set_state(state, sync="bar")  # an engine that knows only "bar"
 
     def _landed(self, state: str) -> None:
         self.view.state = state
@@ -289,16 +399,38 @@ class MusicDirector:
         if self.view.pending == state:
             self.view.pending = None
 
-    def frame(self, world: World, game_events: Iterable[GameEvent], dt: float) -> list[Any]:
-        """Feed this frame's world to the engine; returns the engine's musical events."""
-        view = self.view
-        view.intensity = self.smoother.update(world.threat(), dt)
-        if self._param is not None:
-            name, lo, hi = self._param
-            self.engine.set_parameter(name, lo + (hi - lo) * view.intensity)
+    def _mood(self, world: World, scene: Scene, dt: float) -> str:
+        if scene == "won":
+            return "victory"
+        if scene == "lost":
+            return "game_over"
+        if scene == "title":
+            return "explore"
+        return self.moods.update(world, dt)
 
-        view.mood = self.moods.update(world, dt)
-        self._request(self.state_for(view.mood))
+    def frame(
+        self,
+        world: World,
+        game_events: Iterable[GameEvent],
+        dt: float,
+        scene: Scene = "play",
+    ) -> list[Any]:
+        """Feed this frame's game to the engine; returns the engine's musical events."""
+        view = self.view
+        threat = world.threat() if scene == "play" else (0.12 if scene == "title" else 0.0)
+        view.intensity = self.smoother.update(threat, dt)
+        view.danger = self.danger_smoother.update(world.danger() if scene != "title" else 0.0, dt)
+        view.mood = self._mood(world, scene, dt)
+
+        t0 = time.perf_counter()
+        if self._param is not None:
+            name, lo, hi, _ = self._param
+            self.engine.set_parameter(name, lo + (hi - lo) * view.intensity)
+        if self._mood_param is not None:
+            name, lo, hi, inverted = self._mood_param
+            value = 1.0 - view.danger if inverted else view.danger
+            self.engine.set_parameter(name, lo + (hi - lo) * value)
+        self._request(self.state_for(view.mood), MOOD_SYNC.get(view.mood, "bar"))
 
         for ev in game_events:
             for stinger in GAME_STINGERS.get(ev.kind, ()):
@@ -307,16 +439,25 @@ class MusicDirector:
                     self.stingers_fired[stinger] += 1
                     break
 
+        events = list(self.engine.update())
+        self._stats_due -= dt
+        if self._stats_due <= 0.0:
+            self._stats_due = self.STATS_EVERY_S
+            view.stats = read_stats(self.engine)
+        cost = (time.perf_counter() - t0) * 1000.0
+        self.engine_ms.append(cost)
+        self.engine_ms_all.append(cost)
+
         decay_beat, decay_bar = math.exp(-dt / 0.12), math.exp(-dt / 0.25)
         view.beat_pulse *= decay_beat
         view.bar_flash *= decay_bar
         view.stinger_flash *= decay_bar
-        events = list(self.engine.update())
         for ev in events:
             if ev.kind == "beat":
                 self.beats += 1
                 view.beat_pulse = 1.0
                 view.bar, view.beat = ev.bar, ev.beat
+                view.next_beat_at = getattr(ev, "at", None)
             elif ev.kind in ("bar", "transition"):
                 if ev.kind == "bar":
                     self.bars += 1
@@ -330,9 +471,22 @@ class MusicDirector:
                 self.stingers_landed[ev.name] += 1
                 view.last_stinger = ev.name
                 view.stinger_flash = 1.0
-
-        self._stats_due -= dt
-        if self._stats_due <= 0.0:
-            self._stats_due = self.STATS_EVERY_S
-            view.stats = dict(self.engine.stats())
         return events
+
+    def set_volume(self, volume: float) -> bool:
+        """Master volume in [0, 1], if the engine offers one; False when it cannot."""
+        setter = getattr(self.engine, "set_volume", None)
+        if callable(setter):
+            setter(min(1.0, max(0.0, volume)))
+            return True
+        return False
+
+    @property
+    def has_volume(self) -> bool:
+        return callable(getattr(self.engine, "set_volume", None))
+
+
+def warn_once(message: str, _seen: set[str] = set()) -> None:  # noqa: B006 - a deliberate memo
+    if message not in _seen:
+        _seen.add(message)
+        warnings.warn(message, RuntimeWarning, stacklevel=2)

@@ -50,11 +50,14 @@ def _play(
     move: Any = None,
     dt: float = 1 / 60,
 ) -> list[str]:
-    """Run the game loop by hand: sim step, music frame, beats back into the world."""
+    """Run the game loop by hand: sim step, music frame, beats back into the world.
+
+    ``move(world, dt)`` returns ((dx, dy), dash), like ``Bot.decide``.
+    """
     moods: list[str] = []
     for _ in range(round(seconds / dt)):
-        direction = move(world, dt) if move is not None else (0.0, 0.0)
-        events = world.step(dt, direction)
+        direction, dash = move(world, dt) if move is not None else ((0.0, 0.0), False)
+        events = world.step(dt, direction, dash)
         clock.now += dt
         for ev in director.frame(world, events, dt):
             if ev.kind == "beat":
