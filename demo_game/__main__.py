@@ -93,6 +93,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     )
     display.add_argument("--windowed", action="store_true", help="start in a window (default)")
     parser.add_argument(
+        "--gallery",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="save a screenshot of every scene into DIR (simulated time, no audio) and exit",
+    )
+    parser.add_argument(
         "--overlay", action="store_true", help="start with the developer overlay (F3) shown"
     )
     parser.add_argument(
@@ -116,7 +123,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error(f"--volume must be in 0..1, got {args.volume}")
     if not 10 <= args.fps <= 240:
         parser.error(f"--fps must be in 10..240, got {args.fps}")
-    if not args.headless and not _has_display():
+    if not args.headless and args.gallery is None and not _has_display():
         # The quickstart's promise: on a machine without a screen, still play something.
         args.headless = True
         if not args.mute:
@@ -142,11 +149,22 @@ def parse_args(argv: list[str] | None = None) -> Options:
         fullscreen=args.fullscreen,
         volume=args.volume,
         overlay=args.overlay,
+        gallery=args.gallery,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(parse_args(argv))
+    opts = parse_args(argv)
+    if opts.gallery is not None:
+        from .app import DemoError
+        from .gallery import run_gallery
+
+        try:
+            return run_gallery(opts.gallery, opts.bundle, opts.seed or 1)
+        except DemoError as exc:
+            print(f"demo_game: error: {exc}", file=sys.stderr)
+            return 1
+    return run(opts)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class Options:
     fullscreen: bool = False
     volume: float = 0.8
     overlay: bool = False  # start with the developer overlay shown
+    gallery: Path | None = None  # save every scene's screenshot here and exit
     sample_rate: int = 48000
     buffer_frames: int = 512
 
@@ -165,6 +166,7 @@ class Game:
         self.show_credits = False
         self.menu_index = 0
         self.volume = opts.volume
+        self.music_on = not opts.mute and not output.startswith("silent")
         self.fullscreen = opts.fullscreen
         self.running = True
         self.pending: list[GameEvent] = []
@@ -197,7 +199,7 @@ class Game:
         return [
             MenuItem("Play"),
             MenuItem("Volume", volume, self.director.has_volume),
-            MenuItem("Music", "off (silent output)" if self.opts.mute else "on"),
+            MenuItem("Music", "on" if self.music_on else "off", not self.opts.headless),
             MenuItem("Display", "fullscreen" if self.fullscreen else "windowed"),
             MenuItem("Credits"),
             MenuItem("Quit"),
@@ -208,6 +210,19 @@ class Game:
             return
         self.pg.display.toggle_fullscreen()
         self.fullscreen = not self.fullscreen
+
+    def toggle_music(self) -> None:
+        """Music off plays on the engine's silent output: beats, bars and spawns go on."""
+        if self.opts.headless:
+            return  # the headless session records one engine from start to end
+        import dataclasses
+
+        _stop(self.engine)
+        opts = dataclasses.replace(self.opts, mute=self.music_on)
+        self.engine, self.output = _open_music(opts, self.bundle, self.seed)
+        self.music_on = not opts.mute and not self.output.startswith("silent")
+        self.director.use_engine(self.engine)
+        self.director.set_volume(self.volume)
 
     def change_volume(self, delta: float) -> None:
         self.volume = min(1.0, max(0.0, round(self.volume + delta, 2)))
@@ -231,6 +246,8 @@ class Game:
                 self.start_game()
             elif label == "Display":
                 self.toggle_fullscreen()
+            elif label == "Music":
+                self.toggle_music()
             elif label == "Credits":
                 self.show_credits = True
             elif label == "Quit":
@@ -242,6 +259,8 @@ class Game:
             self.show_overlay = not self.show_overlay
         elif key == pg.K_F11:
             self.toggle_fullscreen()
+        elif key == pg.K_m:
+            self.toggle_music()
         elif key in (pg.K_MINUS, pg.K_KP_MINUS):
             self.change_volume(-0.1)
         elif key in (pg.K_EQUALS, pg.K_PLUS, pg.K_KP_PLUS):
@@ -353,6 +372,15 @@ class Game:
                 self.renderer.backdrop.on_bar(0.6 + 0.4 * self.director.view.intensity)
         return out
 
+    def visual_mood(self) -> str:
+        """The light of the arena: what the music plays, or the ending's own color."""
+        if self.scene == "won":
+            return "victory"
+        if self.scene == "lost":
+            return "game_over"
+        view = self.director.view
+        return view.state or view.mood
+
     def draw(self, dev: DevInfo) -> None:
         r, view = self.renderer, self.director.view
         if self.scene == "title":
@@ -369,7 +397,7 @@ class Game:
         r.blit_arena()
         r.draw_hud(self.world, view, self.scene)
         hints = {
-            "title": "F3 dev overlay  ·  F11 fullscreen  ·  C credits  ·  Esc quit",
+            "title": "M music  ·  -/+ volume  ·  F11 fullscreen  ·  F3 overlay  ·  Esc quit",
             "play": "WASD/arrows move  ·  Space dash  ·  P pause  ·  F3 overlay  ·  Esc title",
         }
         r.draw_footer(hints.get(self.scene, "Enter play again  ·  Esc title  ·  C credits"))
@@ -445,7 +473,9 @@ def _open_music(opts: Options, bundle: Any, seed: int) -> tuple[Any, str]:
             f"demo_game: no sound ({exc}); playing on the engine's silent output",
             file=sys.stderr,
         )
-        return _open_music(Options(**{**opts.__dict__, "mute": True}), bundle, seed)
+        import dataclasses
+
+        return _open_music(dataclasses.replace(opts, mute=True), bundle, seed)
     return engine, output
 
 
@@ -482,7 +512,7 @@ def _run(opts: Options) -> int:
         except adaptive.AdaptiveError as exc:
             raise DemoError(f"music engine failed: {exc}") from exc
         finally:
-            _stop(engine)
+            _stop(game.engine if "game" in locals() else engine)
     finally:
         pygame.quit()
         if raw_dir is not None:
@@ -528,7 +558,7 @@ def _session(game: Game, raw_path: Path | None) -> int:
         music_events = director.frame(game.world, game_events, elapsed, game.scene)
         game_events += game.music_events(music_events)
         game.effects(game_events)
-        game.renderer.update(elapsed, director.view, director.view.state or director.view.mood)
+        game.renderer.update(elapsed, director.view, game.visual_mood())
 
         if rendered % 30 == 0 and work_ms:
             recent = work_ms[-240:]
@@ -570,6 +600,7 @@ def _finish(
     interval_ms: Sequence[float],
 ) -> int:
     opts, director, world, engine = game.opts, game.director, game.world, game.engine
+    # (after a music toggle the report covers the engine playing at the end)
     _stop(engine)  # the report must describe a finished session
     stats = read_stats(engine)
     engine_report: Mapping[str, Any] = engine.report() if hasattr(engine, "report") else {}

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -372,6 +371,12 @@ class MusicDirector:
         """Ask for the opening state; call once after the engine starts."""
         self._request(self.state_for("explore"), "bar")
 
+    def use_engine(self, engine: EngineLike) -> None:
+        """Carry on with another engine (music on/off): ask it for the current state."""
+        self.engine = engine
+        state, self._requested = self._requested, None
+        self._request(state, "bar")
+
     def restart(self) -> None:
         """A new game: calm moods, the same engine and the same counters."""
         self.moods.reset()
@@ -484,9 +489,3 @@ class MusicDirector:
     @property
     def has_volume(self) -> bool:
         return callable(getattr(self.engine, "set_volume", None))
-
-
-def warn_once(message: str, _seen: set[str] = set()) -> None:  # noqa: B006 - a deliberate memo
-    if message not in _seen:
-        _seen.add(message)
-        warnings.warn(message, RuntimeWarning, stacklevel=2)

@@ -72,11 +72,11 @@ class DevInfo:
     """What the F3 overlay shows besides the music view; filled by the game loop."""
 
     output: str = "?"
-    engine_ms_p50: float = 0.0
-    engine_ms_p99: float = 0.0
-    frame_ms_p50: float = 0.0
-    frame_ms_p99: float = 0.0
-    fps: float = 0.0
+    engine_ms_p50: float | None = None  # None: not measured (yet)
+    engine_ms_p99: float | None = None
+    frame_ms_p50: float | None = None
+    frame_ms_p99: float | None = None
+    fps: float | None = None
     mood_parameter: str | None = None
 
 
@@ -279,7 +279,7 @@ class Renderer:
         accent = MOOD_COLORS.get(mood, MOOD_COLORS["explore"])
         self._band(HUD, accent, view.beat_pulse)
         if scene == "title":
-            self.text(screen, "SHARDFALL", (18, 16), accent, self.big)
+            self.text(screen, "an adaptive music demo", (18, 20), DIM, self.font)
             self._beat_dots(view, accent, WIDTH - 140)
             return
 
@@ -310,7 +310,7 @@ class Renderer:
         for i in range(world.config.player_hp):
             heart = self.sprites.heart if i < p.hp else self.sprites.heart_empty
             screen.blit(heart, (640 + i * 22, 10))
-        ready = 1.0 - p.dash_cooldown / world.config.dash_cooldown_s
+        ready = max(0.0, min(1.0, 1.0 - p.dash_cooldown / world.config.dash_cooldown_s))
         pg.draw.rect(screen, (40, 44, 60), (640, 36, 106, 8), border_radius=3)
         pg.draw.rect(
             screen,
@@ -326,7 +326,8 @@ class Renderer:
         for i in range(beats):
             lit = i == view.beat
             r = 6 + (5 * view.beat_pulse if lit else 0)
-            col = lerp_color((60, 62, 80), accent, view.beat_pulse) if lit else (55, 57, 72)
+            base = lerp_color((55, 57, 72), accent, 0.6)
+            col = lerp_color(base, (255, 255, 255), 0.5 * view.beat_pulse) if lit else (55, 57, 72)
             self.pg.draw.circle(self.screen, col, (x0 + 12 + i * 24, 24), r)
 
     def draw_footer(self, hint: str) -> None:
@@ -345,6 +346,7 @@ class Renderer:
         pulse = view.beat_pulse
         glow = self.sprites.glow(lerp_color((0, 0, 0), (30, 90, 80), 0.6 + 0.4 * pulse), 240)
         surf.blit(glow, (cx - 240, 150 - 240), special_flags=self.pg.BLEND_RGB_ADD)
+        self._title_parade(surf, cx, view)
         shadow = self.render_text("SHARDFALL", self.huge, (10, 30, 30))
         surf.blit(shadow, shadow.get_rect(center=(cx + 4, 124)))
         self.text(
@@ -383,6 +385,25 @@ class Renderer:
             self.small,
             "center",
         )
+
+    def _title_parade(self, surf: Any, cx: float, view: MusicView) -> None:
+        """The cast circles the menu: the ship chased by crawlers and darts, and shards."""
+        sp, t = self.sprites, self.time
+        cy = ARENA_H / 2 + 20
+        cast = [("player", 0.0)] + [("crawler", 0.5), ("dart", 0.85), ("crawler", 1.2)]
+        for k in range(3):
+            cast.append(("shard", 2.4 + 1.3 * k))
+        for name, lag in cast:
+            a = t * 0.35 - lag
+            x, y = cx + math.cos(a) * 400, cy + math.sin(a) * 230
+            heading = a + math.pi / 2
+            if name == "player":
+                image = sp.player[rotation_index(heading)]
+            elif name == "shard":
+                image = sp.shard_frames[int(t * 10 + lag * 7) % len(sp.shard_frames)]
+            else:
+                image = sp.enemy(name, "chase", view.beat_pulse, heading)
+            surf.blit(image, image.get_rect(center=(x, y)))
 
     def draw_end(self, world: World, won: bool) -> None:
         surf = self.arena
@@ -486,11 +507,11 @@ class Renderer:
         rows.append((f"mood {view.mood}  intensity {view.intensity:.2f}", TEXT))
         if dev.mood_parameter:
             rows.append((f"{dev.mood_parameter} from danger {view.danger:.2f}", TEXT))
-        rows.append((f"output {dev.output}  fps {dev.fps:.0f}", TEXT))
-        rows.append(
-            (f"engine calls/frame p50 {dev.engine_ms_p50:.3f} p99 {dev.engine_ms_p99:.3f} ms", TEXT)
-        )
-        rows.append((f"game frame p50 {dev.frame_ms_p50:.2f} p99 {dev.frame_ms_p99:.2f} ms", TEXT))
+        rows.append((f"output {dev.output}  fps {_num(dev.fps, 0)}", TEXT))
+        engine_cost = f"p50 {_num(dev.engine_ms_p50, 3)} p99 {_num(dev.engine_ms_p99, 3)} ms"
+        rows.append((f"engine calls/frame {engine_cost}", TEXT))
+        frame_cost = f"p50 {_num(dev.frame_ms_p50, 2)} p99 {_num(dev.frame_ms_p99, 2)} ms"
+        rows.append((f"game frame {frame_cost}", TEXT))
         margin = _first(stats, "lookahead_margin_ms", "lookahead_ms", "margin_ms")
         if margin is not None:
             rows.append((f"look-ahead margin {float(margin):.0f} ms", TEXT))
@@ -532,6 +553,10 @@ class Renderer:
                 self.text(screen, f"{float(gain):.2f}", (x + 300, ty), DIM, self.mono)
                 ty += 18
         return pg.Rect(x, y, w, h)
+
+
+def _num(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def _first(stats: Mapping[str, Any], *names: str) -> Any:
