@@ -100,6 +100,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="save a screenshot of every scene into DIR (simulated time, no audio) and exit",
     )
     parser.add_argument(
+        "--bot", action="store_true", help="watch the scripted bot play (headless always uses it)"
+    )
+    parser.add_argument(
         "--overlay", action="store_true", help="start with the developer overlay (F3) shown"
     )
     parser.add_argument(
@@ -150,6 +153,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         volume=args.volume,
         overlay=args.overlay,
         gallery=args.gallery,
+        bot=args.bot,
     )
 
 

@@ -57,6 +57,7 @@ class Options:
     volume: float = 0.8
     overlay: bool = False  # start with the developer overlay shown
     gallery: Path | None = None  # save every scene's screenshot here and exit
+    bot: bool = False  # the scripted bot plays in the window (an attract mode)
     sample_rate: int = 48000
     buffer_frames: int = 512
 
@@ -160,7 +161,7 @@ class Game:
         self.scene_s = 0.0
         self.games = 0
         self.world = self._new_world()
-        self.bot = Bot(seed) if opts.headless else None
+        self.bot = Bot(seed) if opts.headless or opts.bot else None
         self.paused = False
         self.show_overlay = opts.overlay
         self.show_credits = False

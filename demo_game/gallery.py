@@ -9,12 +9,11 @@ engine would fill it. The README's pictures and the screen tests come from here.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 from .app import Game, Options
-from .music import MusicView, open_engine
+from .music import MusicView, open_engine, read_stats
 from .render import DevInfo
 
 __all__ = ["SHOTS", "Stage", "capture", "run_gallery"]
@@ -35,7 +34,6 @@ class Stage:
         self._beats = 0
         # Simulated time: no engine calls or frame rate to show, only draw costs.
         self.dev = DevInfo(output="silent", mood_parameter=self.game.director.mood_parameter)
-        self.draw_ms: list[float] = []
 
     @property
     def view(self) -> MusicView:
@@ -70,12 +68,7 @@ class Stage:
             game.renderer.update(dt, view, game.visual_mood())
 
     def draw(self) -> None:
-        t0 = time.perf_counter()
         self.game.draw(self.dev)
-        self.draw_ms.append((time.perf_counter() - t0) * 1000.0)
-        ordered = sorted(self.draw_ms)
-        self.dev.frame_ms_p50 = ordered[len(ordered) // 2]
-        self.dev.frame_ms_p99 = ordered[min(len(ordered) - 1, round(0.99 * len(ordered)))]
 
 
 def capture(out_dir: Path, bundle: Any, info: Any, seed: int = 1) -> dict[str, Path]:
@@ -105,7 +98,7 @@ def capture(out_dir: Path, bundle: Any, info: Any, seed: int = 1) -> dict[str, P
     game.start_game()
     stage.advance(8.0)
     game.show_overlay = True
-    stage.view.stats = {"underruns": 0, "fallback_bars": 0, "bars_generated": 6}
+    stage.view.stats = read_stats(game.engine)
     save("play_overlay")
     game.show_overlay = False
 

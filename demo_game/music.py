@@ -335,6 +335,7 @@ class MusicDirector:
         self.bars = 0
         self.engine_ms: deque[float] = deque(maxlen=self.COST_WINDOW)
         self.engine_ms_all: list[float] = []  # every frame's engine cost, for the report
+        self._held: deque[Any] = deque()  # events not yet heard (see _due)
 
     @staticmethod
     def _range(
@@ -444,7 +445,7 @@ class MusicDirector:
                     self.stingers_fired[stinger] += 1
                     break
 
-        events = list(self.engine.update())
+        self._held.extend(self.engine.update())
         self._stats_due -= dt
         if self._stats_due <= 0.0:
             self._stats_due = self.STATS_EVERY_S
@@ -452,6 +453,7 @@ class MusicDirector:
         cost = (time.perf_counter() - t0) * 1000.0
         self.engine_ms.append(cost)
         self.engine_ms_all.append(cost)
+        events = self._due(time.perf_counter())
 
         decay_beat, decay_bar = math.exp(-dt / 0.12), math.exp(-dt / 0.25)
         view.beat_pulse *= decay_beat
@@ -477,6 +479,25 @@ class MusicDirector:
                 view.last_stinger = ev.name
                 view.stinger_flash = 1.0
         return events
+
+    MAX_HOLD_S = 0.5  # an event predicted further ahead than this is released at once
+
+    def _due(self, now: float) -> list[Any]:
+        """The events whose sound is heard by now.
+
+        ``update()`` hands events over as soon as the mix is scheduled, which is
+        ahead of the speaker by the output latency. An engine that stamps each
+        event with ``at`` (its predicted ``perf_counter()`` at the speaker) lets
+        the game hold the pulse until then, so the lights hit with the sound.
+        """
+        due = []
+        held = self._held
+        while held:
+            at = getattr(held[0], "at", None)
+            if at is not None and now < at < now + self.MAX_HOLD_S:
+                break
+            due.append(held.popleft())
+        return due
 
     def set_volume(self, volume: float) -> bool:
         """Master volume in [0, 1], if the engine offers one; False when it cannot."""

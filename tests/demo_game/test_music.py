@@ -217,3 +217,124 @@ def test_hud_view_pulses_on_beats_and_flashes_on_bars(director: MusicDirector, c
     director.frame(w, [], 0.25)
     assert director.view.beat_pulse == 1.0 and director.view.beat == 1
     assert director.view.stats["underruns"] == 0
+
+
+@pytest.mark.parametrize(
+    ("states", "victory", "game_over"),
+    [
+        (["explore", "combat", "boss"], "explore", "explore"),
+        (["explore", "combat", "boss", "victory", "game_over"], "victory", "game_over"),
+    ],
+)
+def test_endings_play_their_own_state_or_the_closest_one(
+    states: list[str], victory: str, game_over: str, clock: Any, make_engine: Any
+) -> None:
+    d = MusicDirector(make_engine(clock), states=states, stingers=[], parameters={})
+    assert d.state_for("victory") == victory
+    assert d.state_for("game_over") == game_over
+
+
+def test_the_scene_sets_the_mood_and_endings_calm_the_intensity(
+    clock: Any, make_engine: Any
+) -> None:
+    engine = make_engine(clock)
+    d = MusicDirector(
+        engine,
+        states=["explore", "combat", "boss", "victory"],
+        stingers=[],
+        parameters={"intensity": {"min": 0.0, "max": 1.0}},
+    )
+    w = calm_world()
+    w.summon_boss()
+    for _ in range(60):
+        d.frame(w, [], 1 / 60, "play")
+    assert d.view.mood == "boss" and d.view.intensity > 0.5
+    for _ in range(240):
+        d.frame(w, [], 1 / 60, "won")
+    assert d.view.mood == "victory" and d.view.intensity < 0.3
+    assert [c[1] for c in engine.of("set_state")] == ["boss", "victory"]
+    d.frame(w, [], 1 / 60, "title")
+    assert d.view.mood == "explore"
+
+
+def test_danger_drives_the_mood_parameter_only_if_the_bundle_declares_it(
+    clock: Any, make_engine: Any
+) -> None:
+    def run(parameters: dict[str, dict[str, float]]) -> list[tuple[Any, ...]]:
+        engine = make_engine(clock)
+        d = MusicDirector(engine, states=["explore"], stingers=[], parameters=parameters)
+        w = calm_world()
+        w.player.hp = 1
+        for _ in range(120):
+            d.frame(w, [], 1 / 60)
+        return [c for c in engine.of("set_parameter") if c[1] != "intensity"]
+
+    assert run({"intensity": {"min": 0.0, "max": 1.0}}) == []
+    danger = run({"danger": {"min": 0.0, "max": 1.0}})
+    assert len(danger) == 120 and danger[-1][2] > danger[0][2] > 0.0
+    valence = run({"valence": {"min": -1.0, "max": 1.0}})
+    assert valence[-1][2] < valence[0][2] < 1.0  # valence falls as danger rises
+
+
+def test_read_stats_accepts_a_dict_or_a_typed_record() -> None:
+    from demo_game.music import read_stats
+
+    class Record:
+        def as_dict(self) -> dict[str, int]:
+            return {"underruns": 2, "fallback_bars": 1}
+
+    class DictEngine:
+        def stats(self) -> dict[str, int]:
+            return {"underruns": 0}
+
+    class RecordEngine:
+        def stats(self) -> Record:
+            return Record()
+
+    assert read_stats(DictEngine()) == {"underruns": 0}  # type: ignore[arg-type]
+    assert read_stats(RecordEngine()) == {"underruns": 2, "fallback_bars": 1}  # type: ignore[arg-type]
+
+
+class _Event:
+    def __init__(self, kind: str, at: float | None) -> None:
+        self.kind, self.frame, self.bar, self.beat, self.name, self.time = kind, 0, 0, 0, None, 0.0
+        if at is not None:
+            self.at = at
+
+
+def test_events_stamped_with_their_hearing_time_are_held_until_then(
+    clock: Any, make_engine: Any
+) -> None:
+    import time
+
+    engine = make_engine(clock)
+    d = MusicDirector(engine, states=["explore"], stingers=[], parameters={})
+    soon = time.perf_counter() + 0.2
+    queued = [_Event("beat", None), _Event("beat", soon), _Event("bar", soon + 0.01)]
+    engine.update = lambda: [queued.pop(0) for _ in range(len(queued))]  # type: ignore[method-assign]
+    first = d.frame(calm_world(), [], 1 / 60)
+    assert [getattr(e, "at", None) for e in first] == [None]  # unstamped: at once
+    time.sleep(0.25)
+    later = d.frame(calm_world(), [], 1 / 60)
+    assert [e.kind for e in later] == ["beat", "bar"]
+    assert d.view.bar_flash == 1.0
+
+
+def test_open_engine_gives_a_silent_engine_that_keeps_time() -> None:
+    import time
+
+    import adaptive
+    from demo_game.music import open_engine
+
+    engine = open_engine(adaptive.load_bundle(), "silent", seed=1)
+    engine.start()
+    try:
+        engine.set_state("explore", sync="bar")
+        deadline = time.perf_counter() + 10.0
+        kinds: set[str] = set()
+        while time.perf_counter() < deadline and not {"beat", "bar"} <= kinds:
+            kinds |= {e.kind for e in engine.update()}
+            time.sleep(0.05)
+    finally:
+        engine.stop()
+    assert {"beat", "bar"} <= kinds
