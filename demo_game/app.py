@@ -27,7 +27,7 @@ import numpy as np
 
 from .art import CORE_COLOR, MOOD_COLORS, PLAYER_COLOR, SHARD_COLOR
 from .bot import Bot
-from .music import MusicDirector, Scene, open_engine, read_stats
+from .music import MusicDirector, Scene, make_volume_output, open_engine, read_stats
 from .render import HEIGHT, WIDTH, BundleInfo, DevInfo, MenuItem, Renderer
 from .world import GameEvent, World, WorldConfig
 
@@ -143,8 +143,7 @@ class Game:
         bundle: Any,
         info: BundleInfo,
         screen: Any,
-        engine: Any,
-        output: str,
+        music: Music,
     ) -> None:
         import pygame
 
@@ -153,9 +152,9 @@ class Game:
         self.seed = seed
         self.bundle = bundle
         self.screen = screen
-        self.engine = engine
-        self.output = output
-        self.director = MusicDirector.for_bundle(engine, bundle)
+        self.music = music
+        self.director = MusicDirector.for_bundle(music.engine, bundle)
+        self.director.volume_output = music.volume
         self.renderer = Renderer(screen, info, seed)
         self.scene: Scene = "title"
         self.scene_s = 0.0
@@ -167,7 +166,7 @@ class Game:
         self.show_credits = False
         self.menu_index = 0
         self.volume = opts.volume
-        self.music_on = not opts.mute and not output.startswith("silent")
+        self.music_on = not opts.mute and music.playing_on != "silent"
         self.fullscreen = opts.fullscreen
         self.running = True
         self.pending: list[GameEvent] = []
@@ -218,11 +217,12 @@ class Game:
             return  # the headless session records one engine from start to end
         import dataclasses
 
-        _stop(self.engine)
+        _stop(self.music.engine)
         opts = dataclasses.replace(self.opts, mute=self.music_on)
-        self.engine, self.output = _open_music(opts, self.bundle, self.seed)
-        self.music_on = not opts.mute and not self.output.startswith("silent")
-        self.director.use_engine(self.engine)
+        self.music = _open_music(opts, self.bundle, self.seed)
+        self.music_on = not opts.mute and self.music.playing_on != "silent"
+        self.director.use_engine(self.music.engine)
+        self.director.volume_output = self.music.volume
         self.director.set_volume(self.volume)
 
     def change_volume(self, delta: float) -> None:
@@ -435,49 +435,68 @@ def _prepare_headless(opts: Options) -> tuple[Path | None, tempfile.TemporaryDir
     return raw_path, raw_dir
 
 
-def _open_music(opts: Options, bundle: Any, seed: int) -> tuple[Any, str]:
-    """The started engine and the name of its output."""
+@dataclass
+class Music:
+    """The started engine, the name of what it plays into, and the volume control."""
+
+    engine: Any
+    output: str
+    volume: Any = None  # a demo_game.music.make_volume_output(), when the engine takes one
+
+    @property
+    def playing_on(self) -> str:
+        """What the engine says it plays on (it falls back to silence on its own)."""
+        name = getattr(self.engine, "output", None)
+        return name if isinstance(name, str) else self.output
+
+
+def _output_choices(opts: Options) -> list[tuple[Any, str, Any]]:
+    """(output, its name, its volume control) to try in order."""
+    if opts.mute:
+        return [("silent", "silent", None)]
+    volume = make_volume_output()
+    choices: list[tuple[Any, str, Any]] = [] if volume is None else [(volume, "sdl", volume)]
+    # "pygame" is the older engines' name for the SDL device.
+    return choices + [("sdl", "sdl", None), ("pygame", "pygame", None)]
+
+
+def _open_music(opts: Options, bundle: Any, seed: int) -> Music:
     import adaptive
 
-    output = "silent" if opts.mute else "sdl"
-    try:
+    engine: Any = None
+    error: Exception | None = None
+    name, volume = "silent", None
+    for choice in _output_choices(opts):
         try:
             engine = open_engine(
                 bundle,
-                output,
+                choice[0],
                 sample_rate=opts.sample_rate,
                 buffer_frames=opts.buffer_frames,
                 seed=seed,
             )
+            _, name, volume = choice
+            break
         except adaptive.EngineError as exc:
-            if output != "sdl" or "not known" not in str(exc):
-                raise
-            output = "pygame"  # engines before the "sdl" name
-            engine = open_engine(
-                bundle,
-                output,
-                sample_rate=opts.sample_rate,
-                buffer_frames=opts.buffer_frames,
-                seed=seed,
-            )
-    except (adaptive.AdaptiveError, OSError, RuntimeError) as exc:
-        raise DemoError(f"cannot create the music engine: {exc}") from exc
+            if "not known" not in str(exc):  # a real failure, not an older engine
+                raise DemoError(f"cannot create the music engine: {exc}") from exc
+            error = exc
+    if engine is None:
+        raise DemoError(f"cannot create the music engine: {error}")
     if type(engine).__name__ == "Metronome":
-        output = "metronome (the engine has no silent output)"
+        name = "metronome (the engine has no silent output)"
     try:
         with quiet_sdl_disk_banner() if opts.headless else contextlib.nullcontext():
             engine.start()
     except (adaptive.AdaptiveError, OSError, RuntimeError) as exc:
         if opts.headless or opts.mute:
             raise DemoError(f"cannot start the music: {exc}") from exc
-        print(
-            f"demo_game: no sound ({exc}); playing on the engine's silent output",
-            file=sys.stderr,
-        )
+        # Engines that do not fall back to silence by themselves: do it here.
+        print(f"demo_game: no sound ({exc}); playing silently", file=sys.stderr)
         import dataclasses
 
         return _open_music(dataclasses.replace(opts, mute=True), bundle, seed)
-    return engine, output
+    return Music(engine, name, volume)
 
 
 def _run(opts: Options) -> int:
@@ -506,14 +525,14 @@ def _run(opts: Options) -> int:
             flags |= pygame.FULLSCREEN
         screen = pygame.display.set_mode((WIDTH, HEIGHT), flags)
         pygame.display.set_caption("Shardfall: the music follows the danger")
-        engine, output = _open_music(opts, bundle, seed)
+        music = _open_music(opts, bundle, seed)
         try:
-            game = Game(opts, seed, bundle, info, screen, engine, output)
+            game = Game(opts, seed, bundle, info, screen, music)
             return _session(game, raw_path)
         except adaptive.AdaptiveError as exc:
             raise DemoError(f"music engine failed: {exc}") from exc
         finally:
-            _stop(game.engine if "game" in locals() else engine)
+            _stop(game.music.engine if "game" in locals() else music.engine)
     finally:
         pygame.quit()
         if raw_dir is not None:
@@ -531,7 +550,7 @@ def _session(game: Game, raw_path: Path | None) -> int:
     interval_ms: list[float] = []
     sim_frames = 0
     rendered = 0
-    dev = DevInfo(output=game.output, mood_parameter=director.mood_parameter)
+    dev = DevInfo(output=game.music.playing_on, mood_parameter=director.mood_parameter)
 
     director.begin()
     start = last = time.perf_counter()
@@ -562,6 +581,7 @@ def _session(game: Game, raw_path: Path | None) -> int:
         game.renderer.update(elapsed, director.view, game.visual_mood())
 
         if rendered % 30 == 0 and work_ms:
+            dev.output = game.music.playing_on
             recent = work_ms[-240:]
             costs = list(director.engine_ms)
             dev.frame_ms_p50, dev.frame_ms_p99 = _pair(recent)
@@ -600,7 +620,7 @@ def _finish(
     work_ms: Sequence[float],
     interval_ms: Sequence[float],
 ) -> int:
-    opts, director, world, engine = game.opts, game.director, game.world, game.engine
+    opts, director, world, engine = game.opts, game.director, game.world, game.music.engine
     # (after a music toggle the report covers the engine playing at the end)
     _stop(engine)  # the report must describe a finished session
     stats = read_stats(engine)
@@ -617,7 +637,7 @@ def _finish(
         "frames_rendered": rendered,
         "frames_simulated": sim_frames,
         "fps": round(rendered / wall, 2) if wall > 0 else 0.0,
-        "output": game.output,
+        "output": game.music.playing_on,
         "scenes": game.scenes_seen,
         "games_played": game.games,
         "outcomes": game.outcomes,

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .app import Game, Options
+from .app import Game, Music, Options
 from .music import MusicView, open_engine, read_stats
 from .render import DevInfo
 
@@ -27,7 +27,7 @@ class Stage:
     def __init__(self, screen: Any, bundle: Any, info: Any, seed: int = 1) -> None:
         engine = open_engine(bundle, "silent", seed=seed)
         opts = Options(headless=True, seed=seed, mute=True)
-        self.game = Game(opts, seed, bundle, info, screen, engine, "silent")
+        self.game = Game(opts, seed, bundle, info, screen, Music(engine, "silent"))
         self.beat_s = 60.0 / bundle.tempo * 4.0 / bundle.meter.denominator
         self.beats_per_bar = bundle.meter.numerator
         self.time = 0.0
@@ -98,7 +98,7 @@ def capture(out_dir: Path, bundle: Any, info: Any, seed: int = 1) -> dict[str, P
     game.start_game()
     stage.advance(8.0)
     game.show_overlay = True
-    stage.view.stats = read_stats(game.engine)
+    stage.view.stats = read_stats(game.music.engine)
     save("play_overlay")
     game.show_overlay = False
 

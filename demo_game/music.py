@@ -18,6 +18,7 @@ engine's silent output as soon as it exists).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections import Counter, deque
@@ -39,6 +40,7 @@ __all__ = [
     "MusicView",
     "Scene",
     "Tick",
+    "make_volume_output",
     "open_engine",
     "read_stats",
 ]
@@ -187,9 +189,86 @@ class Metronome:
         return {"transitions": [], "underruns": 0, "fallback_bars": 0, "output": "metronome"}
 
 
+def _output_base() -> type | None:
+    """``runtime.Output`` where the engine accepts an ``Output`` instance, else None."""
+    import runtime
+
+    return getattr(runtime, "Output", None)
+
+
+def make_volume_output(inner: Any | None = None) -> Any | None:
+    """An SDL output with a master volume, built on the public ``runtime.Output``.
+
+    The engine has no volume of its own; a game that wants one wraps the device's
+    output. Returns None when the engine predates ``Output`` instances.
+    """
+    base = _output_base()
+    if base is None:
+        return None
+    if inner is None:
+        import runtime
+
+        inner = runtime.SdlOutput()
+    return _volume_class(base)(inner)
+
+
+@functools.cache
+def _volume_class(base: type) -> type:
+    import numpy as np
+
+    class VolumeOutput(base):  # type: ignore[misc, valid-type]
+        """Scales each block the inner output plays; volume changes ramp over one block.
+
+        ``fill`` runs on the output's feeder thread: a multiply in place, nothing else.
+        """
+
+        def __init__(self, output: Any) -> None:
+            super().__init__()
+            self.inner = output
+            self.name = output.name
+            self.realtime = output.realtime
+            self.volume = 1.0
+            self._gain = 1.0
+
+        @property  # type: ignore[misc]
+        def underruns(self) -> int:
+            return int(self.inner.underruns)
+
+        @underruns.setter
+        def underruns(self, _value: int) -> None:
+            pass  # the inner output counts
+
+        @property
+        def fill_errors(self) -> int:
+            return int(getattr(self.inner, "fill_errors", 0))
+
+        def start(self, fill: Callable[[Any], None], sample_rate: int, block_frames: int) -> None:
+            ramp = np.linspace(0.0, 1.0, block_frames, dtype=np.float32)[:, None]
+
+            def louder_or_softer(block: Any) -> None:
+                fill(block)
+                target = self.volume * self.volume  # a square law sounds even to the ear
+                if target != self._gain:
+                    step = ramp[: block.shape[0]] * (target - self._gain) + self._gain
+                    np.multiply(block, step, out=block)
+                    self._gain = target
+                elif target != 1.0:
+                    np.multiply(block, target, out=block)
+
+            self.inner.start(louder_or_softer, sample_rate, block_frames)
+
+        def stop(self) -> None:
+            self.inner.stop()
+
+        def pending_frames(self) -> int:
+            return int(self.inner.pending_frames())
+
+    return VolumeOutput
+
+
 def open_engine(
     bundle: Any,
-    output: str,
+    output: Any,
     *,
     sample_rate: int = 48000,
     buffer_frames: int = 512,
@@ -336,6 +415,7 @@ class MusicDirector:
         self.engine_ms: deque[float] = deque(maxlen=self.COST_WINDOW)
         self.engine_ms_all: list[float] = []  # every frame's engine cost, for the report
         self._held: deque[Any] = deque()  # events not yet heard (see _due)
+        self.volume_output: Any = None  # a make_volume_output() the engine plays into
 
     @staticmethod
     def _range(
@@ -500,13 +580,12 @@ class MusicDirector:
         return due
 
     def set_volume(self, volume: float) -> bool:
-        """Master volume in [0, 1], if the engine offers one; False when it cannot."""
-        setter = getattr(self.engine, "set_volume", None)
-        if callable(setter):
-            setter(min(1.0, max(0.0, volume)))
-            return True
-        return False
+        """Master volume in [0, 1] through the volume output; False when there is none."""
+        if self.volume_output is None:
+            return False
+        self.volume_output.volume = min(1.0, max(0.0, volume))
+        return True
 
     @property
     def has_volume(self) -> bool:
-        return callable(getattr(self.engine, "set_volume", None))
+        return self.volume_output is not None

@@ -338,3 +338,39 @@ def test_open_engine_gives_a_silent_engine_that_keeps_time() -> None:
     finally:
         engine.stop()
     assert {"beat", "bar"} <= kinds
+
+
+def test_the_volume_output_scales_and_ramps_what_the_device_plays() -> None:
+    import numpy as np
+
+    from demo_game.music import make_volume_output
+
+    class Device:
+        name, realtime, underruns, fill_errors = "sdl", True, 3, 1
+
+        def start(self, fill: Any, sample_rate: int, block_frames: int) -> None:
+            self.pull = fill
+
+        def stop(self) -> None:
+            self.stopped = True
+
+        def pending_frames(self) -> int:
+            return 7
+
+    device = Device()
+    output = make_volume_output(device)
+    if output is None:
+        pytest.skip("this engine takes no Output instances, so the game has no volume")
+    output.start(lambda block: block.fill(1.0), 48000, 4)
+    block = np.zeros((4, 2), dtype=np.float32)
+    device.pull(block)
+    assert np.all(block == 1.0)  # full volume: untouched
+    output.volume = 0.5
+    device.pull(block)
+    assert block[0, 0] == 1.0 and block[-1, 0] == pytest.approx(0.25)
+    assert np.all(np.diff(block[:, 0]) < 0)  # a ramp, not a click
+    device.pull(block)
+    assert np.all(block == 0.25)  # a square law: half volume is a quarter of the power
+    assert output.underruns == 3 and output.fill_errors == 1 and output.pending_frames() == 7
+    output.stop()
+    assert device.stopped
