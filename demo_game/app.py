@@ -342,6 +342,7 @@ class Game:
             elif ev.kind == "hit":
                 r.particles.burst(ev.x, ev.y, (255, 80, 80), 24, 280, 0.5, 7)
                 r.add_shake(12)
+                r.hurt = 1.0
                 r.floater("HIT", ev.x, ev.y, (255, 90, 90))
             elif ev.kind == "enemy_killed":
                 r.particles.burst(ev.x, ev.y, (255, 160, 90), 22, 300, 0.5, 6)

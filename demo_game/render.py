@@ -134,6 +134,7 @@ class Renderer:
         self.backdrop = Backdrop(pygame, ARENA[2:], self.sprites, seed)
         self.backdrop.prepare(list(MOOD_COLORS))
         self.shake = 0.0
+        self.hurt = 0.0  # 1 when the player is hit, decays: the arena's edges flash red
         self.time = 0.0
         self.floaters: list[list[Any]] = []  # [text surface, x, y, age]
         self._text_cache: dict[tuple[str, int, Color], Any] = {}
@@ -179,6 +180,7 @@ class Renderer:
     def update(self, dt: float, view: MusicView, mood: str) -> None:
         self.time += dt
         self.shake *= math.exp(-dt / 0.12)
+        self.hurt *= math.exp(-dt / 0.18)
         self.particles.update(dt)
         self.backdrop.set_mood(mood)
         self.backdrop.update(dt, view.beat_pulse)
@@ -245,9 +247,21 @@ class Renderer:
                 self.particles.burst(p.x, p.y, PLAYER_COLOR, count=2, speed=60, life=0.3, size=5)
 
         self.particles.draw(surf, add)
+        if self.hurt > 0.05:
+            self._edge_glow(surf, (round(150 * self.hurt), 0, round(20 * self.hurt)))
         for image, x, y, age in self.floaters:
             image.set_alpha(round(255 * max(0.0, 1.0 - age / 0.9)))
             surf.blit(image, image.get_rect(center=(x, y - 24 - 40 * age)))
+
+    def _edge_glow(self, surf: Any, color: Color) -> None:
+        """Light the arena's edges additively (four thin bands, cheap to fill)."""
+        add = self.pg.BLEND_RGB_ADD
+        w, h = ARENA[2], ARENA[3]
+        for depth in (18, 10, 4):
+            surf.fill(color, (0, 0, w, depth), special_flags=add)
+            surf.fill(color, (0, h - depth, w, depth), special_flags=add)
+            surf.fill(color, (0, 0, depth, h), special_flags=add)
+            surf.fill(color, (w - depth, 0, depth, h), special_flags=add)
 
     def blit_arena(self) -> None:
         pg = self.pg

@@ -110,7 +110,8 @@ def test_the_music_follows_the_bot_through_explore_combat_and_boss(
     assert game["scenes"][:2] == ["title", "play"]
     assert game["states_visited"][0] == "explore"
     visited = game["states_visited"]
-    assert visited.index("explore") < visited.index("combat") < visited.index("boss"), visited
+    assert "combat" in visited and "boss" in visited, session["summary"]
+    assert visited.index("combat") < visited.index("boss"), session["summary"]
     assert game["stingers_fired"].get("pickup", 0) >= 3
     assert game["stingers_landed"].get("pickup", 0) >= 1
     assert game["beats"] >= 4 * (SESSION_S // 4)
@@ -121,8 +122,10 @@ def test_every_transition_lands_on_a_bar_start(session: dict[str, Any]) -> None:
     report = session["report"]
     bar_starts = {bar["start_frame"] for bar in report["engine"]["bars"]}
     transitions = report["transitions"]
-    landed = [(t["from"], t["to"]) for t in transitions]
-    assert ("explore", "combat") in landed and ("combat", "boss") in landed, landed
+    # Which state a change comes from depends on the play (combat may calm down to
+    # explore before the boss comes); where it goes is what the test needs.
+    landed_in = [t["to"] for t in transitions]
+    assert "combat" in landed_in and "boss" in landed_in, (transitions, session["summary"])
     for t in transitions:
         assert t["landed_frame"] in bar_starts, t
         assert t["on_bar_start"] is True
