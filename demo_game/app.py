@@ -242,7 +242,9 @@ class Game:
         step = {pg.K_LEFT: -0.1, pg.K_a: -0.1, pg.K_RIGHT: 0.1, pg.K_d: 0.1}.get(key)
         if label == "Volume" and step is not None:
             self.change_volume(step)
-        elif key in (pg.K_RETURN, pg.K_KP_ENTER, pg.K_SPACE):
+        elif key in (pg.K_RETURN, pg.K_KP_ENTER, pg.K_SPACE) or (
+            step is not None and label in ("Music", "Display")
+        ):
             if label == "Play":
                 self.start_game()
             elif label == "Display":

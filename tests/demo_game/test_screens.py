@@ -250,3 +250,33 @@ def test_the_gallery_renders_in_a_real_x_server(tmp_path: Path) -> None:
         arr = pygame.surfarray.array3d(image)
         assert arr.shape[:2] == (960, 666), name
         assert len(np.unique(arr.reshape(-1, 3)[::7], axis=0)) > 100, name
+
+
+def test_the_title_menu_is_driven_by_the_keyboard(pg: Any, stage: Any) -> None:
+    game = stage.game
+    game.bot = None
+    labels = [item.label for item in game.menu()]
+    assert labels == ["Play", "Volume", "Music", "Display", "Credits", "Quit"]
+    game.key(pg.K_UP)  # wraps around to Quit
+    assert game.menu()[game.menu_index].label == "Quit"
+    game.key(pg.K_UP)
+    game.key(pg.K_RETURN)  # Credits
+    assert game.show_credits
+    stage.draw()
+    game.key(pg.K_DOWN)  # scrolls the credits, not the menu
+    assert game.renderer.credits_scroll == 3 and game.menu()[game.menu_index].label == "Credits"
+    game.key(pg.K_ESCAPE)
+    assert not game.show_credits and game.running  # Esc closed the credits, not the game
+    game.key(pg.K_DOWN)
+    game.key(pg.K_RETURN)  # Quit
+    assert not game.running
+    game.running = True
+    game.menu_index = 0
+    game.key(pg.K_RETURN)
+    assert game.scene == "play"
+    game.key(pg.K_p)
+    assert game.paused
+    stage.advance(1.0)
+    assert game.world.time == 0.0  # paused: the world waits
+    game.key(pg.K_ESCAPE)
+    assert game.scene == "title"
