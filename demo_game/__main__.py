@@ -28,7 +28,8 @@ def _has_display() -> bool:
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m demo_game",
-        description="A small game whose soundtrack follows the danger, played live by adaptive.",
+        description="Shardfall: a short arena game whose soundtrack adaptive composes live "
+        "and which follows the danger.",
     )
     parser.add_argument(
         "--headless",

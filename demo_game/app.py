@@ -301,6 +301,8 @@ class Game:
     def step(self, dt: float) -> list[GameEvent]:
         """One fixed simulation step."""
         self.scene_s += dt
+        if self.scene == "won" and int(self.scene_s * 3) != int((self.scene_s - dt) * 3):
+            self._fireworks()
         if self.bot is not None and self.scene in ("title", "won", "lost"):
             if self.scene_s >= (BOT_TITLE_S if self.scene == "title" else BOT_END_S):
                 self.start_game()
@@ -318,6 +320,12 @@ class Game:
             self.outcomes.append(self.world.phase)
             self.set_scene(self.world.phase)
         return events
+
+    def _fireworks(self) -> None:
+        rng, c = self.renderer.particles.rng, self.world.config
+        color = rng.choice([SHARD_COLOR, CORE_COLOR, PLAYER_COLOR, (255, 150, 200)])
+        x, y = rng.uniform(80, c.width - 80), rng.uniform(60, c.height * 0.45)
+        self.renderer.particles.burst(x, y, color, 40, 320, 1.2, 7)
 
     def _keyboard(self) -> tuple[tuple[float, float], bool]:
         pg = self.pg
@@ -399,7 +407,7 @@ class Game:
             elif self.paused:
                 r.draw_paused()
         r.blit_arena()
-        r.draw_hud(self.world, view, self.scene)
+        r.draw_hud(self.world, view, self.scene, self.visual_mood())
         hints = {
             "title": "M music  ·  -/+ volume  ·  F11 fullscreen  ·  F3 overlay  ·  Esc quit",
             "play": "WASD/arrows move  ·  Space dash  ·  P pause  ·  F3 overlay  ·  Esc title",

@@ -287,9 +287,9 @@ class Renderer:
             screen, lerp_color((40, 42, 60), accent, 0.35 + 0.5 * glow), (x, edge_y), (w, edge_y), 2
         )
 
-    def draw_hud(self, world: World, view: MusicView, scene: str) -> None:
+    def draw_hud(self, world: World, view: MusicView, scene: str, mood: str) -> None:
+        """The top band; ``mood`` picks its accent (the music's state, or the ending's)."""
         pg, screen = self.pg, self.screen
-        mood = view.state or view.mood
         accent = MOOD_COLORS.get(mood, MOOD_COLORS["explore"])
         self._band(HUD, accent, view.beat_pulse)
         if scene == "title":
@@ -422,6 +422,8 @@ class Renderer:
     def draw_end(self, world: World, won: bool) -> None:
         surf = self.arena
         surf.blit(self._dim, (0, 0))
+        if won:  # the fireworks shine through the dimmed arena
+            self.particles.draw(surf, self.pg.BLEND_RGB_ADD)
         cx = ARENA[2] / 2
         color = MOOD_COLORS["victory"] if won else (235, 80, 95)
         self.text(surf, "VICTORY" if won else "GAME OVER", (cx, 170), color, self.huge, "center")
