@@ -38,6 +38,7 @@ STOP_TIMEOUT_S = 15.0
 BOT_TITLE_S = 1.0  # the headless bot waits this long on the title screen...
 BOT_END_S = 3.0  # ...and on victory / game over, before it plays again
 # What SDL's disk driver prints (as CRITICAL) when it opens: expected in headless mode.
+END_GRACE_S = 0.8  # a dash key still held at the end must not skip the end screen
 DISK_BANNER = ("SDL disk i/o audio driver", "Writing to file [")
 
 
@@ -293,7 +294,7 @@ class Game:
                     self.pending.append(summoned)
         elif key == pg.K_ESCAPE:
             self.set_scene("title")
-        elif key in (pg.K_RETURN, pg.K_KP_ENTER, pg.K_SPACE):
+        elif key in (pg.K_RETURN, pg.K_KP_ENTER, pg.K_SPACE) and self.scene_s >= END_GRACE_S:
             self.start_game()
 
     # --- a frame ----------------------------------------------------------------------
@@ -579,6 +580,8 @@ def _session(game: Game, raw_path: Path | None) -> int:
                 game.running = False
             elif event.type == pygame.KEYDOWN:
                 game.key(event.key)
+            elif event.type == pygame.WINDOWFOCUSLOST and game.scene == "play":
+                game.paused = True  # the player looked away: the pack waits
 
         game_events, game.pending = game.pending, []
         while acc >= step:

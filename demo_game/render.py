@@ -247,8 +247,11 @@ class Renderer:
                 self.particles.burst(p.x, p.y, PLAYER_COLOR, count=2, speed=60, life=0.3, size=5)
 
         self.particles.draw(surf, add)
-        if self.hurt > 0.05:
-            self._edge_glow(surf, (round(150 * self.hurt), 0, round(20 * self.hurt)))
+        # Low health: the edges throb red with the music's beat.
+        low = 0.5 * view.beat_pulse if world.phase == "play" and p.hp <= 2 else 0.0
+        glow_level = max(self.hurt, low)
+        if glow_level > 0.05:
+            self._edge_glow(surf, (round(150 * glow_level), 0, round(20 * glow_level)))
         for image, x, y, age in self.floaters:
             image.set_alpha(round(255 * max(0.0, 1.0 - age / 0.9)))
             surf.blit(image, image.get_rect(center=(x, y - 24 - 40 * age)))

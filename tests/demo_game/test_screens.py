@@ -166,6 +166,8 @@ def test_game_over_shows_its_panel_and_enter_plays_again(pg: Any, stage: Any) ->
     w.enemies[0].x, w.enemies[0].y = w.player.x, w.player.y
     stage.advance(0.5)
     assert game.scene == "lost" and game.outcomes == ["lost"]
+    game.key(pg.K_SPACE)  # the dash key, still hammered as the player died
+    assert game.scene == "lost"  # ...does not skip the game over screen
     stage.draw()
     over = pixels(pg, ARENA)
     assert not np.array_equal(over, playing)
