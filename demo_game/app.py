@@ -462,53 +462,28 @@ class Music:
         return name if isinstance(name, str) else self.output
 
 
-def _output_choices(opts: Options) -> list[tuple[Any, str, Any]]:
-    """(output, its name, its volume control) to try in order."""
-    if opts.mute:
-        return [("silent", "silent", None)]
-    volume = make_volume_output()
-    choices: list[tuple[Any, str, Any]] = [] if volume is None else [(volume, "sdl", volume)]
-    # "pygame" is the older engines' name for the SDL device.
-    return choices + [("sdl", "sdl", None), ("pygame", "pygame", None)]
-
-
 def _open_music(opts: Options, bundle: Any, seed: int) -> Music:
+    """Start the engine: on the SDL device through the volume output, or silent when muted.
+
+    If the device cannot open, the engine itself warns once and plays silently.
+    """
     import adaptive
 
-    engine: Any = None
-    error: Exception | None = None
-    name, volume = "silent", None
-    for choice in _output_choices(opts):
-        try:
-            engine = open_engine(
-                bundle,
-                choice[0],
-                sample_rate=opts.sample_rate,
-                buffer_frames=opts.buffer_frames,
-                seed=seed,
-            )
-            _, name, volume = choice
-            break
-        except adaptive.EngineError as exc:
-            if "not known" not in str(exc):  # a real failure, not an older engine
-                raise DemoError(f"cannot create the music engine: {exc}") from exc
-            error = exc
-    if engine is None:
-        raise DemoError(f"cannot create the music engine: {error}")
-    if type(engine).__name__ == "Metronome":
-        name = "metronome (the engine has no silent output)"
+    volume = None if opts.mute else make_volume_output()
+    output: Any = "silent" if opts.mute else (volume or "sdl")
     try:
+        engine = open_engine(
+            bundle,
+            output,
+            sample_rate=opts.sample_rate,
+            buffer_frames=opts.buffer_frames,
+            seed=seed,
+        )
         with quiet_sdl_disk_banner() if opts.headless else contextlib.nullcontext():
             engine.start()
     except (adaptive.AdaptiveError, OSError, RuntimeError) as exc:
-        if opts.headless or opts.mute:
-            raise DemoError(f"cannot start the music: {exc}") from exc
-        # Engines that do not fall back to silence by themselves: do it here.
-        print(f"demo_game: no sound ({exc}); playing silently", file=sys.stderr)
-        import dataclasses
-
-        return _open_music(dataclasses.replace(opts, mute=True), bundle, seed)
-    return Music(engine, name, volume)
+        raise DemoError(f"cannot start the music: {exc}") from exc
+    return Music(engine, "silent" if opts.mute else "sdl", volume)
 
 
 def _run(opts: Options) -> int:

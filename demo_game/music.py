@@ -11,9 +11,8 @@ events back to the game so gameplay and visuals move with the music.
 It also measures what the engine costs the game: the wall time spent inside the
 engine's calls, per frame.
 
-``Metronome`` is a silent stand-in with the engine's methods, used only while
-the engine has no ``output="silent"`` of its own (``open_engine`` picks the
-engine's silent output as soon as it exists).
+Music off is the engine itself on its silent output, so beats, bars and spawns
+keep the same timing with or without sound.
 """
 
 from __future__ import annotations
@@ -34,12 +33,10 @@ __all__ = [
     "IntensitySmoother",
     "MOOD_PARAMETERS",
     "MOOD_STATES",
-    "Metronome",
     "MoodMachine",
     "MusicDirector",
     "MusicView",
     "Scene",
-    "Tick",
     "make_volume_output",
     "open_engine",
     "read_stats",
@@ -99,94 +96,6 @@ def read_stats(engine: EngineLike) -> dict[str, Any]:
     stats = engine.stats()
     as_dict = getattr(stats, "as_dict", None)
     return dict(as_dict()) if callable(as_dict) else dict(stats)
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """A musical event from ``Metronome``; same fields as ``runtime.MusicEvent``."""
-
-    kind: str
-    frame: int
-    bar: int
-    beat: int
-    name: str | None
-    time: float
-
-
-class Metronome:
-    """A silent engine: beats, bars, bar-quantized transitions and beat-quantized stingers.
-
-    Only for engines without ``output="silent"``. Time comes from ``clock``
-    (seconds), so tests can drive it by hand.
-    """
-
-    def __init__(
-        self,
-        tempo: float = 120.0,
-        beats_per_bar: int = 4,
-        beat_unit: int = 4,
-        clock: Callable[[], float] = time.perf_counter,
-        sample_rate: int = 48000,
-    ) -> None:
-        # tempo counts quarter notes; a beat is one beat_unit (as in the engine)
-        self.beat_s = 60.0 / tempo * 4.0 / beat_unit
-        self.beats_per_bar = beats_per_bar
-        self.sample_rate = sample_rate
-        self._clock = clock
-        self._t0 = clock()
-        self._next_beat = 0  # index of the next beat to emit, counted from the start
-        self._pending_state: str | None = None
-        self._pending_stingers: list[str] = []
-        self.parameters: dict[str, float] = {}
-        self.state: str | None = None
-        self._bars = 0
-
-    def start(self) -> Metronome:
-        self._t0 = self._clock()
-        return self
-
-    def stop(self) -> None:
-        pass
-
-    def set_parameter(self, name: str, value: float) -> None:
-        self.parameters[name] = value
-
-    def set_state(self, name: str, sync: str = "bar") -> None:
-        self._pending_state = name
-
-    def trigger(self, name: str) -> None:
-        self._pending_stingers.append(name)
-
-    def update(self) -> list[Tick]:
-        now = self._clock() - self._t0
-        out: list[Tick] = []
-        while self._next_beat * self.beat_s <= now:
-            n = self._next_beat
-            self._next_beat += 1
-            t = n * self.beat_s
-            frame = round(t * self.sample_rate)
-            bar, beat = divmod(n, self.beats_per_bar)
-            if beat == 0:
-                # Same order and fields as the engine: bar (named by its state), then
-                # the transition if the state changed, then the beat.
-                self._bars += 1
-                changed = self._pending_state is not None and self._pending_state != self.state
-                if self._pending_state is not None:
-                    self.state, self._pending_state = self._pending_state, None
-                out.append(Tick("bar", frame, bar, 0, self.state, t))
-                if changed:
-                    out.append(Tick("transition", frame, bar, 0, self.state, t))
-            out.append(Tick("beat", frame, bar, beat, None, t))
-            for name in self._pending_stingers:
-                out.append(Tick("stinger", frame, bar, beat, name, t))
-            self._pending_stingers.clear()
-        return out
-
-    def stats(self) -> dict[str, Any]:
-        return {"underruns": 0, "fallback_bars": 0, "bars_generated": self._bars}
-
-    def report(self) -> dict[str, Any]:
-        return {"transitions": [], "underruns": 0, "fallback_bars": 0, "output": "metronome"}
 
 
 def _output_base() -> type | None:
@@ -274,22 +183,15 @@ def open_engine(
     buffer_frames: int = 512,
     seed: int | None = None,
 ) -> Any:
-    """A ``runtime.MusicEngine`` on ``output``; for "silent", a Metronome if the engine lacks it.
+    """A ``runtime.MusicEngine`` for ``bundle`` on ``output`` (a name or an ``Output``).
 
-    Raises the engine's own errors for a bad bundle or a device that cannot open.
+    Raises the engine's own errors for a bad bundle or output.
     """
-    from adaptive import EngineError
     from runtime import MusicEngine
 
-    try:
-        return MusicEngine(
-            bundle, output=output, sample_rate=sample_rate, buffer_frames=buffer_frames, seed=seed
-        )
-    except EngineError as exc:
-        if output != "silent" or "not known" not in str(exc):
-            raise
-    meter = bundle.meter
-    return Metronome(bundle.tempo, meter.numerator, meter.denominator, sample_rate=sample_rate)
+    return MusicEngine(
+        bundle, output=output, sample_rate=sample_rate, buffer_frames=buffer_frames, seed=seed
+    )
 
 
 class IntensitySmoother:

@@ -175,7 +175,8 @@ class Renderer:
         self.shake = min(18.0, self.shake + amount)
 
     def floater(self, text: str, x: float, y: float, color: Color) -> None:
-        self.floaters.append([self.render_text(text, self.font, color), x, y, 0.0])
+        # Its own surface, not the text cache's: each floater fades with its own alpha.
+        self.floaters.append([self.font.render(text, True, color), x, y, 0.0])
 
     def update(self, dt: float, view: MusicView, mood: str) -> None:
         self.time += dt

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from demo_game.music import IntensitySmoother, Metronome, MoodMachine, MusicDirector
+from demo_game.music import IntensitySmoother, MoodMachine, MusicDirector
 from demo_game.world import Enemy, GameEvent, World
 
 
@@ -175,35 +175,6 @@ def test_bundle_without_boss_state_fights_the_boss_in_combat(
     w.player.invulnerable = 100.0
     play(w, d, clock, 1.0)
     assert [c[1] for c in engine.of("set_state")] == ["explore", "combat"]
-
-
-def test_metronome_beats_bars_and_bar_quantized_transitions(make_clock: Any) -> None:
-    clock = make_clock()
-    m = Metronome(120.0, 4, clock=clock)
-    events = m.update()
-    assert [(e.kind, e.bar, e.beat) for e in events] == [("bar", 0, 0), ("beat", 0, 0)]
-    clock.now = 0.7
-    m.set_state("combat")
-    assert [e.kind for e in m.update()] == ["beat"]  # beat 1 at 0.5 s; no transition mid-bar
-    clock.now = 2.0
-    events = m.update()
-    kinds = [(e.kind, e.bar, e.beat, e.name) for e in events]
-    assert kinds == [
-        ("beat", 0, 2, None),
-        ("beat", 0, 3, None),
-        ("bar", 1, 0, "combat"),
-        ("transition", 1, 0, "combat"),
-        ("beat", 1, 0, None),
-    ]
-    assert events[2].frame == 96000 and events[2].time == 2.0
-
-
-def test_metronome_honours_the_beat_unit(make_clock: Any) -> None:
-    clock = make_clock()
-    m = Metronome(120.0, 6, beat_unit=8, clock=clock)
-    clock.now = 1.5
-    beats = [e for e in m.update() if e.kind == "beat"]
-    assert len(beats) == 7  # eighth notes at 120 quarter-bpm: every 0.25 s, 0..1.5 inclusive
 
 
 def test_hud_view_pulses_on_beats_and_flashes_on_bars(director: MusicDirector, clock: Any) -> None:
