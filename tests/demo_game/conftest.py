@@ -4,25 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from demo_game.music import MusicDirector
 from demo_game.world import World
-
-
-@dataclass(frozen=True, slots=True)
-class Tick:
-    """A musical event of ``ClockedEngine``; the fields of ``runtime.MusicEvent``."""
-
-    kind: str
-    frame: int
-    bar: int
-    beat: int
-    name: str | None
-    time: float
+from runtime import MusicEvent
 
 
 class ClockedEngine:
@@ -70,9 +58,9 @@ class ClockedEngine:
     def trigger(self, name: str) -> None:
         self._pending_stingers.append(name)
 
-    def update(self) -> list[Tick]:
+    def update(self) -> list[MusicEvent]:
         now = self._clock() - self._t0
-        out: list[Tick] = []
+        out: list[MusicEvent] = []
         while self._next_beat * self.beat_s <= now:
             n = self._next_beat
             self._next_beat += 1
@@ -86,12 +74,12 @@ class ClockedEngine:
                 changed = self._pending_state is not None and self._pending_state != self.state
                 if self._pending_state is not None:
                     self.state, self._pending_state = self._pending_state, None
-                out.append(Tick("bar", frame, bar, 0, self.state, t))
+                out.append(MusicEvent("bar", frame, bar, 0, self.state, t))
                 if changed:
-                    out.append(Tick("transition", frame, bar, 0, self.state, t))
-            out.append(Tick("beat", frame, bar, beat, None, t))
+                    out.append(MusicEvent("transition", frame, bar, 0, self.state, t))
+            out.append(MusicEvent("beat", frame, bar, beat, None, t))
             for name in self._pending_stingers:
-                out.append(Tick("stinger", frame, bar, beat, name, t))
+                out.append(MusicEvent("stinger", frame, bar, beat, name, t))
             self._pending_stingers.clear()
         return out
 
