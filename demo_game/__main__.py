@@ -86,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--volume",
         type=float,
         default=0.8,
-        help="music volume 0..1 (default 0.8; also -/+ in game, if the engine offers a volume)",
+        help="music volume 0..1 (default 0.8; -/+ in game)",
     )
     display = parser.add_mutually_exclusive_group()
     display.add_argument(

@@ -196,7 +196,10 @@ class Game:
         self.set_scene("play")
 
     def menu(self) -> list[MenuItem]:
-        volume = f"{round(self.volume * 10)}/10" if self.director.has_volume else "system"
+        if self.director.has_volume:
+            volume = f"{round(self.volume * 10)}/10"
+        else:
+            volume = "system" if self.music_on else "-"
         return [
             MenuItem("Play"),
             MenuItem("Volume", volume, self.director.has_volume),
