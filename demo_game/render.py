@@ -195,6 +195,7 @@ class Renderer:
         pg, surf, sp = self.pg, self.arena, self.sprites
         add = pg.BLEND_RGB_ADD
         self.backdrop.draw(surf, view.beat_pulse, view.intensity)
+        self._pylons(surf, view)
         t = self.time
 
         for mark in world.marks:  # where the next bar's enemies will appear
@@ -256,6 +257,18 @@ class Renderer:
         for image, x, y, age in self.floaters:
             image.set_alpha(round(255 * max(0.0, 1.0 - age / 0.9)))
             surf.blit(image, image.get_rect(center=(x, y - 24 - 40 * age)))
+
+    def _pylons(self, surf: Any, view: MusicView) -> None:
+        """Four lamps in the corners: they flare on every bar, glow on every beat."""
+        light = MOOD_COLORS.get(self.backdrop.mood, MOOD_COLORS["explore"])
+        level = round(3 * max(view.bar_flash, 0.4 * view.beat_pulse))  # a few cached glows
+        glow = self.sprites.glow(lerp_color((0, 0, 0), light, 0.25 + 0.2 * level), 70)
+        core = lerp_color((40, 40, 50), light, 0.5 + 0.15 * level)
+        w, h = ARENA[2], ARENA[3]
+        for x, y in ((26, 26), (w - 26, 26), (26, h - 26), (w - 26, h - 26)):
+            surf.blit(glow, (x - 70, y - 70), special_flags=self.pg.BLEND_RGB_ADD)
+            self.pg.draw.circle(surf, (20, 22, 30), (x, y), 9)
+            self.pg.draw.circle(surf, core, (x, y), 6)
 
     def _edge_glow(self, surf: Any, color: Color) -> None:
         """Light the arena's edges additively (four thin bands, cheap to fill)."""
