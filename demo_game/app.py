@@ -637,6 +637,7 @@ def _finish(
         "states_requested": director.states_requested,
         "stingers_fired": dict(director.stingers_fired),
         "stingers_landed": dict(director.stingers_landed),
+        "engine_errors": director.errors,
         "beats": director.beats,
         "bars": director.bars,
         "frame_work_ms": frame_time,

@@ -273,6 +273,7 @@ class MusicView:
     last_stinger: str | None = None
     stinger_flash: float = 0.0
     next_beat_at: float | None = None  # predicted perf_counter() of the next beat, if known
+    last_error: str | None = None  # the engine's latest "error" event, for the overlay
     stats: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -314,6 +315,8 @@ class MusicDirector:
         self.stingers_landed: Counter[str] = Counter()
         self.beats = 0
         self.bars = 0
+        self.errors: list[str] = []  # the engine's "error" events, for the overlay and report
+        self.reloads = 0
         self.engine_ms: deque[float] = deque(maxlen=self.COST_WINDOW)
         self.engine_ms_all: list[float] = []  # every frame's engine cost, for the report
         self._held: deque[Any] = deque()  # events not yet heard (see _due)
@@ -460,6 +463,11 @@ class MusicDirector:
                 self.stingers_landed[ev.name] += 1
                 view.last_stinger = ev.name
                 view.stinger_flash = 1.0
+            elif ev.kind == "error":  # the composer failed and restarted; the music held
+                self.errors.append(str(ev.name))
+                view.last_error = str(ev.name)
+            elif ev.kind == "reload":  # a hot-reloaded style: the credits may have changed
+                self.reloads += 1
         return events
 
     MAX_HOLD_S = 0.5  # an event predicted further ahead than this is released at once

@@ -562,6 +562,8 @@ class Renderer:
                 warn,
             )
         )
+        if view.last_error:
+            rows.append((f"engine error: {view.last_error}"[:52], (255, 110, 110)))
         gains = _first(stats, "stem_gains", "gains")
         meters = dict(gains) if isinstance(gains, Mapping) else {}
 

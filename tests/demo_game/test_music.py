@@ -345,3 +345,14 @@ def test_the_volume_output_scales_and_ramps_what_the_device_plays() -> None:
     assert output.underruns == 3 and output.fill_errors == 1 and output.pending_frames() == 7
     output.stop()
     assert device.stopped
+
+
+def test_engine_errors_reach_the_overlay_and_the_report(clock: Any, make_engine: Any) -> None:
+    engine = make_engine(clock)
+    d = MusicDirector(engine, states=["explore"], stingers=[], parameters={})
+    failure = _Event("error", None)
+    failure.name = "RuntimeError: the drums model failed"
+    engine.update = lambda: [failure]  # type: ignore[method-assign]
+    d.frame(calm_world(), [], 1 / 60)
+    assert d.errors == ["RuntimeError: the drums model failed"]
+    assert d.view.last_error == "RuntimeError: the drums model failed"
