@@ -67,7 +67,7 @@ class DemoError(Exception):
     """A failure the CLI reports in one line and turns into a nonzero exit."""
 
 
-def _bundle_info(bundle: Any) -> BundleInfo:
+def bundle_info(bundle: Any) -> BundleInfo:
     m = bundle.manifest
     return BundleInfo(
         name=str(m.get("name", "?")),
@@ -502,7 +502,7 @@ def _run(opts: Options) -> int:
         bundle = adaptive.load_bundle(opts.bundle)
     except adaptive.BundleError as exc:
         raise DemoError(f"cannot load the music bundle: {exc}") from exc
-    info = _bundle_info(bundle)
+    info = bundle_info(bundle)
 
     import pygame
 

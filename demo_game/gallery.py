@@ -48,7 +48,7 @@ class Stage:
             view = director.view
             view.beat_pulse *= math.exp(-dt / 0.12)
             view.bar_flash *= math.exp(-dt / 0.25)
-            view.mood = director._mood(game.world, game.scene, dt)
+            view.mood = director.mood_for(game.world, game.scene, dt)
             view.intensity = director.smoother.update(
                 game.world.threat() if game.scene == "play" else 0.1, dt
             )
@@ -142,7 +142,7 @@ def run_gallery(out_dir: Path, bundle_path: Path | None, seed: int) -> int:
 
     import adaptive
 
-    from .app import DemoError, _bundle_info
+    from .app import DemoError, bundle_info
     from .render import HEIGHT, WIDTH
 
     try:
@@ -153,7 +153,7 @@ def run_gallery(out_dir: Path, bundle_path: Path | None, seed: int) -> int:
     pygame.font.init()
     try:
         pygame.display.set_mode((WIDTH, HEIGHT))
-        paths = capture(out_dir, bundle, _bundle_info(bundle), seed)
+        paths = capture(out_dir, bundle, bundle_info(bundle), seed)
     finally:
         pygame.quit()
     print("demo_game: gallery " + " ".join(str(p) for p in paths.values()))

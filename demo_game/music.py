@@ -390,7 +390,8 @@ class MusicDirector:
         if self.view.pending == state:
             self.view.pending = None
 
-    def _mood(self, world: World, scene: Scene, dt: float) -> str:
+    def mood_for(self, world: World, scene: Scene, dt: float) -> str:
+        """The mood the music should have: the scene's, or during play the mood machine's."""
         if scene == "won":
             return "victory"
         if scene == "lost":
@@ -411,7 +412,7 @@ class MusicDirector:
         threat = world.threat() if scene == "play" else (0.12 if scene == "title" else 0.0)
         view.intensity = self.smoother.update(threat, dt)
         view.danger = self.danger_smoother.update(world.danger() if scene != "title" else 0.0, dt)
-        view.mood = self._mood(world, scene, dt)
+        view.mood = self.mood_for(world, scene, dt)
 
         t0 = time.perf_counter()
         if self._param is not None:

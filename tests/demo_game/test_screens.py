@@ -46,10 +46,10 @@ def bundle() -> Any:
 
 @pytest.fixture
 def stage(pg: Any, bundle: Any) -> Any:
-    from demo_game.app import _bundle_info
+    from demo_game.app import bundle_info
     from demo_game.gallery import Stage
 
-    return Stage(pg.display.get_surface(), bundle, _bundle_info(bundle), seed=1)
+    return Stage(pg.display.get_surface(), bundle, bundle_info(bundle), seed=1)
 
 
 def pixels(pg: Any, rect: tuple[int, int, int, int]) -> np.ndarray:
