@@ -8,13 +8,31 @@ re-exports what a game needs from here); sound designers use ``authoring``.
     import adaptive
     bundle = adaptive.load_bundle()          # the embedded default style
     print(bundle.name, list(bundle.states))
+
+A bundle's manifest is typed (``bundle.spec``, an ``adaptive.Manifest``) and also
+available as plain data (``bundle.manifest``, the same keys as in the file)::
+
+    bundle.spec.stems["melody"].instrument        # "lead"
+    bundle.spec.transition("explore", "combat")   # a TransitionSpec
+    bundle.session("melody")                      # the validated onnxruntime session
+
+``adaptive`` needs only numpy and msgpack at import time; ``read_bundle``
+imports onnxruntime when it checks the models.
 """
 
 from __future__ import annotations
 
 import os
 
-from ._bundle import Bundle, ModelEntry, TensorSpec, default_bundle_path, read_bundle, write_bundle
+from ._bundle import (
+    Bundle,
+    ModelEntry,
+    TensorSpec,
+    default_bundle_path,
+    read_bundle,
+    repack_bundle,
+    write_bundle,
+)
 from ._errors import (
     AdaptiveError,
     BundleError,
@@ -24,6 +42,18 @@ from ._errors import (
     UnknownNameError,
 )
 from ._music import Bar, Chord, Key, Meter, Note
+from ._schema import (
+    INSTRUMENTS,
+    Manifest,
+    MixSpec,
+    ParameterSpec,
+    ProvenanceEntry,
+    StateSpec,
+    StemSpec,
+    StingerSpec,
+    TrainingRecord,
+    TransitionSpec,
+)
 from ._style import Style, load_style
 
 __all__ = [
@@ -32,6 +62,18 @@ __all__ = [
     "ModelEntry",
     "TensorSpec",
     "write_bundle",
+    "read_bundle",
+    "repack_bundle",
+    "Manifest",
+    "StemSpec",
+    "StateSpec",
+    "ParameterSpec",
+    "StingerSpec",
+    "TransitionSpec",
+    "MixSpec",
+    "ProvenanceEntry",
+    "TrainingRecord",
+    "INSTRUMENTS",
     "Style",
     "load_style",
     "Note",

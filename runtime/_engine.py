@@ -1,12 +1,17 @@
-"""MusicEngine: the one object a game talks to. It wires the rooms together, and nothing more."""
+"""MusicEngine: the one object a game talks to.
+
+It checks every call (names, types, finite values) on the caller's thread, so a
+mistake raises at once and names what is allowed, then hands the command to a
+core: ``LocalEngine`` (everything in this process) or ``HostedEngine`` (the same
+engine in a worker process, so the game's GIL and frame never carry the audio).
+"""
 
 from __future__ import annotations
 
 import math
+import multiprocessing
 import os
-import threading
-import time
-from collections.abc import Iterable
+import sys
 from typing import Any
 
 import numpy as np
@@ -16,19 +21,17 @@ from adaptive._bundle import Bundle
 from adaptive._errors import EngineError, UnknownNameError
 
 from ._clock import MusicalClock
-from ._composer import Composer
-from ._control import Command, Control, parse_sync
-from ._mixer import Mixer, MusicEvent, StemMix
-from ._report import EngineStats, StatsCache
-from ._scheduler import InlineSource, LookaheadScheduler, PlayedLog
-from ._stingers import StingerVoices, render_stingers
-from .outputs import OfflineOutput, Output, open_output
+from ._control import Command, parse_sync
+from ._local import LocalEngine
+from ._mixer import MusicEvent
+from ._report import EngineStats
+from .outputs import Output
 from .outputs._base import OUTPUT_NAMES
 
-__all__ = ["MusicEngine"]
+__all__ = ["MusicEngine", "WORKERS"]
 
 MAX_RENDER_SECONDS = 600.0  # one render() call; longer renders are several calls
-READY_MARGIN_SECONDS = 0.25  # a state change asked for closer than this to a bar line waits a bar
+WORKERS = ("auto", "process", "thread")
 
 
 class MusicEngine:
@@ -43,6 +46,12 @@ class MusicEngine:
     renders on demand with ``render(frames)``, identical for identical seeds and
     calls. If the device cannot open, the engine warns once and plays silently.
 
+    ``worker``: where a real-time engine composes and mixes. ``"process"`` runs it
+    in a worker process, so a game that holds the GIL for whole frames neither
+    starves the audio nor pays for composing; ``"thread"`` keeps it in this
+    process. ``"auto"`` (the default) picks ``"process"`` for the ``"sdl"``
+    output where processes can be forked (Linux), else ``"thread"``.
+
     Calls made before ``start()`` (or between ``stop()`` and a new ``start()``)
     are kept and take effect when the music plays.
     """
@@ -55,11 +64,14 @@ class MusicEngine:
         buffer_frames: int = 512,
         seed: int | None = None,
         lookahead_bars: int = 1,
+        worker: str = "auto",
     ) -> None:
         if not isinstance(output, Output) and output not in OUTPUT_NAMES:
             raise EngineError(
                 f"output {output!r} is not known; choose one of {', '.join(OUTPUT_NAMES)} or pass an Output"
             )
+        if worker not in WORKERS:
+            raise EngineError(f"worker {worker!r} is not known; choose one of {', '.join(WORKERS)}")
         _check_int("sample_rate", sample_rate, 8000, 192000)
         _check_int("buffer_frames", buffer_frames, 32, 8192)
         _check_int("lookahead_bars", lookahead_bars, 1, 8)
@@ -73,102 +85,32 @@ class MusicEngine:
             raise EngineError(
                 f"bundle must be a Bundle, a path or None, got {type(bundle).__name__}"
             )
-        self._output_choice = output
         self.sample_rate = sample_rate
         self.buffer_frames = buffer_frames
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
         self.lookahead_bars = lookahead_bars
-        self._offline = output == "offline" or (isinstance(output, Output) and not output.realtime)
+        self._requested_state = _initial_state(self._bundle)
+        args = (self._bundle, output, sample_rate, buffer_frames, self.seed, lookahead_bars)
+        if _use_process(worker, output):
+            from ._host import HostedEngine
 
-        b = self._bundle
-        self._clock = MusicalClock(sample_rate, b.tempo, b.meter)
-        initial = str(b.manifest.get("default_state", ""))
-        if initial not in b.states:
-            initial = next(iter(b.states))
-        self._control = Control(
-            initial_state=initial,
-            parameters={name: float(spec["default"]) for name, spec in b.parameters.items()},
-            valence={name: float(spec["valence"]) for name, spec in b.states.items()},
-        )
-        self._requested_state = initial
-        self._composer = Composer(b, self._clock, self._control, self.seed)
-        self._log = PlayedLog()
-        self._errors: list[BaseException] = []
-        self._scheduler: LookaheadScheduler | None = None
-        if self._offline:
-            source: Any = InlineSource(self._composer, self._log)
+            self._core: Any = HostedEngine(*args)
+            self.worker = "process"
         else:
-            self._scheduler = LookaheadScheduler(
-                self._composer, self._control, self._log, lookahead_bars, self._errors.append
-            )
-            source = self._scheduler
-        names = tuple(b.stems)
-        stems = StemMix(
-            names=names,
-            gains=tuple(float(b.stems[n]["gain"]) for n in names),
-            fades=tuple(
-                (float(b.stems[n]["intensity"][0]), float(b.stems[n]["intensity"][1]))
-                for n in names
-            ),
-            state_gains={
-                s: tuple(float(spec["stems"].get(n, 1.0)) for n in names)
-                for s, spec in b.states.items()
-            },
-        )
-        intensity = b.parameters["intensity"]
-        self._mixer = Mixer(
-            self._clock,
-            self._control,
-            source,
-            stems,
-            tuple(b.states),
-            StingerVoices(
-                render_stingers(b, self._clock),
-                {name: float(spec["gain"]) for name, spec in b.stingers.items()},
-                sample_rate,
-            ),
-            (float(intensity["min"]), float(intensity["max"])),
-            max_frames=max(buffer_frames, 8192),
-            ready_margin_frames=0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate),
-        )
-        self._output: Output | None = None
-        self._last_output: Output | None = None  # its counters outlive stop()
-        self._offline_output = OfflineOutput()
-        self._offline_output.start(self._mixer.process, sample_rate, buffer_frames)
-        self._output_warning: str | None = None
-        self._stats_cache = StatsCache()
-        self._lock = threading.Lock()  # start/stop only; the game's calls never take it
+            self._core = LocalEngine(*args)
+            self.worker = "thread"
+        self._offline = output == "offline" or (isinstance(output, Output) and not output.realtime)
 
     # --- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> MusicEngine:
         """Start playing (real-time outputs); nothing to do offline. Idempotent."""
-        with self._lock:
-            if self._offline or self._output is not None:
-                return self
-            scheduler = self._scheduler
-            assert scheduler is not None
-            if self._mixer.bar is None and scheduler.playing < 0:
-                scheduler.prime(self.lookahead_bars + 1)  # composed before the device asks
-            scheduler.start()
-            try:
-                self._output, self._output_warning = open_output(
-                    self._output_choice, self._mixer.process, self.sample_rate, self.buffer_frames
-                )
-            except BaseException:
-                scheduler.stop()
-                raise
-            return self
+        self._core.start()
+        return self
 
     def stop(self) -> None:
         """Stop the output and the worker. Safe to call twice; ``start()`` plays on."""
-        with self._lock:
-            if self._output is not None:
-                self._output.stop()
-                self._last_output = self._output
-                self._output = None
-            if self._scheduler is not None:
-                self._scheduler.stop()
+        self._core.stop()
 
     def __enter__(self) -> MusicEngine:
         return self.start()
@@ -185,21 +127,12 @@ class MusicEngine:
     @property
     def timing(self) -> MusicalClock:
         """The sample clock's tempo and meter (read-only): bar and beat positions in frames."""
-        return self._clock
+        return MusicalClock(self.sample_rate, self._bundle.tempo, self._bundle.meter)
 
     @property
     def output(self) -> str:
         """The name of the output playing (``"silent"`` after a device fallback)."""
-        if self._offline:
-            return "offline"
-        output = self._output or self._last_output
-        if output is not None:
-            return output.name
-        return (
-            self._output_choice
-            if isinstance(self._output_choice, str)
-            else self._output_choice.name
-        )
+        return str(self._core.output)
 
     @property
     def states(self) -> tuple[str, ...]:
@@ -215,18 +148,18 @@ class MusicEngine:
 
     @property
     def parameters(self) -> dict[str, float]:
-        return dict(self._control.parameters)
+        """The parameters' values as the music last applied them."""
+        return dict(self._core.parameters)
 
     @property
     def state(self) -> str:
         """The state the music is playing now."""
-        bar = self._mixer.bar
-        return bar.state if bar is not None else self._control.state_for_bar(0)
+        return str(self._core.state)
 
     @property
     def frame(self) -> int:
         """Frames mixed so far, on the engine's sample clock."""
-        return self._mixer.frame
+        return int(self._core.frame)
 
     # --- the game thread's API ------------------------------------------------------------
 
@@ -234,15 +167,17 @@ class MusicEngine:
         """Set a parameter (clamped to its range). Gain changes are heard within the output's latency."""
         spec = self._known("parameter", name, self._bundle.parameters)
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-            raise EngineError(f"parameter {name!r} value must be a number, got {value!r}")
+            raise EngineError(f"parameter {name!r} value must be a number, got {value!r:.40}")
         try:
             number = float(value)
         except OverflowError:
-            raise EngineError(f"parameter {name!r} value must be finite, got {value!r}") from None
+            raise EngineError(
+                f"parameter {name!r} value must be finite, got {value!r:.40}"
+            ) from None
         if not math.isfinite(number):
             raise EngineError(f"parameter {name!r} value must be finite, got {value!r}")
         clamped = min(max(number, float(spec["min"])), float(spec["max"]))
-        self._control.commands.append(Command("parameter", name, clamped))
+        self._core.submit(Command("parameter", name, clamped))
 
     def set_state(self, name: str, sync: str = "bar") -> None:
         """Change state; the new music starts exactly on the boundary ``sync`` names.
@@ -257,12 +192,12 @@ class MusicEngine:
         if name == self._requested_state:
             return
         self._requested_state = name
-        self._control.commands.append(Command("state", name, sync=parsed))
+        self._core.submit(Command("state", name, sync=parsed))
 
     def trigger(self, stinger: str) -> None:
         """Play a stinger on the next beat (dropped if the same one started a moment ago)."""
         self._known("stinger", stinger, self._bundle.stingers)
-        self._control.commands.append(Command("stinger", stinger))
+        self._core.submit(Command("stinger", stinger))
 
     def _known(self, kind: str, name: object, table: Any) -> Any:
         if not isinstance(name, str):
@@ -283,38 +218,7 @@ class MusicEngine:
         If the composer failed, an ``"error"`` event names the error, and the
         composer is restarted; the music holds or repeats bars meanwhile.
         """
-        events = self._mixer.events
-        out: list[MusicEvent] = []
-        if self._errors:
-            error = self._errors.pop(0)
-            out.append(
-                MusicEvent(
-                    "error", self._mixer.frame, -1, 0, f"{type(error).__name__}: {error}", 0.0
-                )
-            )
-            if self._scheduler is not None and self._output is not None:
-                self._scheduler.start()  # composing resumes from the bar playing now
-        if not events:
-            return out
-        output = self._output
-        anchor: float | None = None
-        if output is not None:
-            heard_frame = self._mixer.frame - output.pending_frames()
-            anchor = time.perf_counter() - heard_frame / self.sample_rate
-        while events:
-            event = events.popleft()
-            if anchor is not None:
-                event = MusicEvent(
-                    event.kind,
-                    event.frame,
-                    event.bar,
-                    event.beat,
-                    event.name,
-                    event.time,
-                    anchor + event.frame / self.sample_rate,
-                )
-            out.append(event)
-        return out
+        return self._core.update()  # type: ignore[no-any-return]
 
     # --- offline --------------------------------------------------------------------------
 
@@ -330,124 +234,42 @@ class MusicEngine:
             )
         limit = int(MAX_RENDER_SECONDS * self.sample_rate)
         if isinstance(frames, bool) or not isinstance(frames, int) or not 0 <= frames <= limit:
-            raise EngineError(f"render frames {frames!r} must be an integer in 0..{limit}")
+            raise EngineError(f"render frames {frames!r:.40} must be an integer in 0..{limit}")
         if not isinstance(stems, bool):
-            raise EngineError(f"render stems must be True or False, got {stems!r}")
-        mixer = self._mixer
-        out = np.zeros((frames, 2), dtype=np.float32)
-        if stems:
-            mixer.capture = np.zeros((len(self.stems), frames, 2), dtype=np.float32)
-            mixer.capture_pos = 0
-        try:
-            self._offline_output.pull(out)
-            captured = mixer.capture
-        finally:
-            mixer.capture = None
-        if not stems:
-            return out
-        assert captured is not None
-        return out, {name: captured[s] for s, name in enumerate(self.stems)}
+            raise EngineError(f"render stems must be True or False, got {stems!r:.40}")
+        return self._core.render(frames, stems)
 
     # --- measuring ------------------------------------------------------------------------
 
     def stats(self) -> EngineStats:
         """A snapshot for a HUD or a log line; cheap enough to call every frame."""
-        mixer, log = self._mixer, self._log
-        callback, generate, render = self._stats_cache.get(
-            mixer.callback_ms, log.generate_ms, log.render_ms
-        )
-        bar = mixer.bar
-        ahead = 0.0
-        if self._scheduler is not None:
-            ready_end = self._clock.bar_start(self._scheduler.ready_through + 1)
-            ahead = max(0.0, (ready_end - mixer.frame) / self.sample_rate * 1000.0)
-        elif bar is not None:
-            ahead = (bar.start_frame + bar.frames - mixer.frame) / self.sample_rate * 1000.0
-        return EngineStats(
-            output=self.output,
-            frames=mixer.frame,
-            seconds=mixer.frame / self.sample_rate,
-            state=self.state,
-            bar=bar.index if bar is not None else -1,
-            callbacks=mixer.callbacks,
-            underruns=self._underruns(),
-            fallback_bars=mixer.fallback_bars,
-            bars_generated=log.generated,
-            bars_regenerated=log.regenerated,
-            lookahead_ms=ahead,
-            callback_ms=callback,
-            generate_ms=generate,
-            render_ms=render,
-            stingers_dropped=mixer.stingers.dropped,
-            stem_gains={name: float(g) for name, g in zip(self.stems, mixer.gains, strict=True)},
-        )
-
-    def _underruns(self) -> int:
-        output = self._output or self._last_output
-        return 0 if output is None else output.underruns + getattr(output, "fill_errors", 0)
+        return self._core.stats()  # type: ignore[no-any-return]
 
     def report(self) -> dict[str, Any]:
         """What was played, as the JSON report of ``adaptive render``."""
-        stats = self.stats()
-        chord_name = self._composer.chord_name
-        bars = [
-            {
-                "index": bar.index,
-                "start_frame": bar.start_frame,
-                "frames": bar.frames,
-                "state": bar.state,
-                "tempo": self._clock.tempo,
-                "key": str(self._bundle.key),
-                "chords": [chord_name(bar.chord)],
-                "intensity": bar.intensity,
-                "fallback": bar.fallback,
-                "stems": {
-                    name: {
-                        "notes": len(bar.notes.get(name, [])),
-                        "gain": round(bar.gains[s], 4) if bar.gains else None,
-                    }
-                    for s, name in enumerate(self.stems)
-                },
-            }
-            for bar in self._played_bars()
-        ]
-        return {
-            "sample_rate": self.sample_rate,
-            "frames": self._mixer.frame,
-            "seed": self.seed,
-            "output": self.output,
-            "bundle": {
-                "name": self._bundle.name,
-                "sha256": self._bundle.sha256,
-                "path": str(self._bundle.path) if self._bundle.path else None,
-            },
-            "bars": bars,
-            "transitions": [t.as_dict() for t in self._mixer.transitions],
-            "stingers": [s.as_dict() for s in self._mixer.stinger_log],
-            "underruns": stats.underruns,
-            "fallback_bars": stats.fallback_bars,
-            "late_transitions": self._mixer.late_transitions,
-            "timing": {
-                "callback_ms": {"p50": stats.callback_ms.p50, "p99": stats.callback_ms.p99},
-                "generate_ms": {"p50": stats.generate_ms.p50, "p99": stats.generate_ms.p99},
-                "render_ms": {"p50": stats.render_ms.p50, "p99": stats.render_ms.p99},
-            },
-        }
-
-    def _played_bars(self) -> Iterable[Any]:
-        yield from list(self._log.bars)
-        if self._mixer.bar is not None:
-            yield self._mixer.bar  # the bar playing now
+        return self._core.report()  # type: ignore[no-any-return]
 
     def played_notes(self) -> list[tuple[str, int, int, int, int]]:
         """Every note played so far: (stem, pitch, start_frame, frames, velocity), absolute frames."""
-        out = []
-        for bar in self._played_bars():
-            for stem, notes in bar.notes.items():
-                out += [(stem, p, bar.start_frame + s, f, v) for p, s, f, v in notes]
-        return out
+        return self._core.played_notes()  # type: ignore[no-any-return]
 
 
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise EngineError(f"{name} {value!r} must be an integer in {lo}..{hi}")
+        raise EngineError(f"{name} {value!r:.40} must be an integer in {lo}..{hi}")
+
+
+def _initial_state(bundle: Bundle) -> str:
+    initial = str(bundle.manifest.get("default_state", ""))
+    return initial if initial in bundle.states else next(iter(bundle.states))
+
+
+def _use_process(worker: str, output: str | Output) -> bool:
+    if worker == "thread" or isinstance(output, Output) or output not in ("sdl", "pygame"):
+        return False
+    forkable = (
+        sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+    )
+    if worker == "process" and not forkable:
+        raise EngineError("worker 'process' needs a platform that can fork; use worker='thread'")
+    return forkable

@@ -93,6 +93,7 @@ class EngineStats:
     render_ms: Percentiles
     stingers_dropped: int
     stem_gains: dict[str, float] = field(default_factory=dict)
+    parameters: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -7,8 +7,10 @@ that holds the GIL for a whole frame cannot starve it; only a feeder starved for
 longer than the queue's depth can, and that is counted as an underrun.
 
 The queue's depth is the trade-off between safety and latency: a gain change
-reaches the speaker after at most ``queue_blocks * block_frames`` frames (4 x 512
-at 48 kHz: 43 ms) plus the gain smoothing. ``SdlOutput(queue_blocks=...)`` sets it.
+reaches the speaker after at most ``queue_blocks * block_frames`` frames (8 x 512
+at 48 kHz: 85 ms) plus the gain smoothing, and the feeder may be kept from
+running for most of that time without a glitch. ``SdlOutput(queue_blocks=...)``
+sets it; the feeder wakes every quarter of the queue (at most every 10 ms).
 
 SDL comes with pygame; it is called through ctypes (which releases the GIL around
 each call) from the very library pygame loaded. Headless machines set
@@ -34,7 +36,7 @@ from ._base import FillFn, Output, OutputError
 
 __all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS"]
 
-DEFAULT_QUEUE_BLOCKS = 4
+DEFAULT_QUEUE_BLOCKS = 8
 _SDL_INIT_AUDIO = 0x00000010
 _AUDIO_F32SYS = 0x8120 if sys.byteorder == "little" else 0x9120
 _FRAME_BYTES = 8  # two float32 channels
@@ -119,11 +121,11 @@ class SdlOutput(Output):
         return int(starved)
 
     def _feed(self, fill: FillFn, block: np.ndarray, target: int, sample_rate: int) -> None:
-        # wake when about half the queue has played: deep enough to ride out a GIL-holding frame
-        nap = 0.5 * target / sample_rate
+        # wake when a quarter of the queue has played: a late wake-up still finds audio queued
+        nap = min(0.25 * target / sample_rate, 0.01)
         while self._running:
             self.underruns += self._top_up(fill, block, target)
-            time.sleep(min(nap, 0.02))
+            time.sleep(nap)
 
     def pending_frames(self) -> int:
         return self._queued_frames

@@ -261,8 +261,8 @@ def test_corrupt_model_bytes_raise_bundle_error(bundle: adaptive.Bundle, tmp_pat
         broken.meta,
     )
     path = tmp_path / "broken.adaptive"
-    adaptive.write_bundle(path, manifest, models)
     with pytest.raises(adaptive.BundleError, match="models.melody.onnx"):
+        adaptive.write_bundle(path, manifest, models)  # refused when written, as when read
         MusicEngine(path, output="offline")
 
 

@@ -22,7 +22,7 @@ LIVE_SCRIPT = textwrap.dedent(
     import runtime
     bundle = runtime.load_bundle(sys.argv[1])
     events = []
-    with runtime.MusicEngine(bundle, output="sdl", seed=1, buffer_frames=512) as engine:
+    with runtime.MusicEngine(bundle, output="sdl", seed=1, worker=sys.argv[2]) as engine:
         engine.set_parameter("intensity", 0.9)
         started = time.monotonic()
         changed = False
@@ -36,7 +36,8 @@ LIVE_SCRIPT = textwrap.dedent(
         stats = engine.stats().as_dict()
         report = engine.report()
     print(json.dumps({"stats": stats, "events": events, "transitions": report["transitions"],
-                      "starts": [b["start_frame"] for b in report["bars"]], "output": engine.output}))
+                      "starts": [b["start_frame"] for b in report["bars"]], "output": engine.output,
+                      "worker": engine.worker}))
     """
 )
 
@@ -51,16 +52,18 @@ def run_script(script: str, *args: str, env: dict[str, str]) -> subprocess.Compl
     )
 
 
-def test_live_engine_plays_through_sdl(tiny_bundle_path: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("worker", ["process", "thread"])
+def test_live_engine_plays_through_sdl(tiny_bundle_path: Path, tmp_path: Path, worker: str) -> None:
     raw = tmp_path / "sdl.raw"
     done = run_script(
         LIVE_SCRIPT,
         str(tiny_bundle_path),
+        worker,
         env={"SDL_AUDIODRIVER": "disk", "SDL_DISKAUDIOFILE": str(raw)},
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result["output"] == "sdl"
+    assert result["output"] == "sdl" and result["worker"] == worker
     audio = read_disk_audio(raw)
     seconds = audio.shape[0] / 48000
     assert 6.0 < seconds < 11.0  # SDL pulled in real time
@@ -121,11 +124,11 @@ def test_stop_never_deadlocks(tiny_bundle_path: Path, tmp_path: Path) -> None:
     assert "stopped cleanly" in done.stdout
 
 
-def test_sdl_output_keeps_its_queue_full_while_the_gil_is_held(tmp_path: Path) -> None:
-    """SDL's thread plays from SDL's queue: a feeder that keeps losing the GIL loses nothing."""
+def test_sdl_plays_on_while_python_holds_the_gil(tmp_path: Path) -> None:
+    """SDL's thread plays from SDL's queue: while the game holds the GIL, the music goes on."""
     script = textwrap.dedent(
         """
-        import time, numpy as np
+        import os, sys, time, numpy as np
         from runtime import SdlOutput
         counter = [0]
         def fill(out):
@@ -133,27 +136,32 @@ def test_sdl_output_keeps_its_queue_full_while_the_gil_is_held(tmp_path: Path) -
             out[:, 0] = (np.arange(counter[0], counter[0] + n) % 480) / 480.0
             out[:, 1] = out[:, 0]
             counter[0] += n
-        output = SdlOutput(queue_blocks=32)  # 32 x 512 frames: 340 ms of audio queued in C
+        output = SdlOutput(queue_blocks=64)  # 64 x 512 frames: 680 ms of audio queued in C
         output.start(fill, 48000, 512)
-        started = time.monotonic()
-        while time.monotonic() - started < 2.0:
-            spin = time.perf_counter()
-            while time.perf_counter() - spin < 0.03:  # hold the GIL like a busy game frame
-                pass
-            time.sleep(0.002)
+        time.sleep(0.2)
+        raw = os.environ["SDL_DISKAUDIOFILE"]
+        sys.setswitchinterval(5.0)  # no thread of ours runs Python until this loop ends
+        before = os.stat(raw).st_size
+        spin = time.perf_counter()
+        while time.perf_counter() - spin < 0.4:  # a game frame that never lets go of the GIL
+            pass
+        after = os.stat(raw).st_size
+        sys.setswitchinterval(0.005)
+        time.sleep(0.1)
         output.stop()
-        print(counter[0])
+        print(before, after, counter[0])
         """
     )
     raw = tmp_path / "q.raw"
     done = run_script(script, env={"SDL_AUDIODRIVER": "disk", "SDL_DISKAUDIOFILE": str(raw)})
     assert done.returncode == 0, done.stderr
-    mixed = int(done.stdout.split()[-1])
+    before, after, mixed = (int(x) for x in done.stdout.split()[-3:])
+    assert after - before >= 0.05 * 48000 * 8  # SDL wrote audio while Python could not run
     audio = read_disk_audio(raw)[:, 0]
     # what SDL wrote is the mixer's ramp, frame for frame: no gap was filled with silence
-    expected = (np.arange(audio.shape[0]) % 480) / 480.0
     played = min(audio.shape[0], mixed)
-    np.testing.assert_allclose(audio[:played], expected[:played], atol=1e-6)
+    expected = (np.arange(played) % 480) / 480.0
+    np.testing.assert_allclose(audio[:played], expected, atol=1e-6)
 
 
 def test_silent_output_runs_in_real_time() -> None:
