@@ -85,8 +85,9 @@ def parse_args(argv: list[str] | None = None) -> Options:
     parser.add_argument(
         "--volume",
         type=float,
-        default=0.8,
-        help="music volume 0..1 (default 0.8; -/+ in game)",
+        default=None,
+        help="music volume 0..1, then -/+ in game (default: the device's level; a volume "
+        "makes the engine compose in a thread instead of its own process)",
     )
     display = parser.add_mutually_exclusive_group()
     display.add_argument(
@@ -123,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error(f"--seed must be >= 0, got {args.seed}")
     if args.bundle is not None and not args.bundle.is_file():
         parser.error(f"--bundle {args.bundle}: no such file")
-    if not 0.0 <= args.volume <= 1.0:
+    if args.volume is not None and not 0.0 <= args.volume <= 1.0:
         parser.error(f"--volume must be in 0..1, got {args.volume}")
     if not 10 <= args.fps <= 240:
         parser.error(f"--fps must be in 10..240, got {args.fps}")

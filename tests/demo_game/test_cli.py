@@ -77,7 +77,7 @@ def test_player_options_reach_the_game(monkeypatch: pytest.MonkeyPatch) -> None:
     assert opts.fullscreen and opts.volume == 0.25 and opts.mute and opts.overlay and opts.bot
     assert not opts.headless
     plain = parse_args([])
-    assert not plain.fullscreen and plain.volume == 0.8 and not plain.mute and not plain.overlay
+    assert not plain.fullscreen and plain.volume is None and not plain.mute and not plain.overlay
 
 
 def test_gallery_writes_every_scene(tmp_path: Path) -> None:
@@ -140,3 +140,26 @@ def test_a_bad_bundle_fails_with_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "demo_game: error: cannot load the music bundle" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_disk_driver_banner_is_hidden_and_everything_else_is_kept() -> None:
+    script = """
+import os
+from demo_game.app import without_sdl_disk_banner
+with without_sdl_disk_banner():
+    os.write(2, b"CRITICAL: You are using the SDL disk i/o audio driver!\\n")
+    os.write(2, b"CRITICAL:  Writing to file [/tmp/x.raw].\\n")
+    os.write(2, b"a real problem\\n")
+    if os.fork() == 0:  # the engine's worker process inherits the filter
+        os.write(2, b"from a worker process\\n")
+        os._exit(0)
+    os.wait()
+os.write(2, b"after\\n")
+"""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "a real problem\nfrom a worker process\nafter\n"
