@@ -109,7 +109,9 @@ def make_volume_output(inner: Any | None = None) -> Any | None:
     """An SDL output with a master volume, built on the public ``runtime.Output``.
 
     The engine has no volume of its own; a game that wants one wraps the device's
-    output. Returns None when the engine predates ``Output`` instances.
+    output. An engine given an ``Output`` instance composes in a thread of the
+    game's process, not in its worker process, so the game uses this only when
+    the player asks for a volume. Returns None when the engine takes no ``Output``.
     """
     base = _output_base()
     if base is None:
@@ -308,6 +310,7 @@ class MusicDirector:
                 self._mood_param = found
                 break
         self._requested: str | None = None
+        self._sent: dict[str, int] = {}  # the step last sent per parameter
         self._stats_due = 0.0
         self.states_requested: list[str] = []
         self.states_visited: list[str] = []  # in the order transitions landed
@@ -390,6 +393,21 @@ class MusicDirector:
         if self.view.pending == state:
             self.view.pending = None
 
+    PARAMETER_STEPS = 100  # a parameter is sent when it moves by 1/100 of its range
+
+    def _send(self, param: tuple[str, float, float, bool], fraction: float) -> None:
+        """Send ``fraction`` of the parameter's range, only when it moved a step.
+
+        A call costs the engine a message (measured 0.14 ms at p50 to the engine's
+        worker process); the music cannot hear a change of a hundredth.
+        """
+        name, lo, hi, inverted = param
+        step = round((1.0 - fraction if inverted else fraction) * self.PARAMETER_STEPS)
+        if self._sent.get(name) == step:
+            return
+        self._sent[name] = step
+        self.engine.set_parameter(name, lo + (hi - lo) * step / self.PARAMETER_STEPS)
+
     def mood_for(self, world: World, scene: Scene, dt: float) -> str:
         """The mood the music should have: the scene's, or during play the mood machine's."""
         if scene == "won":
@@ -416,12 +434,9 @@ class MusicDirector:
 
         t0 = time.perf_counter()
         if self._param is not None:
-            name, lo, hi, _ = self._param
-            self.engine.set_parameter(name, lo + (hi - lo) * view.intensity)
+            self._send(self._param, view.intensity)
         if self._mood_param is not None:
-            name, lo, hi, inverted = self._mood_param
-            value = 1.0 - view.danger if inverted else view.danger
-            self.engine.set_parameter(name, lo + (hi - lo) * value)
+            self._send(self._mood_param, view.danger)
         self._request(self.state_for(view.mood), MOOD_SYNC.get(view.mood, "bar"))
 
         for ev in game_events:

@@ -90,7 +90,7 @@ def test_director_requests_states_only_on_change_and_on_the_bar(
     assert director.states_visited == ["explore", "combat"]
 
 
-def test_director_sets_intensity_every_frame_following_threat(
+def test_director_sends_intensity_as_it_follows_threat(
     director: MusicDirector, engine: Any, clock: Any, play: Any
 ) -> None:
     w = calm_world()
@@ -100,9 +100,13 @@ def test_director_sets_intensity_every_frame_following_threat(
     w.player.invulnerable = 100.0
     play(w, director, clock, 1.0)
     calls = engine.of("set_parameter")
-    assert len(calls) == 90  # one per frame
     assert all(name == "intensity" and 0.0 <= v <= 1.0 for _, name, v in calls)
     assert calls[-1][2] > low + 0.3
+    # Sent as it moves, in steps of a hundredth, and never twice the same value in a row.
+    values = [v for _, _, v in calls]
+    assert 10 < len(values) < 90
+    assert all(abs(b - a) >= 0.01 - 1e-9 for a, b in zip(values, values[1:], strict=False))
+    assert calls[-1][2] == pytest.approx(round(director.view.intensity, 2))
 
 
 def test_intensity_is_scaled_to_the_bundle_range(clock: Any, make_engine: Any, play: Any) -> None:
@@ -242,9 +246,9 @@ def test_danger_drives_the_mood_parameter_only_if_the_bundle_declares_it(
 
     assert run({"intensity": {"min": 0.0, "max": 1.0}}) == []
     danger = run({"danger": {"min": 0.0, "max": 1.0}})
-    assert len(danger) == 120 and danger[-1][2] > danger[0][2] > 0.0
+    assert len(danger) >= 3 and danger[-1][2] > danger[0][2] >= 0.0
     valence = run({"valence": {"min": -1.0, "max": 1.0}})
-    assert valence[-1][2] < valence[0][2] < 1.0  # valence falls as danger rises
+    assert valence[-1][2] < valence[0][2] <= 1.0  # valence falls as danger rises
 
 
 def test_read_stats_accepts_a_dict_or_a_typed_record() -> None:
