@@ -19,7 +19,7 @@ from runtime._clock import MusicalClock
 from runtime._composer import Composer
 from runtime._control import Command, Control
 from runtime._mixer import Mixer, StemMix
-from runtime._stingers import StingerVoices, render_stingers
+from runtime._stingers import StingerVoices, stinger_settings
 
 BLOCK = 512
 ROUNDS = 300
@@ -34,6 +34,9 @@ class Prebuilt:
 
     def retire(self, bar, played: bool) -> None:  # type: ignore[no-untyped-def]
         pass
+
+    def replacement(self, index: int, state: str):  # type: ignore[no-untyped-def]
+        return None
 
 
 def _mixer(bundle: adaptive.Bundle, bars: int) -> tuple[Mixer, MusicalClock]:
@@ -52,8 +55,7 @@ def _mixer(bundle: adaptive.Bundle, bars: int) -> tuple[Mixer, MusicalClock]:
             for s, sp in bundle.states.items()
         },
     )
-    gains = {n: float(s["gain"]) for n, s in bundle.stingers.items()}
-    voices = StingerVoices(render_stingers(bundle, clock), gains, 48000)
+    voices = StingerVoices(stinger_settings(bundle, clock))
     return Mixer(clock, control, source, stems, states, voices, (0.0, 1.0), 8192), clock
 
 

@@ -21,30 +21,43 @@ from adaptive._errors import EngineError
 
 __all__ = ["Command", "Control", "StateChange", "Sync", "parse_sync", "SYNC_MODES"]
 
-SYNC_MODES = ("bar", "bars:N")
+SYNC_MODES = ("immediate", "beat", "bar", "bars:N", "cue")
 MAX_SYNC_BARS = 16
+CUE_BARS = 4  # exit cues are marked at phrase ends: every 4 bars
 
 
 @dataclass(frozen=True, slots=True)
 class Sync:
-    """Where a state change lands: on the next bar line, or after ``bars`` bar lines."""
+    """Where a state change lands.
 
+    ``immediate``: as soon as the new music is composed; ``beat``: the next beat
+    it can be ready for; ``bar``: the next bar line (``bars`` = N: the N-th);
+    ``cue``: the next exit cue, at the end of a 4-bar phrase.
+    """
+
+    kind: str = "bar"
     bars: int = 1
 
     def __str__(self) -> str:
-        return "bar" if self.bars == 1 else f"bars:{self.bars}"
+        return f"bars:{self.bars}" if self.kind == "bar" and self.bars != 1 else self.kind
+
+    @property
+    def within_bar(self) -> bool:
+        """Lands between bar lines, so the playing bar is replaced mid-way with a crossfade."""
+        return self.kind in ("immediate", "beat")
 
 
 def parse_sync(text: object) -> Sync:
-    """``"bar"`` or ``"bars:N"`` (N in 1..16) into a ``Sync``; EngineError otherwise."""
-    if text == "bar":
-        return Sync(1)
+    """``"immediate"``, ``"beat"``, ``"bar"``, ``"bars:N"`` (N in 1..16) or ``"cue"``."""
+    if text in ("immediate", "beat", "bar", "cue"):
+        return Sync(str(text))
     if isinstance(text, str) and text.startswith("bars:"):
         count = text[5:]
         if count.isdigit() and 1 <= int(count) <= MAX_SYNC_BARS:
-            return Sync(int(count))
+            return Sync("bar", int(count))
     raise EngineError(
-        f"sync {text!r} is not supported; choose one of bar, bars:N (N in 1..{MAX_SYNC_BARS})"
+        f"sync {text!r:.40} is not supported; choose one of immediate, beat, bar, "
+        f"bars:N (N in 1..{MAX_SYNC_BARS}), cue"
     )
 
 
@@ -53,7 +66,10 @@ class StateChange:
     state: str
     sync: str
     requested_frame: int
-    target_bar: int
+    target_bar: int  # the first bar composed in the new state
+    landing_frame: int = -1  # where the music changes; a bar start unless the sync is within a bar
+    fade_frames: int = 0  # crossfade length for a change within a bar
+    fade: str = "equal_power"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +77,7 @@ class Command:
     kind: str  # "parameter" | "state" | "stinger"
     name: str
     value: float = 0.0
-    sync: Sync = Sync()
+    sync: Sync | None = None  # states: None follows the style's transition rule
 
 
 class Control:

@@ -179,16 +179,20 @@ class MusicEngine:
         clamped = min(max(number, float(spec["min"])), float(spec["max"]))
         self._core.submit(Command("parameter", name, clamped))
 
-    def set_state(self, name: str, sync: str = "bar") -> None:
+    def set_state(self, name: str, sync: str | None = None) -> None:
         """Change state; the new music starts exactly on the boundary ``sync`` names.
 
-        ``sync``: ``"bar"`` (the next bar line) or ``"bars:N"`` (the N-th bar line
-        from now). A change asked for too close to the bar line for its first bar to
-        be composed lands on the following one. Asking again for the state already
-        asked for does nothing, so a game may call this every frame.
+        ``sync``: ``"immediate"`` (as soon as its music is composed), ``"beat"``,
+        ``"bar"`` (the next bar line), ``"bars:N"`` (the N-th bar line from now) or
+        ``"cue"`` (the end of the 4-bar phrase); None follows the style's
+        transition rule for this pair of states (``[[transitions]]``), whose fade
+        curve and length shape a change within a bar. A change asked for too close
+        to its boundary for the music to be composed lands on the next one. Asking
+        again for the state already asked for does nothing, so a game may call this
+        every frame.
         """
         self._known("state", name, self._bundle.states)
-        parsed = parse_sync(sync)
+        parsed = None if sync is None else parse_sync(sync)
         if name == self._requested_state:
             return
         self._requested_state = name

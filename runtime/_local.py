@@ -22,7 +22,7 @@ from ._control import Command, Control
 from ._mixer import Mixer, MusicEvent, StemMix
 from ._report import EngineStats, StatsCache
 from ._scheduler import InlineSource, LookaheadScheduler, PlayedLog
-from ._stingers import StingerVoices, render_stingers
+from ._stingers import StingerVoices, stinger_settings
 from .outputs import OfflineOutput, Output, open_output
 
 __all__ = ["LocalEngine", "READY_MARGIN_SECONDS"]
@@ -92,14 +92,12 @@ class LocalEngine:
             source,
             stems,
             tuple(b.states),
-            StingerVoices(
-                render_stingers(b, self._clock),
-                {name: float(spec["gain"]) for name, spec in b.stingers.items()},
-                sample_rate,
-            ),
+            StingerVoices(stinger_settings(b, self._clock)),
             (float(intensity["min"]), float(intensity["max"])),
             max_frames=max(buffer_frames, OFFLINE_BLOCK_FRAMES),
             ready_margin_frames=0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate),
+            rules=b.spec.transition,
+            seeks={name: spec.seek for name, spec in b.spec.parameters.items()},
         )
         self._output: Output | None = None
         self._last_output: Output | None = None  # its counters outlive stop()

@@ -12,15 +12,17 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
+from adaptive._schema import TransitionSpec as TransitionRule
+
 from ._bar import BarAudio
 from ._clock import MusicalClock
-from ._control import Command, Control, StateChange
+from ._control import CUE_BARS, Command, Control, StateChange, Sync
 from ._report import StingerRecord, TimingRing, TransitionRecord
 from ._stingers import StingerVoice, StingerVoices
 
@@ -63,6 +65,9 @@ class BarSource(Protocol):
     def retire(self, bar: BarAudio, played: bool) -> None:
         """Hand a finished bar back, so its audio is freed off the audio thread."""
 
+    def replacement(self, index: int, state: str) -> BarAudio | None:
+        """Bar ``index`` composed again in ``state``, for a change within the bar, if ready."""
+
 
 @dataclass(frozen=True)
 class StemMix:
@@ -96,8 +101,14 @@ class Mixer:
         intensity_range: tuple[float, float],
         max_frames: int,
         ready_margin_frames: int = 0,
+        rules: Callable[[str, str], TransitionRule] | None = None,
+        seeks: Mapping[str, float] | None = None,
     ) -> None:
         self.clock = clock
+        self.rules = rules or (lambda _from, _to: TransitionRule())
+        # units per second towards a new value, per parameter; 0 (or absent) jumps
+        self.seeks = {name: rate for name, rate in (seeks or {}).items() if rate > 0}
+        self.parameter_targets: dict[str, float] = {}
         self.control = control
         self.source = source
         self.stem_names = stems.names
@@ -132,7 +143,12 @@ class Mixer:
         self._ramps = np.zeros((stem_count, max_frames), dtype=np.float32)
         self._block = np.zeros((stem_count, max_frames, 2), dtype=np.float32)
         self._scratch = np.zeros((max_frames, 2), dtype=np.float32)
+        self._fade_in = np.zeros(max_frames, dtype=np.float32)
+        self._fade_out = np.zeros(max_frames, dtype=np.float32)
         self._last_state = control.initial_state
+        self._swap: StateChange | None = None  # a change within the playing bar, not landed yet
+        self._outgoing: BarAudio | None = None  # the bar fading out under its replacement
+        self._fade_end = 0
 
     # --- the callback ---------------------------------------------------------------------
 
@@ -153,6 +169,8 @@ class Mixer:
         self.callbacks += 1
         self._drain()
         n = out.shape[0]
+        if self.parameter_targets:
+            self._seek(n)
         block_start = self.frame
         block = self._block
         pos = 0
@@ -160,10 +178,18 @@ class Mixer:
             bar = self.bar
             if bar is None or self.frame >= bar.start_frame + bar.frames:
                 bar = self._start_bar(self.clock.bar_at(self.frame))
+            if self._swap is not None and self.frame >= self._swap.landing_frame:
+                bar = self._land_within_bar(bar)
             offset = self.frame - bar.start_frame
             m = min(n - pos, bar.frames - offset)
+            if self._swap is not None and self._swap.landing_frame > self.frame:
+                m = min(m, self._swap.landing_frame - self.frame)  # land on its exact frame
+            if self._outgoing is not None:
+                m = min(m, self._fade_end - self.frame)
             self._beats(bar, offset, m)
             block[:, pos : pos + m] = bar.playable[:, offset : offset + m]
+            if self._outgoing is not None:
+                self._crossfade(block[:, pos : pos + m], offset, m)
             pos += m
             self.frame += m
         assert self.bar is not None
@@ -205,20 +231,110 @@ class Mixer:
         while commands:
             command: Command = commands.popleft()
             if command.kind == "parameter":
-                self.control.parameters[command.name] = command.value
+                if command.name in self.seeks:
+                    self.parameter_targets[command.name] = command.value
+                else:
+                    self.control.parameters[command.name] = command.value
+                    self.parameter_targets.pop(command.name, None)
             elif command.kind == "state":
                 self._schedule_state(command)
             elif command.kind == "stinger":
-                start, bar, beat = self.clock.next_beat(self.frame)
-                self.stingers.start(command.name, start, self.frame, bar, beat)
+                self.stingers.trigger(command.name, self.frame, self.clock)
+
+    def _seek(self, n: int) -> None:
+        """Move seeking parameters towards their targets, as far as one block allows."""
+        seconds = n / self.clock.sample_rate
+        parameters = self.control.parameters
+        for name in list(self.parameter_targets):
+            target, now = self.parameter_targets[name], parameters.get(name, 0.0)
+            step = self.seeks[name] * seconds
+            if abs(target - now) <= step:
+                parameters[name] = target
+                del self.parameter_targets[name]
+            else:
+                parameters[name] = now + step if target > now else now - step
 
     def _schedule_state(self, command: Command) -> None:
         playing = -1 if self.bar is None else self.bar.index
-        target = playing + command.sync.bars
-        if playing >= 0 and self.clock.bar_start(target) - self.frame < self.ready_margin_frames:
-            target += 1  # too close to the bar line for its first bar to be composed
-        change = StateChange(command.name, str(command.sync), self.frame, max(target, 0))
+        heading = self.control.state_for_bar(1 << 40)  # the last state asked for
+        rule = self.rules(heading, command.name)
+        sync = command.sync or Sync(rule.sync if rule.sync != "bars" else "bar", rule.bars)
+        clock, margin = self.clock, self.ready_margin_frames
+        if sync.within_bar and playing >= 0:
+            # the new music must be composed first: the first boundary at least a margin away
+            if sync.kind == "beat":
+                landing, _, _ = clock.next_beat(self.frame + margin)
+            else:
+                landing = self.frame + margin
+            target = clock.bar_at(landing)
+            if landing == clock.bar_start(target):  # a beat on the bar line: an ordinary change
+                self._schedule(
+                    StateChange(command.name, str(sync), self.frame, target, landing), playing
+                )
+                return
+            fade = int(rule.fade_beats * clock.frames_per_beat)
+            change = StateChange(
+                command.name, str(sync), self.frame, target, landing, fade, rule.fade
+            )
+            self._schedule(change, playing)
+            self._swap = change
+            return
+        if sync.kind == "cue":
+            target = (playing // CUE_BARS + 1) * CUE_BARS
+        else:
+            target = playing + sync.bars
+        if playing >= 0 and clock.bar_start(target) - self.frame < margin:
+            target += CUE_BARS if sync.kind == "cue" else 1  # too close to compose in time
+        target = max(target, 0)
+        self._schedule(
+            StateChange(command.name, str(sync), self.frame, target, clock.bar_start(target)),
+            playing,
+        )
+
+    def _schedule(self, change: StateChange, playing: int) -> None:
+        if self._swap is not None and self._swap.landing_frame >= change.landing_frame:
+            self._swap = None  # superseded before it landed
         self.control.schedule_change(change, playing)
+
+    def _land_within_bar(self, bar: BarAudio) -> BarAudio:
+        """The playing bar's replacement in the new state takes over, fading in over the old."""
+        change = self._swap
+        assert change is not None
+        replacement = self.source.replacement(bar.index, change.state)
+        if replacement is None:
+            return bar  # not composed yet: it lands as soon as it is (counted late)
+        self._swap = None
+        if change.landing_frame != self.frame:
+            self.late_transitions += 1
+        replacement.gains = bar.gains
+        self._outgoing = bar
+        self._fade_end = min(self.frame + max(change.fade_frames, 64), bar.start_frame + bar.frames)
+        self._fade_start = self.frame
+        self._fade_curve = change.fade
+        self.bar = replacement
+        self._note_transition(replacement, self.frame)
+        return replacement
+
+    def _crossfade(self, block: np.ndarray, offset: int, m: int) -> None:
+        """Mix the outgoing bar under the incoming one for ``m`` frames of the fade."""
+        old = self._outgoing
+        assert old is not None
+        length = self._fade_end - self._fade_start
+        x = self._fade_in[:m]
+        np.multiply(self._unit[:m], 1.0 / length, out=x)
+        x += (self.frame - self._fade_start) / length
+        fade_out = self._fade_out[:m]
+        _fade_curves(self._fade_curve, x, fade_out)  # x becomes the fade-in weight
+        for s in range(block.shape[0]):
+            for channel in (0, 1):
+                column = block[s, :, channel]
+                np.multiply(column, x, out=column)
+                scratch = self._scratch[:m, channel]
+                np.multiply(old.playable[s, offset : offset + m, channel], fade_out, out=scratch)
+                column += scratch
+        if self.frame + m >= self._fade_end:
+            self.source.retire(old, False)
+            self._outgoing = None
 
     def _gain_targets(self, state: str) -> np.ndarray:
         intensity = self.control.parameters.get("intensity", 0.5)
@@ -241,28 +357,36 @@ class Mixer:
         bar.gains = tuple(self._gain_targets(bar.state).tolist())  # what reports show
         if previous is not None:
             self.source.retire(previous, True)
+        if self._outgoing is not None:  # a fade cut short by the bar line
+            self.source.retire(self._outgoing, False)
+            self._outgoing = None
         self.bar = bar
         seconds = self.frame / self.clock.sample_rate
         wanted = self.control.state_for_bar(index)
         if wanted != bar.state:
             self.late_transitions += 1  # its bar was not composed in time; it lands on a later bar
         if bar.state != self._last_state:
-            change = bar.change
-            self.transitions.append(
-                TransitionRecord(
-                    self._last_state,
-                    bar.state,
-                    change.sync if change else "bar",
-                    change.requested_frame if change else self.frame,
-                    self.frame,
-                    index,
-                )
-            )
-            self.events.append(MusicEvent("transition", self.frame, index, 0, bar.state, seconds))
-            self._last_state = bar.state
+            self._note_transition(bar, self.frame)
         # after its transition: a game that reads "bar" already knows the new state
         self.events.append(MusicEvent("bar", self.frame, index, 0, bar.state, seconds))
         return bar
+
+    def _note_transition(self, bar: BarAudio, frame: int) -> None:
+        change = bar.change
+        self.transitions.append(
+            TransitionRecord(
+                self._last_state,
+                bar.state,
+                change.sync if change else "bar",
+                change.requested_frame if change else frame,
+                frame,
+                bar.index,
+            )
+        )
+        beat = int((frame - bar.start_frame) // self.clock.frames_per_beat)
+        seconds = frame / self.clock.sample_rate
+        self.events.append(MusicEvent("transition", frame, bar.index, beat, bar.state, seconds))
+        self._last_state = bar.state
 
     def _beats(self, bar: BarAudio, offset: int, m: int) -> None:
         per_beat = self.clock.frames_per_beat
@@ -306,3 +430,21 @@ class Mixer:
                 out[:, 1] *= ramp
         self.limiter_gain = g1
         np.clip(out, -1.0, 1.0, out=out)
+
+
+def _fade_curves(curve: str, x: np.ndarray, fade_out: np.ndarray) -> None:
+    """Turn positions ``x`` (0..1 through the fade) into the fade-in weight, in place,
+    and write the fade-out weight into ``fade_out``."""
+    np.clip(x, 0.0, 1.0, out=x)
+    if curve == "linear":
+        np.subtract(1.0, x, out=fade_out)
+    elif curve == "s_curve":  # smoothstep: gentle at both ends
+        np.multiply(x, x, out=fade_out)
+        x *= -2.0
+        x += 3.0
+        x *= fade_out  # 3x^2 - 2x^3
+        np.subtract(1.0, x, out=fade_out)
+    else:  # equal power: constant loudness through the fade of uncorrelated stems
+        x *= np.float32(math.pi / 2)
+        np.cos(x, out=fade_out)
+        np.sin(x, out=x)

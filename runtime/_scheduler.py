@@ -67,6 +67,11 @@ class InlineSource:
         if played:
             self.log.bars.append(PlayedBar.of(bar))
 
+    def replacement(self, index: int, state: str) -> BarAudio:
+        bar = self.composer.compose(index)  # the schedule already names the new state
+        self.log.composed(bar, again=True)
+        return bar
+
 
 class LookaheadScheduler:
     """A worker thread keeps bars ready ahead of the playhead (live outputs)."""
@@ -94,13 +99,16 @@ class LookaheadScheduler:
 
     # --- the mixer's side -----------------------------------------------------------------
 
-    def take(self, index: int) -> BarAudio | None:
+    def _collect(self) -> None:
         while self._ready:
             bar = self._ready.popleft()
             replaced = self._on_deck.get(bar.index)
             if replaced is not None:
                 self._retired.append((replaced, False))
             self._on_deck[bar.index] = bar
+
+    def take(self, index: int) -> BarAudio | None:
+        self._collect()
         for old in [i for i in self._on_deck if i < index]:  # composed too late to play
             self._retired.append((self._on_deck.pop(old), False))
         self.playing = index
@@ -108,6 +116,13 @@ class LookaheadScheduler:
 
     def retire(self, bar: BarAudio, played: bool) -> None:
         self._retired.append((bar, played))
+
+    def replacement(self, index: int, state: str) -> BarAudio | None:
+        self._collect()
+        bar = self._on_deck.get(index)
+        if bar is None or bar.state != state:
+            return None
+        return self._on_deck.pop(index)
 
     # --- the worker's side ----------------------------------------------------------------
 
@@ -157,14 +172,15 @@ class LookaheadScheduler:
         did = self._free_retired()
         playing = self.playing
         # a state change makes composed future bars stale: compose them again, in order
+        # (the bar playing now too: a change within a bar replaces it)
         stale = [
             i
             for i in sorted(self._composed)
-            if i > playing and self._composed[i] != self.control.state_for_bar(i)
+            if i >= playing and self._composed[i] != self.control.state_for_bar(i)
         ]
         if stale:
             for index in range(stale[0], max(self._composed) + 1):
-                if not self._running or index <= self.playing:
+                if not self._running or index < self.playing:
                     continue
                 self._compose(index, again=True)
             return True

@@ -19,10 +19,15 @@ from adaptive._errors import BundleError
 from ._clock import MusicalClock
 from ._instruments import PitchedInstrument, make_instrument
 
-__all__ = ["StingerVoices", "render_stingers", "MAX_STINGER_VOICES", "STINGER_COOLDOWN_SECONDS"]
+__all__ = [
+    "StingerVoices",
+    "StingerSettings",
+    "render_stingers",
+    "stinger_settings",
+    "MAX_STINGER_VOICES",
+]
 
 MAX_STINGER_VOICES = 8  # playing at once, over all stingers
-STINGER_COOLDOWN_SECONDS = 0.05  # a re-trigger of the same stinger sooner than this is dropped
 STINGER_TAIL_SECONDS = 0.6
 
 
@@ -53,6 +58,21 @@ def render_stingers(bundle: Bundle, clock: MusicalClock) -> dict[str, np.ndarray
     return out
 
 
+def stinger_settings(bundle: Bundle, clock: MusicalClock) -> dict[str, StingerSettings]:
+    """Each stinger's audio and rules, from the bundle's typed manifest."""
+    audio = render_stingers(bundle, clock)
+    return {
+        name: StingerSettings(
+            audio[name],
+            spec.gain,
+            spec.sync,
+            int(spec.cooldown * clock.sample_rate),
+            spec.max_voices,
+        )
+        for name, spec in bundle.spec.stingers.items()
+    }
+
+
 @dataclass(slots=True)
 class StingerVoice:
     """One slot of the pool; ``active`` False means free."""
@@ -68,40 +88,58 @@ class StingerVoice:
     beat: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class StingerSettings:
+    """How one stinger plays: its audio and the style's rules for it."""
+
+    audio: np.ndarray  # (frames, 2) float32
+    gain: float = 0.8
+    sync: str = "beat"  # "immediate", "beat" or "bar"
+    cooldown_frames: int = 0
+    max_voices: int = 4
+
+
 class StingerVoices:
     """The mixer's stinger pool. Used only on the mixer's thread."""
 
     def __init__(
-        self,
-        audio: Mapping[str, np.ndarray],
-        gains: Mapping[str, float],
-        sample_rate: int,
-        slots: int = MAX_STINGER_VOICES,
+        self, stingers: Mapping[str, StingerSettings], slots: int = MAX_STINGER_VOICES
     ) -> None:
-        self.audio = dict(audio)
-        self.gains = dict(gains)
+        self.stingers = dict(stingers)
         self.voices = [StingerVoice() for _ in range(slots)]
-        self.cooldown_frames = int(STINGER_COOLDOWN_SECONDS * sample_rate)
-        self._last_start: dict[str, int] = {name: -(1 << 62) for name in audio}
-        self.dropped = 0  # triggers ignored by the cooldown or the voice cap
+        self._last_start: dict[str, int] = {name: -(1 << 62) for name in stingers}
+        self.dropped = 0  # triggers ignored by the cooldown or the voice caps
+
+    def trigger(self, name: str, frame: int, clock: MusicalClock) -> None:
+        """Schedule ``name`` on its quantization boundary at or after ``frame``."""
+        settings = self.stingers[name]
+        if settings.sync == "immediate":
+            start, bar = frame, clock.bar_at(frame)
+            beat = int((frame - clock.bar_start(bar)) // clock.frames_per_beat)
+        elif settings.sync == "bar":
+            bar = clock.bar_at(frame)
+            if clock.bar_start(bar) < frame:
+                bar += 1
+            start, beat = clock.bar_start(bar), 0
+        else:
+            start, bar, beat = clock.next_beat(frame)
+        self.start(name, start, frame, bar, beat)
 
     def start(self, name: str, start_frame: int, requested_frame: int, bar: int, beat: int) -> None:
-        if start_frame - self._last_start[name] < self.cooldown_frames:
+        settings = self.stingers[name]
+        if start_frame - self._last_start[name] < settings.cooldown_frames:
             self.dropped += 1
+            return
+        playing = sum(1 for v in self.voices if v.active and v.name == name)
+        slot = next((v for v in self.voices if not v.active), None)
+        if slot is None or playing >= settings.max_voices:
+            self.dropped += 1  # cutting a playing one short would click
             return
         self._last_start[name] = start_frame
-        slot = next((v for v in self.voices if not v.active), None)
-        if slot is None:  # all busy: drop the new one, since cutting a playing one would click
-            self.dropped += 1
-            return
         slot.active, slot.announced = True, False
-        slot.name, slot.audio, slot.gain = name, self.audio[name], self.gains.get(name, 0.8)
-        slot.start_frame, slot.requested_frame, slot.bar, slot.beat = (
-            start_frame,
-            requested_frame,
-            bar,
-            beat,
-        )
+        slot.name, slot.audio, slot.gain = name, settings.audio, settings.gain
+        slot.start_frame, slot.requested_frame = start_frame, requested_frame
+        slot.bar, slot.beat = bar, beat
 
     def mix(
         self,

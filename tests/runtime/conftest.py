@@ -49,3 +49,8 @@ def constant_bar(clock: MusicalClock, index: int, stems: int, level: float, stat
     return BarAudio(
         index, clock.bar_start(index), frames, state, 0.5, 0, None, playable, {}, 0.0, 0.0
     )
+
+
+@pytest.fixture(scope="session")
+def default_bundle() -> adaptive.Bundle:
+    return adaptive.load_bundle()

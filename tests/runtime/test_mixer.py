@@ -11,7 +11,7 @@ from runtime._bar import BarAudio
 from runtime._clock import MusicalClock
 from runtime._control import Command, Control, Sync
 from runtime._mixer import EVENT_RING, MASTER_GAIN, Mixer, StemMix
-from runtime._stingers import MAX_STINGER_VOICES, StingerVoices
+from runtime._stingers import MAX_STINGER_VOICES, StingerSettings, StingerVoices
 
 from .conftest import constant_bar
 
@@ -37,6 +37,10 @@ class Bars:
     def retire(self, bar: BarAudio, played: bool) -> None:
         self.retired.append((bar.index, played))
 
+    def replacement(self, index: int, state: str) -> BarAudio | None:
+        bar = constant_bar(self.clock, index, 2, 0.9, state)  # loud: the swap is easy to see
+        return bar
+
 
 def mixer(missing: set[int] = frozenset(), margin: int = 0) -> tuple[Mixer, Bars]:
     clock = MusicalClock(48000, 120.0, Meter(4, 4))  # 96000 frames a bar
@@ -49,7 +53,7 @@ def mixer(missing: set[int] = frozenset(), margin: int = 0) -> tuple[Mixer, Bars
         {"explore": (1.0, 1.0), "combat": (1.0, 0.0)},
     )
     click = np.full((480, 2), 0.25, dtype=np.float32)
-    voices = StingerVoices({"click": click}, {"click": 1.0}, 48000)
+    voices = StingerVoices({"click": StingerSettings(click, 1.0, "beat", 2400, 4)})
     return Mixer(clock, control, bars, stems, STATES, voices, (0.0, 1.0), 8192, margin), bars
 
 
@@ -92,7 +96,7 @@ def test_a_missing_bar_repeats_the_last_one_and_is_counted() -> None:
 def test_a_state_change_lands_on_the_next_bar_line() -> None:
     m, _ = mixer()
     run(m, 30000)
-    m.control.commands.append(Command("state", "combat", sync=Sync(1)))
+    m.control.commands.append(Command("state", "combat", sync=Sync("bar")))
     run(m, 96000 * 2)
     (transition,) = m.transitions
     assert (transition.to_state, transition.landed_frame, transition.bar) == ("combat", 96000, 1)
@@ -103,7 +107,7 @@ def test_a_state_change_lands_on_the_next_bar_line() -> None:
 def test_a_change_too_close_to_the_bar_line_waits_a_bar() -> None:
     m, _ = mixer(margin=12000)
     run(m, 96000 - 4096)  # 85 ms before the bar line: too close to compose in time
-    m.control.commands.append(Command("state", "combat", sync=Sync(1)))
+    m.control.commands.append(Command("state", "combat", sync=Sync("bar")))
     run(m, 96000 * 2)
     (transition,) = m.transitions
     assert transition.bar == 2 and transition.landed_frame == 2 * 96000
@@ -112,7 +116,7 @@ def test_a_change_too_close_to_the_bar_line_waits_a_bar() -> None:
 def test_bars_n_sync_counts_bar_lines() -> None:
     m, _ = mixer()
     run(m, 10000)
-    m.control.commands.append(Command("state", "combat", sync=Sync(3)))
+    m.control.commands.append(Command("state", "combat", sync=Sync("bar", 3)))
     run(m, 96000 * 4)
     assert [t.bar for t in m.transitions] == [3]
 
@@ -161,3 +165,36 @@ def test_the_callback_allocates_no_audio_buffers_in_steady_state() -> None:
     assert m.stinger_log and m.bar is not None and m.bar.index >= 5
     # small Python objects only (events, records): not even a temporary block-sized array
     assert peak - start < 32 * 1024, f"the callback allocated {peak - start} bytes at its peak"
+
+
+def test_a_beat_sync_change_crossfades_into_the_replacement_on_the_beat() -> None:
+    m, bars = mixer()
+    run(m, 30000)
+    m.control.commands.append(Command("state", "combat", sync=Sync("beat")))
+    audio = run(m, 66000)
+    (transition,) = m.transitions
+    assert (transition.to_state, transition.landed_frame, transition.bar) == ("combat", 48000, 0)
+    # before the beat: bar 0's level; a beat later: the replacement's (0.9 on stem a, b muted)
+    assert np.allclose(audio[47000 - 30000], 0.1 * 1.5 * MASTER_GAIN, atol=1e-3)
+    assert np.allclose(audio[95000 - 30000], 0.9 * MASTER_GAIN, atol=2e-2)
+    # the fade is smooth: no step bigger than the level difference spread over the fade
+    around = audio[48000 - 30000 - 10 : 48000 - 30000 + 24000, 0]
+    assert np.abs(np.diff(around)).max() < 0.01
+
+
+def test_parameters_seek_towards_their_target() -> None:
+    m, _ = mixer()
+    m.seeks = {"intensity": 1.0}  # one unit per second
+    m.control.commands.append(Command("parameter", "intensity", 0.0))
+    run(m, 12000)  # a quarter of a second
+    assert abs(m.control.parameters["intensity"] - 0.25) < 0.02
+    run(m, 24000)
+    assert m.control.parameters["intensity"] == 0.0
+
+
+def test_a_cue_sync_lands_at_the_end_of_the_phrase() -> None:
+    m, _ = mixer()
+    run(m, 96000 + 10)
+    m.control.commands.append(Command("state", "combat", sync=Sync("cue")))
+    run(m, 96000 * 4)
+    assert [t.bar for t in m.transitions] == [4]
