@@ -637,11 +637,7 @@ def _finish(
     _stop(engine)  # the report must describe a finished session
     stats = read_stats(engine)
     engine_report: Mapping[str, Any] = engine.report() if hasattr(engine, "report") else {}
-    bar_starts = {bar["start_frame"] for bar in engine_report.get("bars", [])}
-    transitions = [
-        {**t, "on_bar_start": t.get("landed_frame") in bar_starts}
-        for t in engine_report.get("transitions", [])
-    ]
+    transitions = _with_boundaries(engine_report, game.bundle.meter.numerator)
     frame_time = _percentiles(work_ms)
     game_numbers: dict[str, Any] = {
         "seed": game.seed,
@@ -712,6 +708,26 @@ def _finish(
             "see the report for engine stats"
         )
     return 0
+
+
+def _with_boundaries(engine_report: Mapping[str, Any], beats_per_bar: int) -> list[dict[str, Any]]:
+    """The engine's transitions, each marked with whether it landed on a bar or beat start.
+
+    The boundaries come from the bars the engine played (their start and length),
+    so the check does not trust the engine's own arithmetic.
+    """
+    bars = {bar["index"]: bar for bar in engine_report.get("bars", [])}
+    out = []
+    for t in engine_report.get("transitions", []):
+        bar = bars.get(t.get("bar"))
+        landed = t.get("landed_frame")
+        on_bar = bar is not None and landed == bar["start_frame"]
+        on_beat = bar is not None and any(
+            abs(landed - (bar["start_frame"] + b * bar["frames"] / beats_per_bar)) <= 1.0
+            for b in range(beats_per_bar)
+        )
+        out.append({**t, "on_bar_start": on_bar, "on_beat": on_beat})
+    return out
 
 
 def _stop(engine: Any) -> None:
