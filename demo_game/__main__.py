@@ -28,7 +28,8 @@ def _has_display() -> bool:
 def parse_args(argv: list[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m demo_game",
-        description="A small game whose soundtrack follows the danger, played live by adaptive.",
+        description="Shardfall: a short arena game whose soundtrack adaptive composes live "
+        "and which follows the danger.",
     )
     parser.add_argument(
         "--headless",
@@ -75,7 +76,36 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--screenshot", type=Path, default=None, help="save the last frame as an image (PNG)"
     )
     parser.add_argument(
-        "--mute", action="store_true", help="no music engine: a silent metronome drives the beat"
+        "--mute",
+        "--no-music",
+        dest="mute",
+        action="store_true",
+        help="music off: the engine still conducts (beats, bars, spawns) into its silent output",
+    )
+    parser.add_argument(
+        "--volume",
+        type=float,
+        default=None,
+        help="music volume 0..1, then -/+ in game (default: the device's level; a volume "
+        "makes the engine compose in a thread instead of its own process)",
+    )
+    display = parser.add_mutually_exclusive_group()
+    display.add_argument(
+        "--fullscreen", action="store_true", help="start fullscreen (F11 toggles in game)"
+    )
+    display.add_argument("--windowed", action="store_true", help="start in a window (default)")
+    parser.add_argument(
+        "--gallery",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="save a screenshot of every scene into DIR (simulated time, no audio) and exit",
+    )
+    parser.add_argument(
+        "--bot", action="store_true", help="watch the scripted bot play (headless always uses it)"
+    )
+    parser.add_argument(
+        "--overlay", action="store_true", help="start with the developer overlay (F3) shown"
     )
     parser.add_argument(
         "--fps",
@@ -94,9 +124,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error(f"--seed must be >= 0, got {args.seed}")
     if args.bundle is not None and not args.bundle.is_file():
         parser.error(f"--bundle {args.bundle}: no such file")
+    if args.volume is not None and not 0.0 <= args.volume <= 1.0:
+        parser.error(f"--volume must be in 0..1, got {args.volume}")
     if not 10 <= args.fps <= 240:
         parser.error(f"--fps must be in 10..240, got {args.fps}")
-    if not args.headless and not _has_display():
+    if not args.headless and args.gallery is None and not _has_display():
         # The quickstart's promise: on a machine without a screen, still play something.
         args.headless = True
         if not args.mute:
@@ -119,11 +151,26 @@ def parse_args(argv: list[str] | None = None) -> Options:
         mute=args.mute,
         fps=args.fps,
         screenshot=args.screenshot,
+        fullscreen=args.fullscreen,
+        volume=args.volume,
+        overlay=args.overlay,
+        gallery=args.gallery,
+        bot=args.bot,
     )
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run(parse_args(argv))
+    opts = parse_args(argv)
+    if opts.gallery is not None:
+        from .app import DemoError
+        from .gallery import run_gallery
+
+        try:
+            return run_gallery(opts.gallery, opts.bundle, opts.seed or 1)
+        except DemoError as exc:
+            print(f"demo_game: error: {exc}", file=sys.stderr)
+            return 1
+    return run(opts)
 
 
 if __name__ == "__main__":

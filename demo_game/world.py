@@ -1,9 +1,17 @@
-"""The game world as a pure simulation: entities, movement, collisions and threat.
+"""The game world as a pure simulation: waves, shards, a boss, collisions and threat.
 
 Nothing here imports pygame or the engine, so the rules are unit-testable and the
 headless bot run is deterministic for a given seed and beat schedule. The music
-reaches the world only through ``on_beat`` / ``on_bar``: enemies lunge on each
-beat and the boss charges on each bar, so the gameplay moves with the music.
+reaches the world only through ``on_beat`` / ``on_bar``:
+
+- enemies lunge on each beat and the boss charges on each bar;
+- new enemies are announced by a spawn mark and materialize on the next bar, so
+  every wave enters on the music's downbeat.
+
+The game: collect the wave's shards while the pack grows; dash (it smashes
+crawlers) to get out of trouble; every ``boss_every`` waves a boss comes, and
+collecting the charged cores breaks it. Beat the last boss to win; lose all
+health and the game is over.
 """
 
 from __future__ import annotations
@@ -18,21 +26,30 @@ __all__ = [
     "Enemy",
     "GameEvent",
     "GameEventKind",
+    "Phase",
     "Pickup",
     "Player",
+    "SpawnMark",
     "World",
     "WorldConfig",
 ]
 
 GameEventKind = Literal[
-    "pickup",  # a gem was collected
-    "core",  # a power core was collected; it damages the boss
+    "pickup",  # a shard was collected
+    "core",  # a core was collected; it damages the boss
     "hit",  # the player took damage
-    "player_down",  # health reached zero; the player respawned
+    "dash",  # the player dashed
+    "enemy_killed",  # a dash smashed an enemy
+    "enemy_spawned",  # a spawn mark became an enemy (always on a bar)
+    "wave",  # a new wave began
     "boss_spawned",
     "boss_defeated",
-    "enemy_spawned",
+    "player_down",  # health reached zero: game over
+    "victory",  # the last boss fell
 ]
+
+Phase = Literal["play", "won", "lost"]
+EnemyKind = Literal["crawler", "dart"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +62,25 @@ class GameEvent:
 @dataclass(frozen=True, slots=True)
 class WorldConfig:
     width: float = 960.0
-    height: float = 600.0
+    height: float = 584.0
     player_speed: float = 250.0
     player_radius: float = 14.0
     player_hp: int = 5
     invulnerable_s: float = 1.2
+    dash_speed: float = 720.0
+    dash_s: float = 0.18
+    dash_cooldown_s: float = 1.4
+    waves: int = 6  # the game is won after the boss of the last wave
+    boss_every: int = 3  # waves 3 and 6 are boss waves
+    shards_per_wave: int = 5  # wave n needs shards_per_wave + n - 1 shards
+    wave_max_s: float = 22.0  # a wave also ends when the player dawdles this long
     enemy_start: int = 3
-    enemy_max: int = 6
-    enemy_spawn_every_s: float = 9.0
+    enemy_per_wave: int = 2
+    enemy_max: int = 8
     enemy_speed: float = 85.0
-    enemy_radius: float = 12.0
+    dart_speed: float = 125.0
+    enemy_radius: float = 13.0
+    dart_radius: float = 10.0
     chase_radius: float = 200.0  # an enemy this close starts chasing
     give_up_radius: float = 290.0  # ...and keeps chasing until the player is this far
     chase_stamina_s: float = 7.0  # after chasing this long an enemy gives up...
@@ -62,13 +88,12 @@ class WorldConfig:
     threat_radius: float = 360.0  # beyond this an enemy adds no threat
     beat_lunge: float = 1.6  # extra speed fraction an enemy gets on a beat
     pickups_on_field: int = 3
-    boss_after_pickups: int = 7
-    boss_after_s: float = 25.0  # the boss also comes when the player dawdles
     boss_hp: int = 4
     boss_speed: float = 55.0
-    boss_radius: float = 34.0
+    boss_radius: float = 36.0
     boss_charge: float = 3.0  # extra speed fraction the boss gets on a bar
     spawn_margin: float = 40.0
+    spawns_per_bar: int = 2  # how many spawn marks materialize on one downbeat
     grace_s: float = 3.5  # enemies ignore the player at first: every game opens calm
 
 
@@ -81,6 +106,11 @@ class Player:
     invulnerable: float = 0.0
     vx: float = 0.0
     vy: float = 0.0
+    heading: float = -math.pi / 2  # facing, radians (for the sprite)
+    dash_s: float = 0.0  # > 0 while dashing
+    dash_cooldown: float = 0.0
+    dash_dx: float = 0.0
+    dash_dy: float = -1.0
 
 
 @dataclass(slots=True)
@@ -89,6 +119,7 @@ class Enemy:
     y: float
     radius: float
     heading: float  # wander direction, radians
+    kind: EnemyKind = "crawler"
     chasing: bool = False
     chased_s: float = 0.0
     resting_s: float = 0.0
@@ -100,8 +131,9 @@ class Enemy:
 class Pickup:
     x: float
     y: float
-    kind: Literal["gem", "core"]
+    kind: Literal["shard", "core"]
     radius: float = 10.0
+    age: float = 0.0
 
 
 @dataclass(slots=True)
@@ -113,6 +145,17 @@ class Boss:
     radius: float
     charge: float = 0.0  # decays after each bar
     pulse: float = 0.0
+    hurt: float = 0.0  # 1 when a core hits it, decays; for the renderer
+
+
+@dataclass(slots=True)
+class SpawnMark:
+    """Where an enemy will appear on the next bar; the renderer draws a warning ring."""
+
+    x: float
+    y: float
+    kind: EnemyKind
+    age: float = 0.0
 
 
 def _dist(ax: float, ay: float, bx: float, by: float) -> float:
@@ -135,22 +178,25 @@ class World:
         # One private RNG: same seed + same inputs + same beat schedule = same game.
         self.rng = random.Random(self.seed)
         self.time = 0.0
+        self.phase: Phase = "play"
         self.player = Player(c.width / 2, c.height / 2, c.player_hp, c.player_radius)
         self.enemies: list[Enemy] = []
+        self.marks: list[SpawnMark] = []
         self.pickups: list[Pickup] = []
         self.boss: Boss | None = None
+        self.wave = 1
+        self.wave_shards = 0  # shards collected in this wave
+        self._wave_s = 0.0
         self.score = 0
-        self.pickups_collected = 0
+        self.shards_collected = 0
         self.hits_taken = 0
-        self.downs = 0
+        self.kills = 0
         self.bosses_defeated = 0
-        self._since_boss_pickups = 0
-        self._since_boss_s = 0.0
-        self._next_enemy_s = c.enemy_spawn_every_s
+        self.bars = 0
         for _ in range(c.enemy_start):
-            self._spawn_enemy().resting_s = c.grace_s
+            self._spawn_enemy(self._far_edge_point(), "crawler").resting_s = c.grace_s
         for _ in range(c.pickups_on_field):
-            self._spawn_pickup("gem")
+            self._spawn_pickup("shard")
 
     # --- music hooks ------------------------------------------------------------------
 
@@ -163,12 +209,29 @@ class World:
         if self.boss is not None:
             self.boss.pulse = 1.0
 
-    def on_bar(self) -> None:
-        """A downbeat: the boss charges."""
+    def on_bar(self) -> list[GameEvent]:
+        """A downbeat: the boss charges and waiting spawn marks become enemies."""
+        self.bars += 1
+        events: list[GameEvent] = []
+        if self.phase != "play":
+            return events
         if self.boss is not None:
             self.boss.charge = self.config.boss_charge
+        for mark in self.marks[: self.config.spawns_per_bar]:
+            self._spawn_enemy((mark.x, mark.y), mark.kind)
+            events.append(GameEvent("enemy_spawned", mark.x, mark.y))
+        del self.marks[: self.config.spawns_per_bar]
+        return events
 
     # --- queries ----------------------------------------------------------------------
+
+    @property
+    def is_boss_wave(self) -> bool:
+        return self.wave % self.config.boss_every == 0
+
+    @property
+    def wave_quota(self) -> int:
+        return self.config.shards_per_wave + self.wave - 1
 
     def chasing_count(self) -> int:
         return sum(1 for e in self.enemies if e.chasing)
@@ -185,6 +248,8 @@ class World:
         enemies never outweigh one at your throat. A live boss sets a high floor.
         """
         c, p = self.config, self.player
+        if self.phase != "play":
+            return 0.0
         calm = 1.0
         for e in self.enemies:
             closeness = _clamp(1.0 - _dist(p.x, p.y, e.x, e.y) / c.threat_radius, 0.0, 1.0)
@@ -199,34 +264,65 @@ class World:
             threat += 0.1
         return _clamp(threat, 0.0, 1.0)
 
+    def danger(self) -> float:
+        """How grim things look in [0, 1]: lost health and the size of the pack.
+
+        Slower than ``threat``: it drives the music's mood (``danger`` or a low
+        valence), not its loudness.
+        """
+        c, p = self.config, self.player
+        if self.phase == "won":
+            return 0.0
+        if self.phase == "lost":
+            return 1.0
+        hurt = 1.0 - p.hp / c.player_hp
+        pack = min(1.0, len(self.enemies) / c.enemy_max)
+        boss = 0.35 if self.boss is not None else 0.0
+        return _clamp(0.5 * hurt + 0.3 * pack + boss, 0.0, 1.0)
+
     # --- simulation -------------------------------------------------------------------
 
-    def step(self, dt: float, move: tuple[float, float]) -> list[GameEvent]:
+    def step(self, dt: float, move: tuple[float, float], dash: bool = False) -> list[GameEvent]:
         """Advance ``dt`` seconds; ``move`` is the wanted direction (length <= 1)."""
-        c = self.config
         events: list[GameEvent] = []
         self.time += dt
+        for pk in self.pickups:
+            pk.age += dt
+        for mark in self.marks:
+            mark.age += dt
+        if self.boss is not None:
+            self.boss.hurt *= math.exp(-4.0 * dt)
+        if self.phase != "play":
+            return events
+        if dash:
+            self._start_dash(move, events)
         self._move_player(dt, move)
         self._move_enemies(dt)
         self._move_boss(dt)
+        self._smash(events)
         self._collide(events)
         self._collect(events)
 
-        self._next_enemy_s -= dt
-        if self._next_enemy_s <= 0.0:
-            self._next_enemy_s = c.enemy_spawn_every_s
-            if len(self.enemies) < c.enemy_max:
-                e = self._spawn_enemy()
-                events.append(GameEvent("enemy_spawned", e.x, e.y))
-
-        if self.boss is None:
-            self._since_boss_s += dt
-            if (
-                self._since_boss_pickups >= c.boss_after_pickups
-                or self._since_boss_s >= c.boss_after_s
-            ):
-                events.append(self._spawn_boss())
+        self._wave_s += dt
+        if not self.is_boss_wave and (
+            self.wave_shards >= self.wave_quota or self._wave_s >= self.config.wave_max_s
+        ):
+            self._next_wave(events)
         return events
+
+    def _start_dash(self, move: tuple[float, float], events: list[GameEvent]) -> None:
+        p = self.player
+        if p.dash_cooldown > 0.0 or p.dash_s > 0.0:
+            return
+        mx, my = move
+        n = math.hypot(mx, my)
+        if n > 1e-6:
+            p.dash_dx, p.dash_dy = mx / n, my / n
+        else:
+            p.dash_dx, p.dash_dy = math.cos(p.heading), math.sin(p.heading)
+        p.dash_s = self.config.dash_s
+        p.dash_cooldown = self.config.dash_cooldown_s
+        events.append(GameEvent("dash", p.x, p.y))
 
     def _move_player(self, dt: float, move: tuple[float, float]) -> None:
         c, p = self.config, self.player
@@ -234,13 +330,21 @@ class World:
         n = math.hypot(mx, my)
         if n > 1.0:
             mx, my = mx / n, my / n
+        if n > 1e-6:
+            p.heading = math.atan2(my, mx)
         # Knockback velocity decays; input adds on top of it.
         decay = math.exp(-8.0 * dt)
         p.vx *= decay
         p.vy *= decay
-        p.x = _clamp(p.x + (mx * c.player_speed + p.vx) * dt, p.radius, c.width - p.radius)
-        p.y = _clamp(p.y + (my * c.player_speed + p.vy) * dt, p.radius, c.height - p.radius)
+        vx, vy = mx * c.player_speed + p.vx, my * c.player_speed + p.vy
+        if p.dash_s > 0.0:
+            vx, vy = p.dash_dx * c.dash_speed, p.dash_dy * c.dash_speed
+            p.heading = math.atan2(p.dash_dy, p.dash_dx)
+            p.dash_s = max(0.0, p.dash_s - dt)
+        p.x = _clamp(p.x + vx * dt, p.radius, c.width - p.radius)
+        p.y = _clamp(p.y + vy * dt, p.radius, c.height - p.radius)
         p.invulnerable = max(0.0, p.invulnerable - dt)
+        p.dash_cooldown = max(0.0, p.dash_cooldown - dt)
 
     def _move_enemies(self, dt: float) -> None:
         c, p = self.config, self.player
@@ -258,13 +362,15 @@ class World:
                 e.heading = math.atan2(e.y - p.y, e.x - p.x)
             e.lunge *= decay
             e.pulse *= math.exp(-6.0 * dt)
+            base = c.dart_speed if e.kind == "dart" else c.enemy_speed
             if e.chasing and d > 1e-6:
-                speed = c.enemy_speed * (1.0 + e.lunge)
+                speed = base * (1.0 + e.lunge)
+                e.heading = math.atan2(p.y - e.y, p.x - e.x)
                 e.x += (p.x - e.x) / d * speed * dt
                 e.y += (p.y - e.y) / d * speed * dt
             else:
                 e.heading += self.rng.uniform(-2.0, 2.0) * dt
-                speed = c.enemy_speed * 0.45
+                speed = base * 0.45
                 e.x += math.cos(e.heading) * speed * dt
                 e.y += math.sin(e.heading) * speed * dt
             # Bounce off the walls by turning around.
@@ -298,9 +404,21 @@ class World:
             b.x = _clamp(b.x + (p.x - b.x) / d * speed * dt, b.radius, c.width - b.radius)
             b.y = _clamp(b.y + (p.y - b.y) / d * speed * dt, b.radius, c.height - b.radius)
 
+    def _smash(self, events: list[GameEvent]) -> None:
+        """A dashing player destroys the enemies it touches."""
+        p = self.player
+        if p.dash_s <= 0.0:
+            return
+        for e in list(self.enemies):
+            if _dist(p.x, p.y, e.x, e.y) < p.radius + e.radius + 4.0:
+                self.enemies.remove(e)
+                self.kills += 1
+                self.score += 2
+                events.append(GameEvent("enemy_killed", e.x, e.y))
+
     def _collide(self, events: list[GameEvent]) -> None:
         p = self.player
-        if p.invulnerable > 0.0:
+        if p.invulnerable > 0.0 or p.dash_s > 0.0:
             return
         attackers: list[tuple[float, float, float, float]] = [
             (e.x, e.y, e.radius, 420.0) for e in self.enemies
@@ -317,22 +435,10 @@ class World:
                 self.hits_taken += 1
                 events.append(GameEvent("hit", p.x, p.y))
                 if p.hp <= 0:
-                    events.append(self._respawn_player())
+                    self.phase = "lost"
+                    self.marks.clear()
+                    events.append(GameEvent("player_down", p.x, p.y))
                 return
-
-    def _respawn_player(self) -> GameEvent:
-        # No game over: the demo should keep the music going. Respawn in the
-        # middle and shove anything close away so the player gets a breather.
-        c, p = self.config, self.player
-        self.downs += 1
-        p.x, p.y, p.vx, p.vy = c.width / 2, c.height / 2, 0.0, 0.0
-        p.hp = c.player_hp
-        p.invulnerable = 2.5
-        for e in self.enemies:
-            if _dist(p.x, p.y, e.x, e.y) < c.chase_radius:
-                e.x, e.y = self._edge_point()
-                e.chasing = False
-        return GameEvent("player_down", p.x, p.y)
 
     def _collect(self, events: list[GameEvent]) -> None:
         p = self.player
@@ -340,44 +446,66 @@ class World:
             if _dist(p.x, p.y, pk.x, pk.y) >= p.radius + pk.radius:
                 continue
             self.pickups.remove(pk)
-            if pk.kind == "gem":
+            if pk.kind == "shard":
                 self.score += 1
-                self.pickups_collected += 1
-                self._since_boss_pickups += 1
+                self.shards_collected += 1
+                self.wave_shards += 1
                 events.append(GameEvent("pickup", pk.x, pk.y))
-                self._spawn_pickup("gem")
+                self._spawn_pickup("shard")
             else:
                 self.score += 3
                 events.append(GameEvent("core", pk.x, pk.y))
                 boss = self.boss
                 if boss is not None:
                     boss.hp -= 1
+                    boss.hurt = 1.0
                     if boss.hp <= 0:
-                        events.append(self._defeat_boss())
+                        self._defeat_boss(events)
                     else:
                         self._spawn_pickup("core")
 
-    def _defeat_boss(self) -> GameEvent:
+    def _next_wave(self, events: list[GameEvent]) -> None:
+        c = self.config
+        self.wave += 1
+        self.wave_shards = 0
+        self._wave_s = 0.0
+        p = self.player
+        events.append(GameEvent("wave", p.x, p.y))
+        if self.is_boss_wave:
+            events.append(self._spawn_boss())
+            return
+        room = c.enemy_max - len(self.enemies) - len(self.marks)
+        for i in range(min(room, c.enemy_per_wave + self.wave // 2)):
+            kind: EnemyKind = "dart" if self.wave >= 2 and i % 2 == 1 else "crawler"
+            x, y = self._far_edge_point()
+            self.marks.append(SpawnMark(x, y, kind))
+
+    def _defeat_boss(self, events: list[GameEvent]) -> None:
         assert self.boss is not None
         b = self.boss
         self.boss = None
         self.bosses_defeated += 1
         self.score += 10
-        self._since_boss_pickups = 0
-        self._since_boss_s = 0.0
-        # A lull after the victory: the pack thins out and stops hunting for a
-        # while, so the music gets to come back down to explore.
+        events.append(GameEvent("boss_defeated", b.x, b.y))
+        self.pickups = [pk for pk in self.pickups if pk.kind == "shard"]
+        if self.wave >= self.config.waves:
+            self.phase = "won"
+            self.marks.clear()
+            events.append(GameEvent("victory", b.x, b.y))
+            return
+        # A lull after the boss: the pack thins out and rests, the music comes down.
         del self.enemies[self.config.enemy_start :]
         for e in self.enemies:
             e.chasing, e.chased_s, e.resting_s = False, 0.0, self.config.grace_s + 2.0
-        self.pickups = [pk for pk in self.pickups if pk.kind == "gem"]
         while len(self.pickups) < self.config.pickups_on_field:
-            self._spawn_pickup("gem")
-        return GameEvent("boss_defeated", b.x, b.y)
+            self._spawn_pickup("shard")
+        self._next_wave(events)
 
     def summon_boss(self) -> GameEvent | None:
         """Bring the boss now (a showcase key); None if it is already here."""
-        return self._spawn_boss() if self.boss is None else None
+        if self.boss is not None or self.phase != "play":
+            return None
+        return self._spawn_boss()
 
     # --- spawning ---------------------------------------------------------------------
 
@@ -392,6 +520,16 @@ class World:
             return m, self.rng.uniform(m, c.height - m)
         return c.width - m, self.rng.uniform(m, c.height - m)
 
+    def _far_edge_point(self) -> tuple[float, float]:
+        # Outside chase range, so a spawn is a warning and never an ambush.
+        p, c = self.player, self.config
+        x, y = self._edge_point()
+        for _ in range(32):  # bounded: fall back to the last try
+            if _dist(x, y, p.x, p.y) >= c.chase_radius + 20:
+                break
+            x, y = self._edge_point()
+        return x, y
+
     def _free_point(self, min_player_distance: float) -> tuple[float, float]:
         c, m, p = self.config, self.config.spawn_margin, self.player
         x, y = m, m
@@ -402,21 +540,16 @@ class World:
                 break
         return x, y
 
-    def _spawn_enemy(self) -> Enemy:
+    def _spawn_enemy(self, at: tuple[float, float], kind: EnemyKind) -> Enemy:
         c = self.config
-        x, y = self._edge_point()
-        # Start outside chase range so every game opens calm (the explore state).
-        for _ in range(32):
-            if _dist(x, y, self.player.x, self.player.y) >= c.chase_radius + 20:
-                break
-            x, y = self._edge_point()
-        e = Enemy(x, y, c.enemy_radius, self.rng.uniform(0, 2 * math.pi))
+        radius = c.dart_radius if kind == "dart" else c.enemy_radius
+        e = Enemy(at[0], at[1], radius, self.rng.uniform(0, 2 * math.pi), kind)
         self.enemies.append(e)
         return e
 
-    def _spawn_pickup(self, kind: Literal["gem", "core"]) -> None:
+    def _spawn_pickup(self, kind: Literal["shard", "core"]) -> None:
         # Cores spawn far away so the boss fight lasts a few bars.
-        x, y = self._free_point(280.0 if kind == "core" else 150.0)
+        x, y = self._free_point(300.0 if kind == "core" else 230.0)
         self.pickups.append(Pickup(x, y, kind, 12.0 if kind == "core" else 10.0))
 
     def _spawn_boss(self) -> GameEvent:
@@ -428,8 +561,9 @@ class World:
             (c.width - c.boss_radius - 10, c.height - c.boss_radius - 10),
         ]
         x, y = max(corners, key=lambda q: _dist(q[0], q[1], p.x, p.y))
-        self.boss = Boss(x, y, c.boss_hp, c.boss_hp, c.boss_radius)
-        # During the fight the gems give way to cores, which hurt the boss.
+        hp = c.boss_hp + (self.bosses_defeated * 2)
+        self.boss = Boss(x, y, hp, hp, c.boss_radius)
+        # During the fight the shards give way to cores, which hurt the boss.
         self.pickups = []
         self._spawn_pickup("core")
         return GameEvent("boss_spawned", x, y)

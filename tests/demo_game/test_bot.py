@@ -26,7 +26,7 @@ def session(
     director.begin()
     world = World(seed=seed)
     bot = Bot(seed)
-    moods = play(world, director, clock, seconds, move=bot.act)
+    moods = play(world, director, clock, seconds, move=bot.decide)
     return world, director, moods
 
 
@@ -36,7 +36,8 @@ def trace(seed: int) -> list[tuple[float, float, int, int]]:
     for i in range(600):
         if i % 30 == 0:
             world.on_beat()
-        world.step(1 / 60, bot.act(world, 1 / 60))
+        move, dash = bot.decide(world, 1 / 60)
+        world.step(1 / 60, move, dash)
         out.append((world.player.x, world.player.y, world.score, world.player.hp))
     return out
 
@@ -62,10 +63,17 @@ def helpers(make_clock: Any, make_engine: Any, play: Any) -> Any:
     return make_clock, make_engine, play
 
 
-def test_bot_collects_pickups_and_survives(helpers: Any) -> None:
+def test_bot_collects_shards_smashes_enemies_and_survives(helpers: Any) -> None:
     world, _, _ = session(0, helpers)
-    assert world.pickups_collected >= 5
-    assert world.downs == 0
+    assert world.shards_collected >= 5
+    assert world.kills >= 1
+    assert world.phase == "play" and world.player.hp > 0
+
+
+def test_bot_wins_a_whole_game(helpers: Any) -> None:
+    world, director, _ = session(1, helpers, seconds=120.0)
+    assert world.phase == "won", (world.wave, world.player.hp)
+    assert world.bosses_defeated == world.config.waves // world.config.boss_every
 
 
 def test_bot_meets_every_mood_within_twenty_seconds(helpers: Any) -> None:

@@ -58,6 +58,8 @@ def test_no_display_falls_back_to_a_headless_session(monkeypatch: pytest.MonkeyP
         (["--seconds", "0"], "must be > 0"),
         (["--fps", "5"], "--fps must be in"),
         (["--seed", "-3"], "--seed must be >= 0"),
+        (["--volume", "1.5"], "--volume must be in 0..1"),
+        (["--fullscreen", "--windowed"], "not allowed with"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(
@@ -67,6 +69,25 @@ def test_bad_arguments_exit_2_with_a_message(
         parse_args(argv)
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_player_options_reach_the_game(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DISPLAY", ":0")
+    opts = parse_args(["--fullscreen", "--volume", "0.25", "--no-music", "--overlay", "--bot"])
+    assert opts.fullscreen and opts.volume == 0.25 and opts.mute and opts.overlay and opts.bot
+    assert not opts.headless
+    plain = parse_args([])
+    assert not plain.fullscreen and plain.volume is None and not plain.mute and not plain.overlay
+
+
+def test_gallery_writes_every_scene(tmp_path: Path) -> None:
+    from demo_game.gallery import SHOTS
+
+    result = run_game("--gallery", str(tmp_path), "--seed", "2")
+    assert result.returncode == 0, result.stderr
+    for name in SHOTS:
+        path = tmp_path / f"{name}.png"
+        assert path.stat().st_size > 10_000, name  # a real picture, not an empty frame
 
 
 def test_demo_game_uses_only_the_public_api() -> None:
@@ -108,6 +129,8 @@ def test_muted_headless_run_writes_a_report(tmp_path: Path) -> None:
     assert game["states_visited"] == ["explore"]
     assert game["beats"] >= 3
     assert game["frame_work_ms"]["p50"] > 0
+    assert game["scenes"][:2] == ["title", "play"]  # the bot pressed start
+    assert game["output"] == "silent"
 
 
 def test_a_bad_bundle_fails_with_a_clear_message(tmp_path: Path) -> None:
@@ -117,3 +140,26 @@ def test_a_bad_bundle_fails_with_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "demo_game: error: cannot load the music bundle" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_disk_driver_banner_is_hidden_and_everything_else_is_kept() -> None:
+    script = """
+import os
+from demo_game.app import without_sdl_disk_banner
+with without_sdl_disk_banner():
+    os.write(2, b"CRITICAL: You are using the SDL disk i/o audio driver!\\n")
+    os.write(2, b"CRITICAL:  Writing to file [/tmp/x.raw].\\n")
+    os.write(2, b"a real problem\\n")
+    if os.fork() == 0:  # the engine's worker process inherits the filter
+        os.write(2, b"from a worker process\\n")
+        os._exit(0)
+    os.wait()
+os.write(2, b"after\\n")
+"""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "a real problem\nfrom a worker process\nafter\n"

@@ -3,6 +3,7 @@
 These run ``python -m demo_game --headless`` in a subprocess for real seconds,
 so they are marked slow (CI still runs them). The audio is checked from the raw
 file SDL's disk driver wrote, i.e. exactly what a sound card would have played.
+Frame times and underruns are reported, never asserted: CI machines are busy.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from runtime import read_disk_audio, read_wav
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RATE = 48000
+# The bot meets the first boss after about 20 s (title, three waves of shards);
+# 34 s leaves room for a busy machine without making the suite slow.
+SESSION_S = 34.0
 
 
 def headless(tmp_path: Path, seconds: float, seed: int, *extra: str) -> dict[str, Any]:
@@ -64,60 +68,101 @@ def headless(tmp_path: Path, seconds: float, seed: int, *extra: str) -> dict[str
         "rate": rate,
         "report": json.loads(report.read_text()),
         "summary": lines[0],
+        "stderr": result.stderr,
     }
 
 
-def check_session(run: dict[str, Any], seconds: float) -> dict[str, Any]:
-    audio: np.ndarray = run["audio"]
-    report = run["report"]
-    game = report["game"]
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    import adaptive
 
+    adaptive.load_bundle()  # fails (not skips) when the default style is missing
+    return headless(tmp_path_factory.mktemp("session"), SESSION_S, seed=1)
+
+
+def check_audio(run: dict[str, Any], seconds: float) -> None:
+    audio: np.ndarray = run["audio"]
     # SDL wrote (nearly) the whole session; its disk driver paces itself in real time.
     assert audio.dtype == np.float32 and audio.shape[1] == 2
     assert audio.shape[0] >= 0.75 * seconds * SAMPLE_RATE
     rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
     peak = float(np.abs(audio).max())
     assert rms > 0.01, f"silent: rms {rms}"
-    assert peak < 0.999, f"clipping: peak {peak}"
+    assert peak <= 1.0, f"clipping: peak {peak}"
     # Not silent anywhere for long: every second of the session has sound.
     per_second = audio[: audio.shape[0] // SAMPLE_RATE * SAMPLE_RATE].reshape(-1, SAMPLE_RATE, 2)
     quiet = [i for i, sec in enumerate(per_second) if np.sqrt(np.mean(sec**2)) < 1e-3]
     assert quiet == [], f"silent seconds: {quiet}"
-
     # The WAV is that same stream, 16-bit.
     assert run["rate"] == SAMPLE_RATE
     assert run["wav"].shape == audio.shape
     assert np.max(np.abs(run["wav"] - audio)) < 2.0 / 32767
-
+    report = run["report"]
     assert report["audio"]["frames"] == audio.shape[0]
     assert abs(report["audio"]["rms"] - rms) < 1e-4
 
-    # A real fixed-timestep loop ran for the whole time.
-    assert game["seconds"] >= seconds
-    assert abs(game["frames_simulated"] - 60 * game["seconds"]) <= 0.05 * 60 * seconds
-    assert game["frames_rendered"] > 0
 
-    # The music followed the game.
+@pytest.mark.slow
+def test_the_music_follows_the_bot_through_explore_combat_and_boss(
+    session: dict[str, Any],
+) -> None:
+    game = session["report"]["game"]
+    assert game["scenes"][:2] == ["title", "play"]
     assert game["states_visited"][0] == "explore"
-    assert len(set(game["states_visited"])) >= 2, game["states_visited"]
-    assert report["engine"]["transitions"], "no transition landed"
-    assert game["stingers_fired"].get("pickup", 0) >= 1
-    assert game["beats"] >= 4 * (seconds // 4)
-    # Underruns depend on the machine's load: reported, never asserted (benchmarks measure them).
-    assert isinstance(report["engine"]["underruns"], int)
-    return game
+    visited = game["states_visited"]
+    assert "combat" in visited and "boss" in visited, session["summary"]
+    assert visited.index("combat") < visited.index("boss"), session["summary"]
+    assert game["stingers_fired"].get("pickup", 0) >= 3
+    assert game["stingers_landed"].get("pickup", 0) >= 1
+    assert game["beats"] >= 4 * (SESSION_S // 4)
 
 
 @pytest.mark.slow
-def test_headless_session_with_the_default_style(tmp_path: Path) -> None:
-    import adaptive
+def test_every_transition_lands_on_its_boundary(session: dict[str, Any]) -> None:
+    """Fights and the boss change on the bar (game over, on the beat)."""
+    report = session["report"]
+    bar_starts = {bar["start_frame"] for bar in report["engine"]["bars"]}
+    transitions = report["transitions"]
+    # Which state a change comes from depends on the play (combat may calm down to
+    # explore before the boss comes); where it goes is what the test needs.
+    landed_in = [t["to"] for t in transitions]
+    assert "combat" in landed_in and "boss" in landed_in, (transitions, session["summary"])
+    for t in transitions:
+        assert t["landed_frame"] >= t["requested_frame"], t
+        if t["sync"] == "bar" or t["sync"].startswith("bars:"):
+            assert t["landed_frame"] in bar_starts, t
+            assert t["on_bar_start"] is True and t["on_beat"] is True
+        elif t["sync"] == "beat":
+            assert t["on_beat"] is True, t
+    bar_synced = [t for t in transitions if t["to"] in ("combat", "boss")]
+    assert bar_synced and all(t["on_bar_start"] for t in bar_synced), bar_synced
 
-    bundle = adaptive.load_bundle()  # fails (not skips) when the default style is missing
-    seconds = 20.0
-    game = check_session(headless(tmp_path, seconds, seed=1), seconds)
-    states = set(game["states_visited"])
-    assert states <= set(bundle.states)
-    assert set(game["stingers_fired"]) <= set(bundle.stingers)
+
+@pytest.mark.slow
+def test_the_audio_sdl_wrote_is_music(session: dict[str, Any]) -> None:
+    check_audio(session, SESSION_S)
+
+
+@pytest.mark.slow
+def test_the_report_carries_frame_times_underruns_and_fallback_bars(
+    session: dict[str, Any],
+) -> None:
+    report, game = session["report"], session["report"]["game"]
+    assert report["frames"] == game["frames_rendered"] > 0
+    assert 0.0 < report["frame_time_ms"]["p50"] <= report["frame_time_ms"]["p99"]
+    assert isinstance(report["underruns"], int) and report["underruns"] >= 0
+    assert isinstance(report["fallback_bars"], int) and report["fallback_bars"] >= 0
+    assert report["underruns"] == report["engine"]["underruns"]
+    assert game["engine_calls_ms"]["p50"] > 0.0
+    # A real fixed-timestep loop ran for the whole time.
+    assert game["seconds"] >= SESSION_S
+    assert abs(game["frames_simulated"] - 60 * game["seconds"]) <= 0.05 * 60 * SESSION_S
+
+
+@pytest.mark.slow
+def test_sdl_disk_driver_banner_is_not_shown(session: dict[str, Any]) -> None:
+    assert "disk i/o audio driver" not in session["stderr"]
+    assert "CRITICAL" not in session["stderr"]
 
 
 @pytest.mark.slow
@@ -131,7 +176,8 @@ def test_headless_session_falls_back_with_a_smaller_bundle(
     assert "boss" not in bundle.states and "hit" not in bundle.stingers
     seconds = 14.0
     run = headless(tmp_path, seconds, 2, "--bundle", str(tiny_bundle_path))
-    game = check_session(run, seconds)
+    check_audio(run, seconds)
+    game = run["report"]["game"]
     assert set(game["states_visited"]) <= {"explore", "combat"}
     assert set(game["stingers_fired"]) <= {"pickup"}
     assert game["bundle"]["name"] == bundle.name

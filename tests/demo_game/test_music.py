@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from demo_game.music import IntensitySmoother, Metronome, MoodMachine, MusicDirector
+from demo_game.music import IntensitySmoother, MoodMachine, MusicDirector
 from demo_game.world import Enemy, GameEvent, World
 
 
@@ -90,7 +90,7 @@ def test_director_requests_states_only_on_change_and_on_the_bar(
     assert director.states_visited == ["explore", "combat"]
 
 
-def test_director_sets_intensity_every_frame_following_threat(
+def test_director_sends_intensity_as_it_follows_threat(
     director: MusicDirector, engine: Any, clock: Any, play: Any
 ) -> None:
     w = calm_world()
@@ -100,9 +100,13 @@ def test_director_sets_intensity_every_frame_following_threat(
     w.player.invulnerable = 100.0
     play(w, director, clock, 1.0)
     calls = engine.of("set_parameter")
-    assert len(calls) == 90  # one per frame
     assert all(name == "intensity" and 0.0 <= v <= 1.0 for _, name, v in calls)
     assert calls[-1][2] > low + 0.3
+    # Sent as it moves, in steps of a hundredth, and never twice the same value in a row.
+    values = [v for _, _, v in calls]
+    assert 10 < len(values) < 90
+    assert all(abs(b - a) >= 0.01 - 1e-9 for a, b in zip(values, values[1:], strict=False))
+    assert calls[-1][2] == pytest.approx(round(director.view.intensity, 2))
 
 
 def test_intensity_is_scaled_to_the_bundle_range(clock: Any, make_engine: Any, play: Any) -> None:
@@ -177,35 +181,6 @@ def test_bundle_without_boss_state_fights_the_boss_in_combat(
     assert [c[1] for c in engine.of("set_state")] == ["explore", "combat"]
 
 
-def test_metronome_beats_bars_and_bar_quantized_transitions(make_clock: Any) -> None:
-    clock = make_clock()
-    m = Metronome(120.0, 4, clock=clock)
-    events = m.update()
-    assert [(e.kind, e.bar, e.beat) for e in events] == [("bar", 0, 0), ("beat", 0, 0)]
-    clock.now = 0.7
-    m.set_state("combat")
-    assert [e.kind for e in m.update()] == ["beat"]  # beat 1 at 0.5 s; no transition mid-bar
-    clock.now = 2.0
-    events = m.update()
-    kinds = [(e.kind, e.bar, e.beat, e.name) for e in events]
-    assert kinds == [
-        ("beat", 0, 2, None),
-        ("beat", 0, 3, None),
-        ("bar", 1, 0, "combat"),
-        ("transition", 1, 0, "combat"),
-        ("beat", 1, 0, None),
-    ]
-    assert events[2].frame == 96000 and events[2].time == 2.0
-
-
-def test_metronome_honours_the_beat_unit(make_clock: Any) -> None:
-    clock = make_clock()
-    m = Metronome(120.0, 6, beat_unit=8, clock=clock)
-    clock.now = 1.5
-    beats = [e for e in m.update() if e.kind == "beat"]
-    assert len(beats) == 7  # eighth notes at 120 quarter-bpm: every 0.25 s, 0..1.5 inclusive
-
-
 def test_hud_view_pulses_on_beats_and_flashes_on_bars(director: MusicDirector, clock: Any) -> None:
     w = calm_world()
     director.frame(w, [], 1 / 60)  # bar 0, beat 0 at t=0
@@ -217,3 +192,171 @@ def test_hud_view_pulses_on_beats_and_flashes_on_bars(director: MusicDirector, c
     director.frame(w, [], 0.25)
     assert director.view.beat_pulse == 1.0 and director.view.beat == 1
     assert director.view.stats["underruns"] == 0
+
+
+@pytest.mark.parametrize(
+    ("states", "victory", "game_over"),
+    [
+        (["explore", "combat", "boss"], "explore", "explore"),
+        (["explore", "combat", "boss", "victory", "game_over"], "victory", "game_over"),
+    ],
+)
+def test_endings_play_their_own_state_or_the_closest_one(
+    states: list[str], victory: str, game_over: str, clock: Any, make_engine: Any
+) -> None:
+    d = MusicDirector(make_engine(clock), states=states, stingers=[], parameters={})
+    assert d.state_for("victory") == victory
+    assert d.state_for("game_over") == game_over
+
+
+def test_the_scene_sets_the_mood_and_endings_calm_the_intensity(
+    clock: Any, make_engine: Any
+) -> None:
+    engine = make_engine(clock)
+    d = MusicDirector(
+        engine,
+        states=["explore", "combat", "boss", "victory"],
+        stingers=[],
+        parameters={"intensity": {"min": 0.0, "max": 1.0}},
+    )
+    w = calm_world()
+    w.summon_boss()
+    for _ in range(60):
+        d.frame(w, [], 1 / 60, "play")
+    assert d.view.mood == "boss" and d.view.intensity > 0.5
+    for _ in range(240):
+        d.frame(w, [], 1 / 60, "won")
+    assert d.view.mood == "victory" and d.view.intensity < 0.3
+    assert [c[1] for c in engine.of("set_state")] == ["boss", "victory"]
+    d.frame(w, [], 1 / 60, "title")
+    assert d.view.mood == "explore"
+
+
+def test_danger_drives_the_mood_parameter_only_if_the_bundle_declares_it(
+    clock: Any, make_engine: Any
+) -> None:
+    def run(parameters: dict[str, dict[str, float]]) -> list[tuple[Any, ...]]:
+        engine = make_engine(clock)
+        d = MusicDirector(engine, states=["explore"], stingers=[], parameters=parameters)
+        w = calm_world()
+        w.player.hp = 1
+        for _ in range(120):
+            d.frame(w, [], 1 / 60)
+        return [c for c in engine.of("set_parameter") if c[1] != "intensity"]
+
+    assert run({"intensity": {"min": 0.0, "max": 1.0}}) == []
+    danger = run({"danger": {"min": 0.0, "max": 1.0}})
+    assert len(danger) >= 3 and danger[-1][2] > danger[0][2] >= 0.0
+    valence = run({"valence": {"min": -1.0, "max": 1.0}})
+    assert valence[-1][2] < valence[0][2] <= 1.0  # valence falls as danger rises
+
+
+def test_read_stats_accepts_a_dict_or_a_typed_record() -> None:
+    from demo_game.music import read_stats
+
+    class Record:
+        def as_dict(self) -> dict[str, int]:
+            return {"underruns": 2, "fallback_bars": 1}
+
+    class DictEngine:
+        def stats(self) -> dict[str, int]:
+            return {"underruns": 0}
+
+    class RecordEngine:
+        def stats(self) -> Record:
+            return Record()
+
+    assert read_stats(DictEngine()) == {"underruns": 0}  # type: ignore[arg-type]
+    assert read_stats(RecordEngine()) == {"underruns": 2, "fallback_bars": 1}  # type: ignore[arg-type]
+
+
+class _Event:
+    def __init__(self, kind: str, at: float | None) -> None:
+        self.kind, self.frame, self.bar, self.beat, self.name, self.time = kind, 0, 0, 0, None, 0.0
+        if at is not None:
+            self.at = at
+
+
+def test_events_stamped_with_their_hearing_time_are_held_until_then(
+    clock: Any, make_engine: Any
+) -> None:
+    import time
+
+    engine = make_engine(clock)
+    d = MusicDirector(engine, states=["explore"], stingers=[], parameters={})
+    soon = time.perf_counter() + 0.2
+    queued = [_Event("beat", None), _Event("beat", soon), _Event("bar", soon + 0.01)]
+    engine.update = lambda: [queued.pop(0) for _ in range(len(queued))]  # type: ignore[method-assign]
+    first = d.frame(calm_world(), [], 1 / 60)
+    assert [getattr(e, "at", None) for e in first] == [None]  # unstamped: at once
+    time.sleep(0.25)
+    later = d.frame(calm_world(), [], 1 / 60)
+    assert [e.kind for e in later] == ["beat", "bar"]
+    assert d.view.bar_flash == 1.0
+
+
+def test_open_engine_gives_a_silent_engine_that_keeps_time() -> None:
+    import time
+
+    import adaptive
+    from demo_game.music import open_engine
+
+    engine = open_engine(adaptive.load_bundle(), "silent", seed=1)
+    engine.start()
+    try:
+        engine.set_state("explore", sync="bar")
+        deadline = time.perf_counter() + 10.0
+        kinds: set[str] = set()
+        while time.perf_counter() < deadline and not {"beat", "bar"} <= kinds:
+            kinds |= {e.kind for e in engine.update()}
+            time.sleep(0.05)
+    finally:
+        engine.stop()
+    assert {"beat", "bar"} <= kinds
+
+
+def test_the_volume_output_scales_and_ramps_what_the_device_plays() -> None:
+    import numpy as np
+
+    from demo_game.music import make_volume_output
+
+    class Device:
+        name, realtime, underruns, fill_errors = "sdl", True, 3, 1
+
+        def start(self, fill: Any, sample_rate: int, block_frames: int) -> None:
+            self.pull = fill
+
+        def stop(self) -> None:
+            self.stopped = True
+
+        def pending_frames(self) -> int:
+            return 7
+
+    device = Device()
+    output = make_volume_output(device)
+    if output is None:
+        pytest.skip("this engine takes no Output instances, so the game has no volume")
+    output.start(lambda block: block.fill(1.0), 48000, 4)
+    block = np.zeros((4, 2), dtype=np.float32)
+    device.pull(block)
+    assert np.all(block == 1.0)  # full volume: untouched
+    output.volume = 0.5
+    device.pull(block)
+    assert block[0, 0] == 1.0 and block[-1, 0] == pytest.approx(0.25)
+    assert np.all(np.diff(block[:, 0]) < 0)  # a ramp, not a click
+    device.pull(block)
+    assert np.all(block == 0.25)  # a square law: half volume is a quarter of the power
+    assert output.underruns == 3 and output.fill_errors == 1 and output.pending_frames() == 7
+    output.stop()
+    assert device.stopped
+
+
+def test_engine_errors_reach_the_overlay_and_the_report(clock: Any, make_engine: Any) -> None:
+    engine = make_engine(clock)
+    d = MusicDirector(engine, states=["explore"], stingers=[], parameters={})
+    failure = _Event("error", None)
+    failure.name = "RuntimeError: the drums model failed"
+    engine.update = lambda: [failure]  # type: ignore[method-assign]
+    d.frame(calm_world(), [], 1 / 60)
+    assert d.errors == ["RuntimeError: the drums model failed"]
+    assert d.view.last_error == "RuntimeError: the drums model failed"

@@ -126,42 +126,75 @@ def test_boss_charges_on_the_bar() -> None:
     assert boss_travel(True) > 1.5 * boss_travel(False)
 
 
-def test_collecting_a_pickup_scores_and_respawns() -> None:
+def grab(w: World, kind: str = "shard") -> list[str]:
+    """Put the player on the first pickup of ``kind`` and step once; the event kinds."""
+    pk = next(p for p in w.pickups if p.kind == kind)
+    w.player.x, w.player.y = pk.x, pk.y
+    w.player.invulnerable = 10.0  # enemies or the boss may be close; not under test here
+    return [e.kind for e in w.step(1 / 60, (0, 0))]
+
+
+def test_collecting_a_shard_scores_and_respawns() -> None:
     w = World(seed=3)
     w.enemies.clear()
     pk = w.pickups[0]
-    w.player.x, w.player.y = pk.x, pk.y
-    events = w.step(1 / 60, (0, 0))
-    assert [e.kind for e in events] == ["pickup"]
-    assert w.score == 1 and w.pickups_collected == 1
+    assert grab(w) == ["pickup"]
+    assert w.score == 1 and w.shards_collected == 1 and w.wave_shards == 1
     assert len(w.pickups) == w.config.pickups_on_field
     assert pk not in w.pickups
 
 
-def test_boss_arrives_after_enough_pickups_and_falls_to_cores() -> None:
-    w = World(WorldConfig(boss_after_pickups=2, boss_hp=2), seed=5)
+def test_a_full_quota_starts_the_next_wave_whose_enemies_enter_on_the_bar() -> None:
+    w = World(WorldConfig(shards_per_wave=2), seed=5)
     w.enemies.clear()
-    kinds: list[str] = []
-    for _ in range(2):
-        pk = w.pickups[0]
-        w.player.x, w.player.y = pk.x, pk.y
-        kinds += [e.kind for e in w.step(1 / 60, (0, 0))]
-    assert kinds == ["pickup", "pickup", "boss_spawned"]
-    assert w.boss is not None
-    assert [pk.kind for pk in w.pickups] == ["core"]  # gems give way to cores
-    for expected in (["core"], ["core", "boss_defeated"]):
-        core = w.pickups[0]
-        w.player.x, w.player.y = core.x, core.y
-        w.player.invulnerable = 10.0  # the boss may be close; not under test here
-        assert [e.kind for e in w.step(1 / 60, (0, 0))] == expected
-    assert w.boss is None and w.bosses_defeated == 1
-    assert all(pk.kind == "gem" for pk in w.pickups)
+    kinds = grab(w) + grab(w)
+    assert kinds == ["pickup", "pickup", "wave"]
+    assert w.wave == 2 and w.wave_shards == 0 and w.wave_quota == 3
+    marks = len(w.marks)
+    assert marks >= 2 and w.enemies == []  # announced, not there yet
+    for _ in range(120):  # two seconds without a bar: still only marks
+        w.step(1 / 60, (0, 0))
+    assert w.enemies == [] and len(w.marks) == marks
+    spawned = [e.kind for e in w.on_bar()]
+    assert spawned == ["enemy_spawned"] * min(marks, w.config.spawns_per_bar)
+    assert len(w.enemies) == len(spawned)
+    assert {e.kind for e in w.enemies} <= {"crawler", "dart"}
 
 
-def test_boss_also_arrives_when_the_player_dawdles() -> None:
-    w = World(WorldConfig(boss_after_s=2.0), seed=2)
+def test_a_wave_also_ends_when_the_player_dawdles() -> None:
+    w = World(WorldConfig(wave_max_s=2.0), seed=2)
+    w.player.invulnerable = 100.0
     kinds = [e.kind for _ in range(130) for e in w.step(1 / 60, (0, 0))]
-    assert "boss_spawned" in kinds
+    assert "wave" in kinds and w.wave == 2
+
+
+def test_every_third_wave_brings_a_boss_that_falls_to_cores() -> None:
+    w = World(WorldConfig(shards_per_wave=1, boss_hp=2), seed=5)
+    w.enemies.clear()
+    assert grab(w) == ["pickup", "wave"]
+    assert grab(w) == ["pickup"]  # wave 2 needs one shard more
+    assert grab(w) == ["pickup", "wave", "boss_spawned"]
+    assert w.wave == 3 and w.is_boss_wave and w.boss is not None
+    assert [pk.kind for pk in w.pickups] == ["core"]  # shards give way to cores
+    assert grab(w, "core") == ["core"]
+    assert w.boss.hp == 1 and w.boss.hurt == 1.0
+    kinds = grab(w, "core")
+    assert kinds[:3] == ["core", "boss_defeated", "wave"]
+    assert w.boss is None and w.bosses_defeated == 1 and w.wave == 4
+    assert all(pk.kind == "shard" for pk in w.pickups)
+    assert w.phase == "play"
+
+
+def test_beating_the_last_boss_wins_the_game() -> None:
+    w = World(WorldConfig(shards_per_wave=1, boss_hp=1, waves=3), seed=6)
+    w.enemies.clear()
+    while w.boss is None:
+        grab(w)
+    assert w.wave == 3
+    assert grab(w, "core") == ["core", "boss_defeated", "victory"]
+    assert w.phase == "won"
+    assert w.step(1 / 60, (1, 0)) == []  # the world stands still after the end
+    assert w.threat() == 0.0 and w.on_bar() == []
 
 
 def test_touching_an_enemy_hurts_once_then_grants_invulnerability() -> None:
@@ -176,14 +209,37 @@ def test_touching_an_enemy_hurts_once_then_grants_invulnerability() -> None:
     assert w.step(1 / 60, (0, 0)) == []
 
 
-def test_losing_all_health_respawns_the_player() -> None:
+def test_losing_all_health_is_game_over() -> None:
     w = lone_world()
     w.player.hp = 1
     add_enemy(w, 5.0)
     kinds = [e.kind for e in w.step(1 / 60, (0, 0))]
     assert kinds == ["hit", "player_down"]
-    assert w.player.hp == w.config.player_hp and w.downs == 1
-    assert w.chasing_count() == 0  # the crowd was shoved away
+    assert w.phase == "lost" and w.player.hp == 0
+    assert w.danger() == 1.0
+
+
+def test_a_dash_smashes_enemies_and_cannot_be_spammed() -> None:
+    w = lone_world()
+    e = add_enemy(w, 60.0)
+    kinds = [k.kind for k in w.step(1 / 60, (1.0, 0.0), dash=True)]
+    assert kinds == ["dash"]
+    for _ in range(12):
+        kinds += [k.kind for k in w.step(1 / 60, (1.0, 0.0))]
+    assert "enemy_killed" in kinds and e not in w.enemies
+    assert w.player.hp == w.config.player_hp  # dashing through does not hurt
+    assert w.kills == 1
+    assert [k.kind for k in w.step(1 / 60, (1.0, 0.0), dash=True)] == []  # cooling down
+
+
+def test_danger_grows_with_lost_health_and_the_pack() -> None:
+    w = lone_world()
+    calm = w.danger()
+    w.player.hp = 2
+    hurt = w.danger()
+    for i in range(6):
+        add_enemy(w, 300.0, 10.0 * i)
+    assert calm < hurt < w.danger() <= 1.0
 
 
 @pytest.mark.parametrize("move", [(1.0, 0.0), (0.0, -1.0), (5.0, 5.0)])
@@ -199,15 +255,12 @@ def test_player_moves_at_most_at_full_speed_and_stays_inside(move: tuple[float, 
     assert r <= w.player.y <= w.config.height - r
 
 
-def test_beating_the_boss_brings_a_lull() -> None:
+def test_beating_a_boss_brings_a_lull() -> None:
     w = World(WorldConfig(boss_hp=1), seed=4)
     for _ in range(5):
         add_enemy(w, 100.0, 0.0)
     w.summon_boss()
-    core = w.pickups[0]
-    w.player.x, w.player.y = core.x, core.y
-    w.player.invulnerable = 10.0
-    assert "boss_defeated" in [e.kind for e in w.step(1 / 60, (0, 0))]
+    assert "boss_defeated" in grab(w, "core")
     assert len(w.enemies) == w.config.enemy_start
     w.step(1 / 60, (0, 0))
     assert w.chasing_count() == 0  # nobody hunts for a while: the music can calm down
