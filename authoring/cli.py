@@ -43,6 +43,14 @@ def _summary(audio: np.ndarray) -> str:
     return f"peak {peak:.3f}, rms {rms:.3f}"
 
 
+def _midi(engine: Any, path: Path) -> None:
+    try:
+        from authoring._midi_export import write_engine_midi
+    except ImportError:
+        raise AdaptiveError("--midi needs mido: pip install 'adaptive[authoring]'") from None
+    write_engine_midi(engine, path)
+
+
 def cmd_render(args: argparse.Namespace) -> int:
     from runtime import MusicEngine, load_timeline, render_timeline, write_wav
 
@@ -59,7 +67,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     for name, audio in stems.items():
         write_wav(Path(args.stems) / f"{name}.wav", audio, engine.sample_rate)
     if args.midi:
-        _write_midi(engine, Path(args.midi))
+        _midi(engine, Path(args.midi))
     report = engine.report()
     seconds = mix.shape[0] / engine.sample_rate
     report["render"] = {
@@ -77,54 +85,6 @@ def cmd_render(args: argparse.Namespace) -> int:
         f"{seconds / cpu if cpu > 0 else float('inf'):.1f}x real time (CPU)"
     )
     return 0
-
-
-def _write_midi(engine: Any, path: Path) -> None:
-    try:
-        import mido
-    except ImportError:
-        raise AdaptiveError("--midi needs mido: pip install 'adaptive[authoring]'") from None
-    ticks_per_beat = 480
-    ticks_per_frame = ticks_per_beat / engine.clock.frames_per_beat
-    tracks: dict[str, list[tuple[int, mido.Message]]] = {}
-    for channel_index, stem in enumerate(engine.mixer.stem_names):
-        tracks[stem] = []
-        role = engine.bundle.stems[stem]["role"]
-        channel = 9 if role == "drums" else min(channel_index, 8)
-        for name, pitch, start, frames, velocity in engine.played_notes():
-            if name != stem:
-                continue
-            on = int(round(start * ticks_per_frame))
-            off = on + max(1, int(round(frames * ticks_per_frame)))
-            tracks[stem].append(
-                (
-                    on,
-                    mido.Message(
-                        "note_on", note=pitch, velocity=max(1, min(127, velocity)), channel=channel
-                    ),
-                )
-            )
-            tracks[stem].append(
-                (off, mido.Message("note_off", note=pitch, velocity=0, channel=channel))
-            )
-    midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
-    meta = mido.MidiTrack()
-    meta.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(engine.clock.tempo)))
-    meter = engine.clock.meter
-    meta.append(
-        mido.MetaMessage("time_signature", numerator=meter.numerator, denominator=meter.denominator)
-    )
-    midi.tracks.append(meta)
-    for stem, events in tracks.items():
-        track = mido.MidiTrack()
-        track.append(mido.MetaMessage("track_name", name=stem))
-        now = 0
-        for tick, message in sorted(events, key=lambda e: (e[0], e[1].type == "note_on")):
-            track.append(message.copy(time=tick - now))
-            now = tick
-        midi.tracks.append(track)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    midi.save(str(path))
 
 
 def cmd_play(args: argparse.Namespace) -> int:

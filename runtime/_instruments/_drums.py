@@ -124,13 +124,13 @@ class _Synth:
         return x
 
 
-_LEVELS = {
-    "kick": 0.95,
-    "snare": 0.8,
-    "closed_hat": 0.42,
-    "open_hat": 0.38,
-    "crash": 0.45,
-    "tom": 0.75,
+_LEVELS = {  # peak level of each drum at full velocity: the kit's balance
+    "kick": 0.62,
+    "snare": 0.5,
+    "closed_hat": 0.22,
+    "open_hat": 0.2,
+    "crash": 0.26,
+    "tom": 0.45,
 }
 
 
