@@ -18,7 +18,7 @@ from adaptive._music import Note
 
 from ._drums import CHOKE_GROUPS, DrumHit, DrumKit
 from ._presets import INSTRUMENT_NAMES, PRESETS, Preset
-from ._sampler import Sampler, SampleZone
+from ._sampler import Sampler, SampleZone, sampler_from_data
 from ._synth import Partial, SynthInstrument, SynthPatch
 from ._voice import Envelope, Instrument, PitchedInstrument
 
@@ -40,6 +40,7 @@ __all__ = [
     "TAIL_SECONDS",
     "make_instrument",
     "notes_to_frames",
+    "sampler_from_data",
 ]
 
 TAIL_SECONDS = 1.5  # the longest ring-out past a bar line (crash cymbal, pad release)

@@ -9,14 +9,15 @@ fixed-point read position: exact over any note length, without float64 phase.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ._voice import Envelope, PitchedInstrument, adsr, velocity_gain
 
-__all__ = ["SampleZone", "Sampler"]
+__all__ = ["SampleZone", "Sampler", "sampler_from_data"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class SampleZone:
     velocities: tuple[int, int] = (1, 127)
     loop: tuple[int, int] | None = None  # [start, end) in sample frames, played while held
     fine_cents: float = 0.0
+    scale_tuning: float = 100.0  # cents per key (0: every key plays the root pitch, as drums do)
     gain: float = 1.0
     pan: float = 0.0  # -1..1
     envelope: Envelope = Envelope(0.001, 0.0, 1.0, 0.3)
@@ -112,7 +114,7 @@ class Sampler(PitchedInstrument):
         for i in chosen:
             zone = self.zones[i]
             env = adsr(zone.envelope, frames, self.sample_rate)
-            semitones = pitch - zone.root + zone.fine_cents / 100.0
+            semitones = (pitch - zone.root) * zone.scale_tuning / 100.0 + zone.fine_cents / 100.0
             ratio = 2.0 ** (semitones / 12.0) * zone.sample_rate / self.sample_rate
             index, after, frac = _read_positions(zone, ratio, env.shape[0])
             audio = self._audio[i]
@@ -139,3 +141,40 @@ class Sampler(PitchedInstrument):
         for p in parts:
             out[:, : p.shape[1]] += p
         return out
+
+
+def sampler_from_data(
+    name: str, data: Mapping[str, Any], sample_rate: int, polyphony: int = 16
+) -> Sampler:
+    """A sampler from baked SoundFont data (see authoring's SoundFont import): plain numbers and PCM."""
+    try:
+        pcm = [
+            np.frombuffer(s["pcm"], dtype="<i2").astype(np.float32) * np.float32(1.0 / 32768.0)
+            for s in data["samples"]
+        ]
+        zones = []
+        for z in data["zones"]:
+            audio = pcm[int(z["sample"])][int(z["start"]) : int(z["end"])]
+            audio = audio - np.float32(audio.mean())  # a recorded sample may carry DC
+            attack, decay, sustain, release = (float(v) for v in z["envelope"])
+            loop = z.get("loop")
+            zones.append(
+                SampleZone(
+                    audio=audio,
+                    sample_rate=int(data["samples"][int(z["sample"])]["sample_rate"]),
+                    root=int(z["root"]),
+                    keys=(int(z["keys"][0]), int(z["keys"][1])),
+                    velocities=(int(z["velocities"][0]), int(z["velocities"][1])),
+                    loop=None if loop is None else (int(loop[0]), int(loop[1])),
+                    fine_cents=float(z["fine_cents"]),
+                    scale_tuning=float(z.get("scale_tuning", 100.0)),
+                    gain=float(z["gain"]),
+                    pan=float(z["pan"]),
+                    envelope=Envelope(attack, decay, sustain, release),
+                )
+            )
+    except (KeyError, IndexError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"sampler {name!r}: bad sampler data: {type(exc).__name__}: {exc}"
+        ) from None
+    return Sampler(name, zones, sample_rate, polyphony=polyphony)
