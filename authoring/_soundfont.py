@@ -18,6 +18,7 @@ import hashlib
 import io
 import logging
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from adaptive import AdaptiveError
 
-__all__ = ["extract_preset", "SOUNDFONT_FORMAT"]
+__all__ = ["extract_preset", "extract_presets", "SOUNDFONT_FORMAT"]
 
 SOUNDFONT_FORMAT = 1
 _TIMECENTS_DEFAULT = -12000  # about 1 ms
@@ -74,20 +75,26 @@ def _open(path: Path) -> Any:
 
 def extract_preset(path: str | Path, program: int, bank: int = 0) -> dict[str, Any]:
     """The preset ``bank:program`` of an SF2 file as sampler data (see the module docstring)."""
+    return extract_presets(path, [(bank, program)])[(bank, program)]
+
+
+def extract_presets(
+    path: str | Path, wanted: Iterable[tuple[int, int]]
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """Several presets, (bank, program) each, reading the SoundFont once."""
+    path = Path(path)
+    if not path.is_file():
+        raise AdaptiveError(f"{path}: SoundFont file not found")
     previous = logging.root.manager.disable
-    logging.disable(
-        logging.WARNING
-    )  # sf2utils warns about every odd sample; zones are checked here
+    logging.disable(logging.WARNING)  # sf2utils warns about every odd sample; zones are checked
     try:
-        return _extract(Path(path), program, bank)
+        sf2, sha256 = _open(path)
+        return {(b, p): _extract(path, sf2, sha256, p, b) for b, p in dict.fromkeys(wanted)}
     finally:
         logging.disable(previous)
 
 
-def _extract(path: Path, program: int, bank: int) -> dict[str, Any]:
-    if not path.is_file():
-        raise AdaptiveError(f"{path}: SoundFont file not found")
-    sf2, sha256 = _open(path)
+def _extract(path: Path, sf2: Any, sha256: str, program: int, bank: int) -> dict[str, Any]:
     matches = [
         p
         for p in sf2.presets
