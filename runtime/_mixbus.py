@@ -111,21 +111,21 @@ def _decimate(x: np.ndarray) -> np.ndarray:
     return smooth
 
 
-def _interpolate(y: np.ndarray, n: int) -> np.ndarray:
-    """Back to the full rate: linear interpolation between the quarter-rate frames."""
+def _add_interpolated(out: np.ndarray, y: np.ndarray) -> None:
+    """Add quarter-rate frames ``y`` (..., m) into ``out`` (..., n), interpolating linearly."""
     q = _RATE_DIVISOR
+    n = out.shape[-1]
     m = -(-n // q)
     short = m + 1 - y.shape[-1]
     if short > 0:  # hold the last frame past the end
         y = np.concatenate([y, np.repeat(y[..., -1:], short, axis=-1)], axis=-1)
-    out = np.empty((*y.shape[:-1], n), dtype=np.float32)
     step = y[..., 1 : m + 1] - y[..., :m]
-    for j in range(q):
+    for j in range(q):  # one strided pass per phase: numpy is slow on a short innermost axis
         count = len(range(j, n, q))
         phase = out[..., j::q]
-        np.multiply(step[..., :count], np.float32(j / q), out=phase)
         phase += y[..., :count]
-    return out
+        if j:
+            phase += step[..., :count] * np.float32(j / q)
 
 
 class _Reverb:
@@ -162,7 +162,7 @@ class _Reverb:
         out = np.zeros((2, n), dtype=np.float32)
         out[0, 0::2] = (1, -1, 1, -1)
         out[1, 1::2] = (-1, 1, -1, 1)
-        self.output = out * np.float32(0.35)
+        self.output = out * np.float32(0.7)
 
     def fresh(self, stems: int) -> np.ndarray:
         """The state: each line's last inputs, (stems, lines, history) float32, oldest first."""
@@ -171,14 +171,15 @@ class _Reverb:
     def process(
         self, send: np.ndarray, state: np.ndarray, commit: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """``commit`` (full-rate frames) is where the state is taken; the rest is a spare tail.
+        """The return at a quarter rate (stems, 2, frames / 4) for the mono ``send`` (stems, frames).
+
+        ``commit`` (full-rate frames) is where the state is taken; the rest is a spare tail.
 
         The lines' inputs are kept in a short linear buffer (history plus one
         chunk) that shifts after every chunk, so each block reads plain slices
         from memory that stays in cache.
         """
-        full = send.shape[-1]
-        mid = _decimate(send[:, 0] + send[:, 1])
+        mid = _decimate(send)
         stems, n = mid.shape
         h, size = self.history, self.chunk
         buf = np.empty((stems, self.lines, h + size), dtype=np.float32)
@@ -211,7 +212,7 @@ class _Reverb:
                 start = t
         if kept is None:
             kept = state.copy()
-        return _interpolate(y, full), kept
+        return y, kept
 
 
 class _Delay:
@@ -228,12 +229,13 @@ class _Delay:
     def process(
         self, send: np.ndarray, state: np.ndarray, commit: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        stems, _, n = send.shape
+        """The return (stems, 2, frames) for the mono ``send`` (stems, frames)."""
+        stems, n = send.shape
         h, d = self.history, self.delay
         # w_L = in + fb * w_R(t - d), w_R = fb * w_L(t - d); out = w(t - d)
         w = np.zeros((stems, 2, h + n), dtype=np.float32)
         w[:, :, :h] = state
-        mono = (send[:, 0] + send[:, 1]) * np.float32(0.5)
+        mono = send
         out = np.empty((stems, 2, n), dtype=np.float32)
         for t in range(0, n, d - 1):
             b = min(d - 1, n - t)
@@ -335,10 +337,17 @@ class MixBus:
         ]
         if not active:
             return np.zeros_like(state)
-        wet, after = effect.process(x[active] * sends[active, None, None], state[active], commit)
+        mono = np.empty((len(active), x.shape[2]), dtype=np.float32)
+        for k, s in enumerate(active):
+            np.add(x[s, 0], x[s, 1], out=mono[k])
+            mono[k] *= np.float32(0.5 * sends[s])
+        wet, after = effect.process(mono, state[active], commit)
         new_state = np.zeros_like(state)
         for k, s in enumerate(active):
-            x[s] += wet[k]
+            if isinstance(effect, _Reverb):
+                _add_interpolated(x[s], wet[k])
+            else:
+                x[s] += wet[k]
             if np.abs(after[k]).max() > _SILENT:  # a dying tail is flushed: no denormals
                 new_state[s] = after[k]
         return new_state
