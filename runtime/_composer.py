@@ -30,7 +30,7 @@ from ._instruments import (
     make_instrument,
     notes_to_frames,
 )
-from ._mixbus import MixBus, mix_settings
+from ._mixbus import MixBus, mix_settings, stem_sampler
 from .generators import Conditions, DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
 from .generators._sequence import SequenceContext
 
@@ -103,7 +103,10 @@ class Composer:
         self.mix = mix_settings(bundle.manifest, MASTER_GAIN)
         self.instruments: dict[str, Instrument] = {
             name: make_instrument(
-                spec["instrument"], clock.sample_rate, polyphony=self.mix.stems[name].polyphony
+                spec["instrument"],
+                clock.sample_rate,
+                polyphony=self.mix.stems[name].polyphony,
+                sampler=stem_sampler(bundle.manifest, name),
             )
             for name, spec in bundle.stems.items()
         }

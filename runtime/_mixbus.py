@@ -25,7 +25,7 @@ import numpy as np
 from ._instruments import PRESETS
 from ._instruments._dsp import one_pole
 
-__all__ = ["MixBus", "MixSettings", "StemMix", "mix_settings"]
+__all__ = ["MixBus", "MixSettings", "StemMix", "mix_settings", "stem_sampler"]
 
 _SILENT = 1e-7  # about -140 dBFS: below it an effect's state is flushed to exact zeros
 _KEEP_STATES = 24  # bars of effect state kept for bars that get composed again
@@ -77,6 +77,7 @@ def mix_settings(manifest: Mapping[str, Any], master_gain: float = 0.7) -> MixSe
             polyphony=int(spec.get("polyphony", preset.polyphony)),
             program=int(spec.get("program", preset.program)),
             max_gain=float(spec.get("gain", 1.0)) * state_gain * master_gain,
+            dc_block=stem_sampler(manifest, name) is not None,
         )
     defaults = MixSettings()
     return MixSettings(
@@ -89,6 +90,13 @@ def mix_settings(manifest: Mapping[str, Any], master_gain: float = 0.7) -> MixSe
         master_gain_db=float(mix.get("master_gain_db", defaults.master_gain_db)),
         stems=stems,
     )
+
+
+def stem_sampler(manifest: Mapping[str, Any], stem: str) -> Mapping[str, Any] | None:
+    """The baked SoundFont preset a stem plays (``stems.<stem>.sampler``), if the bake stored one."""
+    spec = (manifest.get("stems") or {}).get(stem) or {}
+    data = spec.get("sampler")
+    return data if isinstance(data, Mapping) else None
 
 
 # --- effects: each takes (stems, 2, n) float32 input and a state, returns output and state ------

@@ -12,7 +12,8 @@ cache bounded in bytes. ``PRESETS`` is the one table of instrument names.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from adaptive._music import Note
 
@@ -46,8 +47,20 @@ __all__ = [
 TAIL_SECONDS = 1.5  # the longest ring-out past a bar line (crash cymbal, pad release)
 
 
-def make_instrument(name: str, sample_rate: int, *, polyphony: int | None = None) -> Instrument:
-    """The instrument for a preset name; ``polyphony`` overrides the preset's voice limit."""
+def make_instrument(
+    name: str,
+    sample_rate: int,
+    *,
+    polyphony: int | None = None,
+    sampler: Mapping[str, Any] | None = None,
+) -> Instrument:
+    """The instrument for a preset name; ``polyphony`` overrides the preset's voice limit.
+
+    With ``sampler`` (a SoundFont preset baked into the bundle) the stem plays
+    that multisample instead of the synth preset.
+    """
+    if sampler is not None:
+        return sampler_from_data(name, sampler, sample_rate, polyphony or 16)
     preset = PRESETS.get(name)
     if preset is None:
         raise ValueError(f"unknown instrument {name!r}; known: {', '.join(PRESETS)}")

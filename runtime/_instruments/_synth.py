@@ -6,7 +6,7 @@ nothing folds back (a 4 kHz saw at 48 kHz keeps 4, 8, 12, 16 kHz and nothing
 else). The filter works in the same domain: each table is stored at
 ``FILTER_LEVELS`` cutoffs, one octave apart relative to the fundamental (so
 the filter tracks the keyboard), and the filter envelope moves smoothly between
-them. That is a 12 dB/octave low-pass with resonance applied to each harmonic,
+them. That is a 24 dB/octave low-pass with resonance applied to each harmonic,
 exact and free of the per-sample recursion numpy cannot vectorise.
 
 Phase is a uint32 fixed-point accumulator: ``i * increment`` wraps modulo 2**32
@@ -142,7 +142,7 @@ class SynthInstrument(PitchedInstrument):
         spectrum = np.zeros((FILTER_LEVELS, TABLE_SIZE // 2 + 1), dtype=np.complex128)
         for level in range(FILTER_LEVELS):
             ratio = k / 2.0**level
-            response = 1.0 / np.sqrt(1.0 + ratio**4)  # two-pole low-pass magnitude
+            response = 1.0 / np.sqrt(1.0 + ratio**8)  # four-pole (24 dB/octave) low-pass magnitude
             if patch.resonance > 0:
                 response *= 1.0 + 3.0 * patch.resonance * np.exp(-(np.log2(ratio) ** 2) / 0.18)
             # sine phases: a_k sin(k x) is bin k with value -i * a_k * N / 2

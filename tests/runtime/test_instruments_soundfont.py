@@ -115,3 +115,23 @@ def test_a_wrong_octave_fails_the_comparison(tmp_path: Path) -> None:
     a, b = _band_levels(ours[:, :n].astype(np.float64)), _band_levels(theirs[:, :n])
     loud = b > -30.0
     assert np.abs(a[loud] - b[loud]).max() > 3.0
+
+
+def test_a_stem_with_a_baked_preset_plays_it_through_the_composer() -> None:
+    """The composer builds a sampler for a stem whose manifest entry carries baked sampler data."""
+    import adaptive
+    from authoring._soundfont import extract_preset
+    from runtime import MusicEngine
+    from runtime._instruments import Sampler
+
+    bundle = adaptive.load_bundle()
+    data = msgpack.unpackb(msgpack.packb(extract_preset(SOUNDFONT, 48)))
+    bundle.manifest["stems"]["harmony"]["sampler"] = data  # what the bake would store
+    try:
+        engine = MusicEngine(bundle, output="offline", seed=2)
+        assert isinstance(engine.composer.instruments["harmony"], Sampler)
+        mix, stems = engine.render(RATE * 3, stems=True)
+        assert np.abs(stems["harmony"]).max() > 0.01
+        assert abs(float(stems["harmony"][:, 0].mean())) < 1e-3  # sampled stems are DC-blocked
+    finally:
+        del bundle.manifest["stems"]["harmony"]["sampler"]
