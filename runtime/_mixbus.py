@@ -311,6 +311,7 @@ class MixBus:
     def process(self, dry: np.ndarray, frames: int, index: int) -> np.ndarray:
         """Mix bar ``index``: dry (stems, 2, rows) float32 → (stems, rows, 2) float32.
 
+        The effect returns are added into ``dry`` itself (the caller's scratch).
         The effects' state is carried on from bar ``index - 1`` and kept after
         ``frames`` (the bar's length; the rows past it are a spare tail).
         """
@@ -370,8 +371,8 @@ class MixBus:
         """
         dc_in, dc_out = state.dc_in.copy(), state.dc_out.copy()
         if not self.dc_stems:
-            return dry.copy(), dc_in, dc_out  # the wet returns are added into this copy
-        out = dry.copy()
+            return dry, dc_in, dc_out
+        out = dry
         pick = self.dc_stems
         x = dry[pick]
         previous = np.concatenate([state.dc_in[pick][:, :, None], x[:, :, :-1]], axis=2)
@@ -394,7 +395,7 @@ class MixBus:
         block = self.LIMITER_BLOCK
         for s in range(stems):
             ceiling = self.ceiling[s]
-            peak = float(np.abs(x[s]).max()) if n else 0.0
+            peak = max(float(x[s].max()), -float(x[s].min())) if n else 0.0
             if peak <= ceiling and start_gain[s] >= 1.0:
                 end_gain[s] = 1.0
                 continue

@@ -86,8 +86,9 @@ def phase_index(
     phase = np.arange(frames, dtype=np.uint32)
     phase *= increment
     phase += start
-    index = (phase >> np.uint32(_FRAC_BITS)).astype(np.int32)
-    frac = (phase & _FRAC_MASK).astype(np.float32)
+    index = np.right_shift(phase, np.uint32(_FRAC_BITS)).view(np.int32)  # < 2**11: same bits
+    np.bitwise_and(phase, _FRAC_MASK, out=phase)
+    frac = phase.astype(np.float32)
     frac *= _FRAC_SCALE
     return index, frac
 
