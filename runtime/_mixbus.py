@@ -141,10 +141,10 @@ class _Reverb:
 
     It runs at a quarter of the sample rate on the mono sum of the send (a
     damped tail keeps little above 6 kHz, and the cost falls fourfold); its
-    eight lines come back as a decorrelated stereo pair. The shortest line is longer than a
-    processing block, so each block reads only what earlier blocks wrote: the
-    recursion is vectorised over blocks, lines and stems. Damping is a two-tap
-    low-pass in every line's feedback.
+    eight lines come back as a decorrelated stereo pair. The shortest line is
+    longer than a processing block, so each block reads only what earlier
+    blocks wrote: the recursion is vectorised over blocks, lines and stems.
+    Damping is a two-tap low-pass in every line's feedback.
     """
 
     LINES_12K = (356, 400, 453, 501, 559, 614, 673, 725)
@@ -160,7 +160,7 @@ class _Reverb:
         # each pass through line i decays by delay_i / (seconds * rate) of 60 dB
         decay = 10.0 ** (-3.0 * self.delays / (max(seconds, 0.1) * rate))
         d = min(max(damping, 0.0), 1.0) * 0.5
-        self.now = np.repeat((decay * (1.0 - d)).astype(np.float32), 1)[None, :, None]
+        self.now = (decay * (1.0 - d)).astype(np.float32)[None, :, None]
         self.before = (decay * d).astype(np.float32)[None, :, None]
         self.feedback = (np.eye(n) - 2.0 / n).astype(np.float32)  # Householder: orthogonal
         # the mono send feeds every line, with alternating signs
