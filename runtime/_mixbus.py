@@ -136,7 +136,7 @@ def _add_interpolated(out: np.ndarray, y: np.ndarray) -> None:
             phase += step[..., :count] * np.float32(j / q)
 
 
-class _Reverb:
+class _FeedbackDelayNetwork:
     """An 8-line feedback delay network (Householder feedback, damped), stereo in and out.
 
     It runs at a quarter of the sample rate on the mono sum of the send (a
@@ -187,14 +187,17 @@ class _Reverb:
         chunk) that shifts after every chunk, so each block reads plain slices
         from memory that stays in cache.
         """
-        mid = _decimate(send)
+        return self.run(_decimate(send), state, commit // _RATE_DIVISOR)
+
+    def run(self, mid: np.ndarray, state: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
+        """The network on quarter-rate input ``mid`` (stems, frames), state taken at frame ``at``."""
         stems, n = mid.shape
         h, size = self.history, self.chunk
         buf = np.empty((stems, self.lines, h + size), dtype=np.float32)
         buf[:, :, :h] = state
         taps = np.empty((stems, self.lines, self.block + 1), dtype=np.float32)
         y = np.empty((stems, 2, n), dtype=np.float32)
-        at = min(n, commit // _RATE_DIVISOR)
+        at = min(n, at)
         kept = None
         start = 0  # the bar frame at buf[:, :, h]
         t = 0
@@ -221,6 +224,57 @@ class _Reverb:
         if kept is None:
             kept = state.copy()
         return y, kept
+
+
+class _Reverb:
+    """The send reverb: the feedback delay network's impulse response, applied by FFT convolution.
+
+    The network (see ``_FeedbackDelayNetwork``) is linear and time-invariant,
+    so playing it once into an impulse at start-up and convolving each bar
+    with that response gives the same reverb, in a handful of FFTs per bar
+    instead of a Python loop over blocks (which would hold the GIL the audio
+    callback needs). The state is the part of the tail still to come.
+    """
+
+    def __init__(self, sample_rate: int, seconds: float, damping: float) -> None:
+        network = _FeedbackDelayNetwork(sample_rate, seconds, damping)
+        rate = sample_rate / _RATE_DIVISOR
+        self.length = int(min(max(seconds, 0.1), 6.0) * rate)
+        impulse = np.zeros((1, self.length), dtype=np.float32)
+        impulse[0, 0] = 1.0
+        response, _ = network.run(impulse, network.fresh(1), self.length)
+        fade = max(1, self.length // 5)  # the cut at RT60 (-60 dB) fades out: no edge
+        response[0, :, -fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)
+        self.response = response[0]  # (2, length) at the quarter rate
+        self._spectra: dict[int, np.ndarray] = {}
+
+    def fresh(self, stems: int) -> np.ndarray:
+        return np.zeros((stems, 2, self.length), dtype=np.float32)
+
+    def _spectrum(self, size: int) -> np.ndarray:
+        spectrum = self._spectra.get(size)
+        if spectrum is None:
+            spectrum = np.fft.rfft(self.response, size).astype(np.complex64)
+            self._spectra[size] = spectrum
+        return spectrum
+
+    def process(
+        self, send: np.ndarray, state: np.ndarray, commit: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The return at a quarter rate (stems, 2, frames / 4) for the mono ``send`` (stems, frames).
+
+        ``commit`` (full-rate frames) is where the state is taken; input after it
+        (the bar's spare rows) does not ring on into the next bar.
+        """
+        mid = _decimate(send)
+        n = mid.shape[1]
+        at = min(n, commit // _RATE_DIVISOR)
+        mid[:, at:] = 0.0
+        size = 1 << int(np.ceil(np.log2(n + self.length)))
+        wet = np.fft.irfft(np.fft.rfft(mid, size)[:, None, :] * self._spectrum(size), size)
+        wet = wet.astype(np.float32, copy=False)
+        wet[:, :, : self.length] += state
+        return wet[:, :, :n], wet[:, :, at : at + self.length].copy()
 
 
 class _Delay:
