@@ -24,11 +24,48 @@ drums_critic       onset float32 [K, D, S]                score float32 [K, 1]  
 
 Sequence models also record ``meta["pitch_range"] = [lo, hi]`` (MIDI pitches seen
 in training, key-normalized) so the runtime can mask samples to a playable range.
+
+``read_bundle`` enforces this contract from three tables, extended together when a
+model changes (for example a Transformer with a KV cache gets a role of its own):
+
+- ``MODEL_SHAPES``: role -> the dtype and shape of every input and output, with the
+  letters above filled in from the manifest and the model's meta;
+- ``MODEL_META``: role -> the meta fields the runtime reads (other keys are allowed as
+  bounded plain data);
+- ``STEM_MODELS``: stem role -> the models a bundle must carry to play that stem.
 """
 
 from __future__ import annotations
 
-__all__ = ["SEQUENCE_IO", "HARMONY_IO", "DRUMS_GENERATOR_IO", "DRUMS_CRITIC_IO", "MODEL_ROLES"]
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._schema import (
+    OPTIONAL,
+    REQUIRED,
+    Integer,
+    Items,
+    Number,
+    SchemaError,
+    Text,
+    _field,
+)
+
+__all__ = [
+    "SEQUENCE_IO",
+    "HARMONY_IO",
+    "DRUMS_GENERATOR_IO",
+    "DRUMS_CRITIC_IO",
+    "MODEL_ROLES",
+    "MODEL_SHAPES",
+    "MODEL_META",
+    "STEM_MODELS",
+    "SequenceMeta",
+    "HarmonyMeta",
+    "DrumsMeta",
+    "CriticMeta",
+]
 
 SEQUENCE_IO = (("token", "cond", "hidden"), ("logits", "hidden_out"))
 HARMONY_IO = (("context", "cond"), ("probs",))
@@ -43,3 +80,96 @@ MODEL_ROLES: dict[str, tuple[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     "drums_generator": ("drums", DRUMS_GENERATOR_IO),
     "drums_critic": ("critic", DRUMS_CRITIC_IO),
 }
+
+# role -> {tensor: (dtype, shape)} for inputs, then outputs. A letter is a size taken from
+# the bundle (see the table above); "K" is the batch: symbolic, or any positive size.
+Shapes = dict[str, tuple[str, tuple[int | str, ...]]]
+MODEL_SHAPES: dict[str, tuple[Shapes, Shapes]] = {
+    "sequence": (
+        {"token": ("int64", (1,)), "cond": ("float32", (1, "C")), "hidden": ("float32", (1, "H"))},
+        {"logits": ("float32", (1, "V")), "hidden_out": ("float32", (1, "H"))},
+    ),
+    "harmony": (
+        {"context": ("int64", (1, 2)), "cond": ("float32", (1, "C"))},
+        {"probs": ("float32", (1, "N"))},
+    ),
+    "drums": (
+        {"z": ("float32", ("K", "Z")), "cond": ("float32", ("K", "C"))},
+        {
+            "onset": ("float32", ("K", "D", "S")),
+            "velocity": ("float32", ("K", "D", "S")),
+            "timing": ("float32", ("K", "D", "S")),
+        },
+    ),
+    "critic": (
+        {
+            "onset": ("float32", ("K", "D", "S")),
+            "velocity": ("float32", ("K", "D", "S")),
+            "cond": ("float32", ("K", "C")),
+        },
+        {"score": ("float32", ("K", 1))},
+    ),
+}
+
+# stem role -> the models a bundle must carry to play it
+STEM_MODELS: dict[str, tuple[str, ...]] = {
+    "melody": ("melody",),
+    "bass": ("bass",),
+    "drums": ("drums_generator",),
+    "harmony": (),  # the harmony model is optional: without it the chords stay on the tonic
+}
+
+
+# --- per-role model meta (other keys are allowed as bounded plain data) -------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class SequenceMeta:
+    hidden_size: int = _field(Integer(1, 4096), bundle=REQUIRED)
+    pitch_range: tuple[int, ...] = _field(Items(Integer(0, 127), 2, 2), (36, 96))
+    steps_per_bar: int | None = _field(Integer(1, 64), None)
+
+    def check(self, where: str) -> None:
+        if self.pitch_range[1] < self.pitch_range[0]:
+            raise SchemaError(
+                f"{where}.pitch_range", f"must be [low, high], got {list(self.pitch_range)}"
+            )
+
+
+@dataclass(frozen=True, kw_only=True)
+class HarmonyMeta:
+    orders: tuple[int, ...] = _field(Items(Integer(0, 8), 8), ())
+    smoothing: float = _field(Number(0.0, 1e6), 0.0)
+    backoff: float = _field(Number(0.0, 1e6), 0.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DrumsMeta:
+    latent_size: int = _field(Integer(1, 4096), bundle=REQUIRED)
+    steps: int = _field(Integer(1, 64), bundle=REQUIRED)
+    voices: tuple[str, ...] = _field(Items(Text(64), 16), ())
+    hidden_size: int | None = _field(Integer(1, 4096), None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CriticMeta:
+    steps: int = _field(Integer(1, 64), bundle=REQUIRED)
+    voices: tuple[str, ...] = _field(Items(Text(64), 16), ())
+    onset_input: str = _field(Text(256), "", bundle=OPTIONAL)
+
+
+MODEL_META: dict[str, type] = {
+    "sequence": SequenceMeta,
+    "harmony": HarmonyMeta,
+    "drums": DrumsMeta,
+    "critic": CriticMeta,
+}
+
+
+def known_meta(role: str, meta: Mapping[str, Any]) -> tuple[type | None, dict[str, Any]]:
+    """The meta dataclass of ``role`` and the part of ``meta`` it declares."""
+    cls = MODEL_META.get(role)
+    if cls is None:
+        return None, {}
+    keys = {f for f in cls.__dataclass_fields__}
+    return cls, {k: v for k, v in meta.items() if k in keys}

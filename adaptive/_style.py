@@ -1,7 +1,10 @@
 """The style file: what a sound designer writes to describe a bakeable style.
 
-A style is one TOML file next to its MIDI sources. ``load_style`` checks every
-field and raises ``StyleError`` naming the file and the field. See
+A style is one TOML file next to its MIDI sources. Its fields are declared once,
+in ``adaptive._schema`` (the same declaration the bundle's manifest uses); this
+module adds the style-only parts: the ``[[sources]]`` list and the free
+``[training]`` table (checked by authoring's ``TrainingConfig``). ``load_style``
+checks every field and raises ``StyleError`` naming the file and the field. See
 ``examples/default/style.toml`` for a complete, commented example.
 """
 
@@ -15,7 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import StyleError
-from ._music import Key, Meter
+from ._music import Key
+from ._schema import (
+    INSTRUMENTS,
+    ROLES,
+    STYLE,
+    Music,
+    ParameterSpec,
+    SchemaError,
+    StateSpec,
+    StemSpec,
+    StingerSpec,
+    check_links,
+    load_fields,
+)
 
 __all__ = [
     "Style",
@@ -29,41 +45,9 @@ __all__ = [
     "INSTRUMENTS",
 ]
 
-ROLES = ("drums", "bass", "harmony", "melody")
-INSTRUMENTS = ("drums", "bass", "pad", "lead", "pluck")
-
-
-@dataclass(frozen=True)
-class StemSpec:
-    name: str
-    role: str
-    instrument: str
-    gain: float = 0.8
-    intensity: tuple[float, float] = (0.0, 0.0)  # fades in from the first value to the second
-
-
-@dataclass(frozen=True)
-class StateSpec:
-    name: str
-    valence: float = 0.5
-    arousal: float = 0.5
-    stems: Mapping[str, float] = field(default_factory=dict)  # per-stem gain multipliers
-
-
-@dataclass(frozen=True)
-class ParameterSpec:
-    name: str
-    minimum: float = 0.0
-    maximum: float = 1.0
-    default: float = 0.5
-
-
-@dataclass(frozen=True)
-class StingerSpec:
-    name: str
-    instrument: str
-    notes: tuple[tuple[int, int, int, int], ...]  # (step, semitones above tonic, steps, velocity)
-    gain: float = 0.8
+# The top-level tables of a style file; those of the schema plus sources and training.
+_MUSIC_TABLES = ("stems", "states", "parameters", "stingers", "transitions", "mix")
+_TOP = ("style", *_MUSIC_TABLES, "sources", "training")
 
 
 @dataclass(frozen=True)
@@ -78,26 +62,18 @@ class SourceSpec:
     key: Key | None = None
 
 
-@dataclass(frozen=True)
-class Style:
-    path: Path
-    name: str
-    version: str
-    author: str
-    license: str
-    description: str
-    tempo: float
-    meter: Meter
-    key: Key
-    stems: Mapping[str, StemSpec]
-    states: Mapping[str, StateSpec]
-    parameters: Mapping[str, ParameterSpec]
-    stingers: Mapping[str, StingerSpec]
-    sources: tuple[SourceSpec, ...]
-    training: Mapping[str, Any]
+@dataclass(frozen=True, kw_only=True)
+class Style(Music):
+    """A loaded style: the shared schema's fields plus where it lives and what it learns from."""
 
-    def stems_with_role(self, role: str) -> list[str]:
-        return [s.name for s in self.stems.values() if s.role == role]
+    path: Path = Path()
+    sources: tuple[SourceSpec, ...] = ()
+    training: Mapping[str, Any] = field(default_factory=dict)
+
+    def soundfont_path(self, stem: str) -> Path | None:
+        """The stem's SoundFont file, resolved against the style's folder (authoring only)."""
+        spec = self.stems[stem]
+        return None if spec.soundfont is None else (self.path.parent / spec.soundfont).resolve()
 
 
 class _Reader:
@@ -198,150 +174,31 @@ def load_style(path: str | Path) -> Style:
 
 def _parse(path: Path, data: dict[str, Any]) -> Style:
     r = _Reader(path)
-    r.unknown(
-        data, {"style", "stems", "states", "parameters", "stingers", "sources", "training"}, ""
-    )
+    r.unknown(data, set(_TOP), "")
     head = r.table(data, "style", "style")
-    r.unknown(
-        head,
-        {"name", "version", "author", "license", "description", "tempo", "meter", "key"},
-        "style",
-    )
     try:
-        meter = Meter.parse(r.string(head, "meter", "style.meter", "4/4"))
-    except ValueError as exc:
-        raise r.fail("style.meter", str(exc)) from None
-    try:
-        key = Key.parse(r.string(head, "key", "style.key", "C major"))
-    except ValueError as exc:
-        raise r.fail("style.key", str(exc)) from None
-
-    stems: dict[str, StemSpec] = {}
-    for name, raw in r.table(data, "stems", "stems").items():
-        where = f"stems.{name}"
-        if not isinstance(raw, dict):
-            raise r.fail(where, "must be a table")
-        r.unknown(raw, {"role", "instrument", "gain", "intensity"}, where)
-        role = r.choice(raw, "role", f"{where}.role", ROLES, name if name in ROLES else None)
-        default_instrument = {"drums": "drums", "bass": "bass", "harmony": "pad", "melody": "lead"}[
-            role
-        ]
-        fade = raw.get("intensity", [0.0, 0.0])
-        if not (isinstance(fade, list) and len(fade) == 2):
-            raise r.fail(
-                f"{where}.intensity", f"must be [start, full] with values in [0, 1], got {fade!r}"
-            )
-        lo = r.number({"v": fade[0]}, "v", f"{where}.intensity", lo=0.0, hi=1.0)
-        hi = r.number({"v": fade[1]}, "v", f"{where}.intensity", lo=0.0, hi=1.0)
-        if hi < lo:
-            raise r.fail(f"{where}.intensity", f"the full value {hi} is below the start value {lo}")
-        stems[name] = StemSpec(
-            name=name,
-            role=role,
-            instrument=r.choice(
-                raw, "instrument", f"{where}.instrument", INSTRUMENTS, default_instrument
-            ),
-            gain=r.number(raw, "gain", f"{where}.gain", 0.8, 0.0, 2.0),
-            intensity=(lo, hi),
+        values = load_fields(Style, head, "style", STYLE, section="style")
+        values |= load_fields(
+            Style, {k: data[k] for k in _MUSIC_TABLES if k in data}, "", STYLE, section=""
         )
-    if not stems:
-        raise r.fail("stems", "needs at least one stem")
-
-    states: dict[str, StateSpec] = {}
-    for name, raw in r.table(data, "states", "states").items():
-        where = f"states.{name}"
-        if not isinstance(raw, dict):
-            raise r.fail(where, "must be a table")
-        r.unknown(raw, {"valence", "arousal", "stems"}, where)
-        gains = r.table(raw, "stems", f"{where}.stems", required=False)
-        for stem in gains:
-            if stem not in stems:
-                raise r.fail(f"{where}.stems.{stem}", f"is not a stem; stems: {', '.join(stems)}")
-        states[name] = StateSpec(
-            name=name,
-            valence=r.number(raw, "valence", f"{where}.valence", 0.5, 0.0, 1.0),
-            arousal=r.number(raw, "arousal", f"{where}.arousal", 0.5, 0.0, 1.0),
-            stems={s: r.number(gains, s, f"{where}.stems.{s}", lo=0.0, hi=2.0) for s in gains},
-        )
-    if not states:
-        raise r.fail("states", "needs at least one state")
-
-    parameters: dict[str, ParameterSpec] = {}
-    for name, raw in r.table(data, "parameters", "parameters", required=False).items():
-        where = f"parameters.{name}"
-        if not isinstance(raw, dict):
-            raise r.fail(where, "must be a table")
-        r.unknown(raw, {"min", "max", "default"}, where)
-        lo = r.number(raw, "min", f"{where}.min", 0.0)
-        hi = r.number(raw, "max", f"{where}.max", 1.0)
-        if hi <= lo:
-            raise r.fail(f"{where}.max", f"must be above min {lo}, got {hi}")
-        parameters[name] = ParameterSpec(
-            name, lo, hi, r.number(raw, "default", f"{where}.default", lo, lo, hi)
-        )
-    if "intensity" not in parameters:
-        parameters["intensity"] = ParameterSpec("intensity", 0.0, 1.0, 0.5)
-
-    stingers: dict[str, StingerSpec] = {}
-    for name, raw in r.table(data, "stingers", "stingers", required=False).items():
-        where = f"stingers.{name}"
-        if not isinstance(raw, dict):
-            raise r.fail(where, "must be a table")
-        r.unknown(raw, {"instrument", "notes", "gain"}, where)
-        notes = raw.get("notes")
-        if not isinstance(notes, list) or not notes:
-            raise r.fail(
-                f"{where}.notes", "must be a non-empty list of [step, semitones, steps, velocity]"
-            )
-        parsed = []
-        for i, note in enumerate(notes):
-            ok = (
-                isinstance(note, list)
-                and len(note) == 4
-                and all(isinstance(v, int) and not isinstance(v, bool) for v in note)
-                and 0 <= note[0] < 64
-                and -36 <= note[1] <= 48
-                and 1 <= note[2] <= 64
-                and 1 <= note[3] <= 127
-            )
-            if not ok:
-                raise r.fail(
-                    f"{where}.notes[{i}]",
-                    f"must be [step 0..63, semitones -36..48, steps 1..64, velocity 1..127], got {note!r}",
-                )
-            parsed.append(tuple(note))
-        stingers[name] = StingerSpec(
-            name=name,
-            instrument=r.choice(raw, "instrument", f"{where}.instrument", INSTRUMENTS, "lead"),
-            notes=tuple(parsed),  # type: ignore[arg-type]
-            gain=r.number(raw, "gain", f"{where}.gain", 0.8, 0.0, 2.0),
-        )
-
+        for table, what in (("stems", "stem"), ("states", "state")):
+            if not values.get(table):
+                raise SchemaError(table, f"needs at least one {what}")
+        parameters = dict(values.get("parameters", {}))
+        parameters.setdefault("intensity", ParameterSpec(name="intensity", default=0.5))
+        values["parameters"] = parameters
+        music = Music(**values)
+        check_links(music)
+    except SchemaError as exc:
+        raise r.fail(exc.where, exc.message) from None
     raw_sources = data.get("sources", [])
     if not isinstance(raw_sources, list) or not raw_sources:
         raise r.fail("sources", "needs at least one [[sources]] entry")
-    sources = tuple(_parse_source(r, i, raw, stems, states) for i, raw in enumerate(raw_sources))
-
-    training = r.table(data, "training", "training", required=False)
-    return Style(
-        path=path,
-        name=r.string(head, "name", "style.name"),
-        version=r.string(head, "version", "style.version", "0.1.0"),
-        author=r.string(head, "author", "style.author", "unknown"),
-        license=r.string(head, "license", "style.license"),
-        description=head.get("description", "")
-        if isinstance(head.get("description", ""), str)
-        else "",
-        tempo=r.number(head, "tempo", "style.tempo", 120.0, 30.0, 300.0),
-        meter=meter,
-        key=key,
-        stems=stems,
-        states=states,
-        parameters=parameters,
-        stingers=stingers,
-        sources=sources,
-        training=training,
+    sources = tuple(
+        _parse_source(r, i, raw, music.stems, music.states) for i, raw in enumerate(raw_sources)
     )
+    training = r.table(data, "training", "training", required=False)
+    return Style(path=path, sources=sources, training=training, **values)
 
 
 def _parse_source(

@@ -6,15 +6,20 @@
 
 ``bake`` imports the style's MIDI sources (``import_midi``), trains one model
 per musical role (torch, CPU), exports each to ONNX with a parity check and
-writes one bundle atomically. torch is imported only when ``bake`` runs, so
-``import authoring`` stays light.
+writes one bundle atomically. The names below load on first use, so
+``import authoring`` (and the ``adaptive`` CLI) work without the authoring
+extra until a command needs torch or mido.
 """
 
 from __future__ import annotations
 
-from ._bake import BakeResult, ModelStats, bake
-from ._midi import ImportedSource, estimate_key, import_midi
-from ._train.config import TrainingConfig
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._bake import BakeResult, ModelStats, bake
+    from ._midi import ImportedSource, estimate_key, import_midi
+    from ._train.config import TrainingConfig
 
 __all__ = [
     "bake",
@@ -25,3 +30,20 @@ __all__ = [
     "estimate_key",
     "TrainingConfig",
 ]
+
+_HOMES = {
+    "bake": "._bake",
+    "BakeResult": "._bake",
+    "ModelStats": "._bake",
+    "import_midi": "._midi",
+    "ImportedSource": "._midi",
+    "estimate_key": "._midi",
+    "TrainingConfig": "._train.config",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'authoring' has no attribute {name!r}")
+    return getattr(importlib.import_module(home, __name__), name)

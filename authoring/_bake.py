@@ -12,8 +12,10 @@ example through the CLI) stays light.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
+import platform
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -28,6 +30,7 @@ from adaptive._bundle import ModelEntry, write_bundle
 from adaptive._conditioning import condition_features, encode_condition
 from adaptive._errors import BundleError, StyleError
 from adaptive._music import DRUM_VOICES
+from adaptive._schema import Manifest, Music, ProvenanceEntry, TrainingRecord
 from adaptive._style import Style, load_style
 from adaptive._tokens import Vocabulary
 
@@ -424,7 +427,8 @@ def _manifest(
     imported: list[ImportedSource],
     losses: Mapping[str, float],
     seconds: float,
-) -> dict[str, Any]:
+) -> Manifest:
+    """The bundle's typed manifest: the style's shared fields plus what the bake learned."""
     base = style.path.resolve().parent
     provenance = []
     for imp in imported:
@@ -434,55 +438,30 @@ def _manifest(
         except ValueError:  # another drive on Windows
             relative = source.path.as_posix()
         provenance.append(
-            {
-                "file": relative,
-                "sha256": _sha256_file(source.path),
-                "license": source.license,
-                "attribution": source.attribution,
-            }
+            ProvenanceEntry(
+                file=relative,
+                sha256=_sha256_file(source.path),
+                license=source.license,
+                attribution=source.attribution,
+            )
         )
-    return {
-        "name": style.name,
-        "version": style.version,
-        "author": style.author,
-        "license": style.license,
-        "description": style.description,
-        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "tempo": style.tempo,
-        "meter": str(style.meter),
-        "key": str(style.key),
-        "stems": {
-            s.name: {
-                "role": s.role,
-                "instrument": s.instrument,
-                "gain": s.gain,
-                "intensity": list(s.intensity),
-            }
-            for s in style.stems.values()
-        },
-        "states": {
-            s.name: {"valence": s.valence, "arousal": s.arousal, "stems": dict(s.stems)}
-            for s in style.states.values()
-        },
-        "default_state": next(iter(style.states)),
-        "parameters": {
-            p.name: {"min": p.minimum, "max": p.maximum, "default": p.default}
-            for p in style.parameters.values()
-        },
-        "stingers": {
-            s.name: {
-                "instrument": s.instrument,
-                "gain": s.gain,
-                "notes": [list(n) for n in s.notes],
-            }
-            for s in style.stingers.values()
-        },
-        "vocabulary": list(Vocabulary.default().tokens),
-        "conditioning": condition_features(list(style.states)),
-        "provenance": provenance,
-        "training": {
-            "config": config.to_dict(),
-            "losses": {k: float(v) for k, v in losses.items()},
-            "seconds": round(seconds, 3),
-        },
-    }
+    import torch  # already loaded by the bake; recorded so a bundle says what trained it
+
+    shared = {f.name: getattr(style, f.name) for f in dataclasses.fields(Music)}
+    return Manifest(
+        **shared,
+        created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        vocabulary=Vocabulary.default().tokens,
+        conditioning=tuple(condition_features(list(style.states))),
+        provenance=tuple(provenance),
+        training=TrainingRecord(
+            config=config.to_dict(),
+            losses={k: float(v) for k, v in losses.items()},
+            seconds=round(seconds, 3),
+            environment={
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "machine": platform.machine(),
+            },
+        ),
+    )

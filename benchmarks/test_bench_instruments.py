@@ -223,9 +223,7 @@ def test_default_style_render_speed(benchmark: pytest.FixtureRequest) -> None:
         factors.append(seconds / cpu)
         # rendering (instruments and mix bus) against composing's whole wall time
         stats = engine.stats()
-        render_share.append(
-            stats["render_ms_p50"] / (stats["render_ms_p50"] + stats["generate_ms_p50"])
-        )
+        render_share.append(stats.render_ms.p50 / (stats.render_ms.p50 + stats.generate_ms.p50))
 
     benchmark.pedantic(render, rounds=3, iterations=1)
     benchmark.extra_info.update(

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .bot import Bot
-from .music import Metronome, MusicDirector
+from .music import Metronome, MusicDirector, stats_dict
 from .world import GameEvent, World, WorldConfig
 
 __all__ = ["Options", "run"]
@@ -372,6 +372,7 @@ def run(opts: Options) -> int:
 def _run(opts: Options) -> int:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # stdout is for the summary
     import adaptive
+    import runtime
 
     seed = opts.seed if opts.seed is not None else random.randrange(2**31)
     raw_dir: tempfile.TemporaryDirectory[str] | None = None
@@ -410,7 +411,7 @@ def _run(opts: Options) -> int:
             if opts.mute:
                 return _session(opts, seed, bundle, info, screen, None, raw_path)
             try:
-                engine = adaptive.MusicEngine(
+                engine = runtime.MusicEngine(
                     bundle,
                     output="pygame",
                     sample_rate=opts.sample_rate,
@@ -582,7 +583,7 @@ def _session(
     report: dict[str, Any] = {"game": game}
     if engine is not None:
         report["engine"] = engine.report()
-        report["stats"] = engine.stats()
+        report["stats"] = stats_dict(engine.stats())
     audio: dict[str, Any] | None = None
     if raw_path is not None:
         audio = _collect_audio(raw_path, opts)

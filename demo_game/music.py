@@ -53,6 +53,11 @@ GAME_STINGERS: Mapping[str, tuple[str, ...]] = {
 }
 
 
+def stats_dict(stats: Any) -> dict[str, Any]:
+    """The engine's stats as a plain dict, whether a typed record or already a mapping."""
+    return stats.as_dict() if hasattr(stats, "as_dict") else dict(stats)
+
+
 class EngineLike(Protocol):
     """The slice of ``adaptive.MusicEngine`` the game uses."""
 
@@ -334,5 +339,5 @@ class MusicDirector:
         self._stats_due -= dt
         if self._stats_due <= 0.0:
             self._stats_due = self.STATS_EVERY_S
-            view.stats = dict(self.engine.stats())
+            view.stats = stats_dict(self.engine.stats())
         return events

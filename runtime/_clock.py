@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from adaptive._music import Meter
 
@@ -12,19 +12,19 @@ class MusicalClock:
     sample_rate: int
     tempo: float  # quarter notes per minute
     meter: Meter
+    # derived once: the mixer reads them in every block
+    frames_per_beat: float = field(init=False)
+    frames_per_bar: float = field(init=False)
+    frames_per_step: float = field(init=False)
 
-    @property
-    def frames_per_beat(self) -> float:
+    def __post_init__(self) -> None:
         # a beat is one denominator unit; tempo counts quarter notes
-        return self.sample_rate * 60.0 / self.tempo * (4.0 / self.meter.denominator)
-
-    @property
-    def frames_per_bar(self) -> float:
-        return self.frames_per_beat * self.meter.numerator
-
-    @property
-    def frames_per_step(self) -> float:
-        return self.frames_per_bar / self.meter.steps_per_bar
+        beat = self.sample_rate * 60.0 / self.tempo * (4.0 / self.meter.denominator)
+        object.__setattr__(self, "frames_per_beat", beat)
+        object.__setattr__(self, "frames_per_bar", beat * self.meter.numerator)
+        object.__setattr__(
+            self, "frames_per_step", beat * self.meter.numerator / self.meter.steps_per_bar
+        )
 
     def bar_start(self, index: int) -> int:
         # rounded from the exact position, so bars never drift

@@ -19,8 +19,9 @@ from adaptive._errors import BundleError
 from adaptive._music import CHORDS, DRUM_VOICES, START_CHORD, Note
 from adaptive._tokens import Vocabulary
 
+from ._bar import BarAudio
 from ._clock import MusicalClock
-from ._control import Control, StateChange
+from ._control import Control
 from ._instruments import (
     TAIL_SECONDS,
     DrumHit,
@@ -33,27 +34,6 @@ from ._instruments import (
 from ._mixbus import MixBus, mix_settings, stem_sampler
 from .generators import Conditions, DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
 from .generators._sequence import SequenceContext
-
-
-@dataclass
-class BarAudio:
-    """A composed and rendered bar, ready for the mixer."""
-
-    index: int
-    start_frame: int
-    frames: int
-    state: str
-    intensity: float
-    chord: int
-    change: StateChange | None
-    playable: np.ndarray  # (stems, >= frames, 2) float32: this bar plus the previous bar's ring-out
-    notes: dict[
-        str, list[tuple[int, int, int, int]]
-    ]  # stem -> (pitch, start_frame, frames, velocity)
-    generate_ms: float
-    render_ms: float
-    fallback: bool = False
-    gains: tuple[float, ...] = ()  # the stems' target gains when the bar started, set by the mixer
 
 
 @dataclass

@@ -1,8 +1,15 @@
-"""What the game asked for, shared between the game thread, the mixer and the worker.
+"""What the game asked for, handed from the game's threads to the mixer and the worker.
 
-The game thread only appends commands to a deque (atomic in CPython); the mixer
-drains them at the start of each buffer and turns them into a schedule that the
-generation worker reads. Nothing here blocks.
+The handoffs, and why they are safe without locks:
+
+- ``Control.commands`` is a ``collections.deque``. Any thread appends (the game's
+  threads); only the mixer pops. CPython documents ``deque.append`` and
+  ``deque.popleft`` as atomic, so producers never block and never lose a command.
+- ``Control.parameters`` is written only by the mixer (after seeking towards the
+  target the game set) and read by the worker. Each value is one float behind one
+  dict key, replaced whole.
+- ``Control.schedule`` is a tuple that only the mixer replaces, as one reference
+  assignment; the worker reads whichever tuple is current. Nothing mutates a tuple.
 """
 
 from __future__ import annotations
@@ -10,8 +17,38 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from adaptive._errors import EngineError
 
-@dataclass(frozen=True)
+__all__ = ["Command", "Control", "StateChange", "Sync", "parse_sync", "SYNC_MODES"]
+
+SYNC_MODES = ("bar", "bars:N")
+MAX_SYNC_BARS = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """Where a state change lands: on the next bar line, or after ``bars`` bar lines."""
+
+    bars: int = 1
+
+    def __str__(self) -> str:
+        return "bar" if self.bars == 1 else f"bars:{self.bars}"
+
+
+def parse_sync(text: object) -> Sync:
+    """``"bar"`` or ``"bars:N"`` (N in 1..16) into a ``Sync``; EngineError otherwise."""
+    if text == "bar":
+        return Sync(1)
+    if isinstance(text, str) and text.startswith("bars:"):
+        count = text[5:]
+        if count.isdigit() and 1 <= int(count) <= MAX_SYNC_BARS:
+            return Sync(int(count))
+    raise EngineError(
+        f"sync {text!r} is not supported; choose one of bar, bars:N (N in 1..{MAX_SYNC_BARS})"
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class StateChange:
     state: str
     sync: str
@@ -19,12 +56,12 @@ class StateChange:
     target_bar: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Command:
     kind: str  # "parameter" | "state" | "stinger"
     name: str
     value: float = 0.0
-    sync: str = "bar"
+    sync: Sync = Sync()
 
 
 class Control:
@@ -34,22 +71,28 @@ class Control:
         self.commands: deque[Command] = deque()
         self.parameters = dict(parameters)
         self.initial_state = initial_state
-        self.schedule: list[StateChange] = []  # append-only, ordered by target bar
+        self.schedule: tuple[
+            StateChange, ...
+        ] = ()  # ordered by target bar; replaced, never mutated
         self.state_valence = valence
 
     def state_for_bar(self, index: int) -> str:
-        state = self.initial_state
-        for change in self.schedule:  # short list; later entries win
-            if change.target_bar <= index:
-                state = change.state
-        return state
+        change = self.change_for_bar(index)
+        return self.initial_state if change is None else change.state
 
     def change_for_bar(self, index: int) -> StateChange | None:
         found = None
-        for change in self.schedule:
+        for change in self.schedule:  # short: the mixer keeps only what is still relevant
             if change.target_bar <= index:
                 found = change
         return found
+
+    def schedule_change(self, change: StateChange, playing: int) -> None:
+        """Add a change (mixer only); a later request for the same or an earlier bar wins."""
+        kept = [c for c in self.schedule if c.target_bar < change.target_bar]
+        # one change before the bar playing now is enough to know its state
+        old = [c for c in kept if c.target_bar <= playing]
+        self.schedule = tuple(old[-1:] + [c for c in kept if c.target_bar > playing] + [change])
 
     def valence_for(self, state: str) -> float:
         if "valence" in self.parameters:

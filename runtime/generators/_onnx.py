@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 
 from adaptive._bundle import ModelEntry
 from adaptive._errors import BundleError
@@ -16,6 +15,8 @@ class OnnxModel:
     """One inference session; single-threaded so the game keeps its cores."""
 
     def __init__(self, entry: ModelEntry) -> None:
+        import onnxruntime as ort  # here, not at import: the mixer's modules must not load it
+
         self.entry = entry
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1

@@ -59,6 +59,33 @@ def test_good_style_loads_with_defaults(tmp_path: Path) -> None:
         "lead": (1,)
     }
     assert style.stingers["ding"].notes == ((0, 12, 2, 100),)
+    # fields left out take the schema's defaults
+    assert style.default_state == "calm" and style.mix.loudness_lufs == -16.0
+    assert style.stems["drums"].program == 0 and style.stems["lead"].program == 80
+    assert style.stingers["ding"].sync == "beat" and style.stingers["ding"].key_aware is True
+    assert style.transition("calm", "fight").fade == "equal_power"
+
+
+def test_new_fields_load_typed(tmp_path: Path) -> None:
+    extra = GOOD.replace(
+        'instrument = "pluck"',
+        'instrument = "pluck"\npan = -0.5\nreverb = 0.3\npreset = 5\nbank = 128\nsoundfont = "sf/a.sf2"',
+    ).replace("[states.fight]", '[states.fight]\nmood = "tense, dark"\ntempo = 140')
+    extra = extra.replace(
+        "[[sources]]",
+        '[mix]\nloudness_lufs = -14\n[[transitions]]\nfrom = "calm"\nto = "fight"\n'
+        'sync = "bars"\nbars = 2\nfade = "s_curve"\ntransition_bar = true\n[[sources]]',
+        1,
+    )
+    style = load_style(write(tmp_path, extra))
+    lead = style.stems["lead"]
+    assert (lead.pan, lead.reverb, lead.preset, lead.bank) == (-0.5, 0.3, 5, 128)
+    assert style.soundfont_path("lead") == (tmp_path / "sf" / "a.sf2").resolve()
+    assert style.states["fight"].mood == "tense, dark" and style.tempo_for("fight") == 140
+    assert style.tempo_for("calm") == 100 and style.mix.loudness_lufs == -14
+    rule = style.transition("calm", "fight")
+    assert (rule.sync, rule.bars, rule.fade, rule.transition_bar) == ("bars", 2, "s_curve", True)
+    assert style.transition("fight", "calm").sync == "bar"  # no rule: the default
 
 
 @pytest.mark.parametrize(
@@ -79,7 +106,60 @@ def test_good_style_loads_with_defaults(tmp_path: Path) -> None:
         ("tracks = { lead = 1 }", "tracks = { lead = -1 }", r"sources\[0\].tracks.lead"),
         ("channels = { drums = 10 }", "channels = { drums = 17 }", r"sources\[0\].channels.drums"),
         ('license = "CC0-1.0"\nattribution', "attribution", r"sources\[0\].license"),
-        ("[states.fight]", '[states.fight]\nmood = "grim"', r"states.fight.mood"),
+        ("[states.fight]", "[states.fight]\nmood = 3", r"states.fight.mood"),
+        ("[states.fight]", "[states.fight]\ntempo = 400", r"states.fight.tempo"),
+        ("[states.fight]", "[states.fight]\nsleepy = true", r"states.fight.sleepy"),
+        ('name = "s"', 'name = "s"\ndefault_state = "nap"', r"style.default_state"),
+        ('instrument = "pluck"', 'instrument = "pluck"\npan = 2', r"stems.lead.pan"),
+        ('instrument = "pluck"', 'instrument = "pluck"\nprogram = 128', r"stems.lead.program"),
+        ('instrument = "pluck"', 'instrument = "pluck"\npolyphony = 0', r"stems.lead.polyphony"),
+        ('instrument = "pluck"', 'instrument = "pluck"\nreverb = -0.1', r"stems.lead.reverb"),
+        ('instrument = "pluck"', 'instrument = "pluck"\nbank = 1', r"stems.lead.bank"),
+        ('instrument = "pluck"', 'instrument = "pluck"\nsoundfont = 3', r"stems.lead.soundfont"),
+        (
+            "notes = [[0, 12, 2, 100]]",
+            'notes = [[0, 12, 2, 100]]\nsync = "bars"',
+            r"stingers.ding.sync",
+        ),
+        (
+            "notes = [[0, 12, 2, 100]]",
+            "notes = [[0, 12, 2, 100]]\ncooldown = 61",
+            r"stingers.ding.cooldown",
+        ),
+        (
+            "notes = [[0, 12, 2, 100]]",
+            "notes = [[0, 12, 2, 100]]\nmax_voices = 33",
+            r"stingers.ding.max_voices",
+        ),
+        (
+            "notes = [[0, 12, 2, 100]]",
+            "notes = [[0, 12, 2, 100]]\nkey_aware = 1",
+            r"stingers.ding.key_aware",
+        ),
+        ("notes = [[0, 12, 2, 100]]", "notes = [[0, 12, 2, 1000000000]]", r"stingers.ding.notes"),
+        ("default = 2", "default = 2\nseek = -1", r"parameters.danger.seek"),
+        ("default = 2", "default = 20", r"parameters.danger.default"),
+        ("[[sources]]", "[mix]\nloudness_lufs = 0\n[[sources]]", r"mix.loudness_lufs"),
+        ("[[sources]]", "[mix]\nroom = 1\n[[sources]]", r"mix.room"),
+        ("[[sources]]", '[[transitions]]\nfrom = "nap"\n[[sources]]', r"transitions\[0\].from"),
+        (
+            "[[sources]]",
+            '[[transitions]]\nsync = "bar"\nbars = 4\n[[sources]]',
+            r"transitions\[0\].bars",
+        ),
+        ("[[sources]]", '[[transitions]]\nfade = "cut"\n[[sources]]', r"transitions\[0\].fade"),
+        (
+            "[[sources]]",
+            "[[transitions]]\nfade_beats = 17\n[[sources]]",
+            r"transitions\[0\].fade_beats",
+        ),
+        ("[[sources]]", '[[transitions]]\nentry = "end"\n[[sources]]', r"transitions\[0\].entry"),
+        (
+            "[[sources]]",
+            '[[transitions]]\ntransition_bar = "yes"\n[[sources]]',
+            r"transitions\[0\].transition_bar",
+        ),
+        ("[[sources]]", "[[transitions]]\n[[transitions]]\n[[sources]]", r"transitions\[1\]"),
         ('name = "s"', 'name = "s"\ncolour = "red"', r"style.colour"),
     ],
 )

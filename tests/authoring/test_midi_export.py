@@ -47,7 +47,7 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[MusicEngine, Path]
     engine = MusicEngine(adaptive.load_bundle(), output="offline", seed=11)
     engine.set_parameter("intensity", 0.9)  # every stem sounds
     engine.set_state("combat")
-    engine.render(engine.clock.bar_frames(0) * 6)
+    engine.render(engine.timing.bar_frames(0) * 6)
     path = write_engine_midi(engine, tmp_path_factory.mktemp("midi") / "played.mid")
     return engine, path
 
@@ -57,12 +57,12 @@ def test_exported_midi_reimports_with_the_same_notes_and_velocities(
 ) -> None:
     engine, path = played
     style_path = path.parent / "style.toml"
-    style_path.write_text(STYLE.format(tempo=engine.clock.tempo), encoding="utf-8")
+    style_path.write_text(STYLE.format(tempo=engine.timing.tempo), encoding="utf-8")
     style = load_style(style_path)
     source = import_midi(path, style.sources[0], style)
 
-    fps = engine.clock.frames_per_step
-    steps = engine.clock.meter.steps_per_bar
+    fps = engine.timing.frames_per_step
+    steps = engine.timing.meter.steps_per_bar
     expected = {
         (stem, int(round(start / fps)), pitch, max(1, int(round(frames / fps))), velocity)
         for stem, pitch, start, frames, velocity in engine.played_notes()
@@ -97,7 +97,7 @@ def test_exported_midi_has_programs_names_meta_and_drums_on_channel_10(
         else:
             assert 9 not in channels and changes == [programs[stem].program]
     meta = {m.type: m for m in midi.tracks[0]}
-    assert mido.tempo2bpm(meta["set_tempo"].tempo) == pytest.approx(engine.clock.tempo)
+    assert mido.tempo2bpm(meta["set_tempo"].tempo) == pytest.approx(engine.timing.tempo)
     assert (meta["time_signature"].numerator, meta["time_signature"].denominator) == (4, 4)
     assert meta["key_signature"].key == "Dm"  # the default style plays in D minor
     assert len({p.program for p in programs.values()}) > 2  # not every track a piano

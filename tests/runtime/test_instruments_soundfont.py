@@ -129,7 +129,7 @@ def test_a_stem_with_a_baked_preset_plays_it_through_the_composer() -> None:
     bundle.manifest["stems"]["harmony"]["sampler"] = data  # what the bake would store
     try:
         engine = MusicEngine(bundle, output="offline", seed=2)
-        assert isinstance(engine.composer.instruments["harmony"], Sampler)
+        assert isinstance(engine._core._composer.instruments["harmony"], Sampler)
         mix, stems = engine.render(RATE * 3, stems=True)
         assert np.abs(stems["harmony"]).max() > 0.01
         assert abs(float(stems["harmony"][:, 0].mean())) < 1e-3  # sampled stems are DC-blocked

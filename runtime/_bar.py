@@ -1,0 +1,81 @@
+"""The bar: what the composer fills and the mixer plays, and what a report keeps of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._control import StateChange
+
+__all__ = ["BarAudio", "PlayedBar", "EMPTY_AUDIO"]
+
+EMPTY_AUDIO = np.zeros((0, 0, 2), dtype=np.float32)
+
+# stem -> notes as (pitch, start_frame inside the bar, frames, velocity)
+BarNotes = dict[str, list[tuple[int, int, int, int]]]
+
+
+@dataclass
+class BarAudio:
+    """A composed and rendered bar, ready for the mixer."""
+
+    index: int
+    start_frame: int
+    frames: int
+    state: str
+    intensity: float
+    chord: int
+    change: StateChange | None
+    playable: np.ndarray  # (stems, >= frames, 2) float32: this bar plus the previous bar's ring-out
+    notes: BarNotes
+    generate_ms: float
+    render_ms: float
+    fallback: bool = False
+    gains: tuple[float, ...] = ()  # the stems' target gains when the bar started, set by the mixer
+
+    def repeated_as(self, index: int, start_frame: int, frames: int) -> BarAudio:
+        """This bar's audio played again in the place of a bar that was not ready."""
+        return BarAudio(
+            index=index,
+            start_frame=start_frame,
+            frames=frames,
+            state=self.state,
+            intensity=self.intensity,
+            chord=self.chord,
+            change=self.change,
+            playable=self.playable,
+            notes=self.notes,
+            generate_ms=0.0,
+            render_ms=0.0,
+            fallback=True,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PlayedBar:
+    """What reports and MIDI export keep of a bar once it has played: no audio."""
+
+    index: int
+    start_frame: int
+    frames: int
+    state: str
+    intensity: float
+    chord: int
+    fallback: bool
+    gains: tuple[float, ...]
+    notes: BarNotes
+
+    @classmethod
+    def of(cls, bar: BarAudio) -> PlayedBar:
+        return cls(
+            bar.index,
+            bar.start_frame,
+            bar.frames,
+            bar.state,
+            bar.intensity,
+            bar.chord,
+            bar.fallback,
+            bar.gains,
+            bar.notes,
+        )

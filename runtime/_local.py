@@ -1,0 +1,358 @@
+"""The engine in the game's process: the rooms wired together, and nothing more.
+
+``MusicEngine`` checks the game's calls and hands them to a core: this one, or
+``HostedEngine``, which runs this one in a worker process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from adaptive._bundle import Bundle
+from adaptive._errors import EngineError
+
+from ._clock import MusicalClock
+from ._composer import Composer
+from ._control import Command, Control
+from ._mixer import Mixer, MusicEvent, StemMix
+from ._report import EngineStats, StatsCache
+from ._scheduler import InlineSource, LookaheadScheduler, PlayedLog
+from ._stingers import StingerVoices, render_stingers
+from .outputs import OfflineOutput, Output, open_output
+
+__all__ = ["LocalEngine", "READY_MARGIN_SECONDS"]
+
+OFFLINE_BLOCK_FRAMES = 8192
+READY_MARGIN_SECONDS = 0.25  # a state change asked for closer than this to a bar line waits a bar
+
+
+class LocalEngine:
+    """Composer, scheduler, mixer and output in this process. Arguments are checked by the caller."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        output: str | Output,
+        sample_rate: int,
+        buffer_frames: int,
+        seed: int,
+        lookahead_bars: int,
+    ) -> None:
+        self._bundle = bundle
+        self._output_choice = output
+        self.sample_rate = sample_rate
+        self.buffer_frames = buffer_frames
+        self.seed = seed
+        self.lookahead_bars = lookahead_bars
+        self._offline = output == "offline" or (isinstance(output, Output) and not output.realtime)
+
+        b = self._bundle
+        self._clock = MusicalClock(sample_rate, b.tempo, b.meter)
+        initial = str(b.manifest.get("default_state", ""))
+        if initial not in b.states:
+            initial = next(iter(b.states))
+        self._control = Control(
+            initial_state=initial,
+            parameters={name: float(spec["default"]) for name, spec in b.parameters.items()},
+            valence={name: float(spec["valence"]) for name, spec in b.states.items()},
+        )
+        self._composer = Composer(b, self._clock, self._control, self.seed)
+        self._log = PlayedLog()
+        self._errors: list[BaseException] = []
+        self._scheduler: LookaheadScheduler | None = None
+        if self._offline:
+            source: Any = InlineSource(self._composer, self._log)
+        else:
+            self._scheduler = LookaheadScheduler(
+                self._composer, self._control, self._log, lookahead_bars, self._errors.append
+            )
+            source = self._scheduler
+        names = tuple(b.stems)
+        stems = StemMix(
+            names=names,
+            gains=tuple(float(b.stems[n]["gain"]) for n in names),
+            fades=tuple(
+                (float(b.stems[n]["intensity"][0]), float(b.stems[n]["intensity"][1]))
+                for n in names
+            ),
+            state_gains={
+                s: tuple(float(spec["stems"].get(n, 1.0)) for n in names)
+                for s, spec in b.states.items()
+            },
+        )
+        intensity = b.parameters["intensity"]
+        self._mixer = Mixer(
+            self._clock,
+            self._control,
+            source,
+            stems,
+            tuple(b.states),
+            StingerVoices(
+                render_stingers(b, self._clock),
+                {name: float(spec["gain"]) for name, spec in b.stingers.items()},
+                sample_rate,
+            ),
+            (float(intensity["min"]), float(intensity["max"])),
+            max_frames=max(buffer_frames, OFFLINE_BLOCK_FRAMES),
+            ready_margin_frames=0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate),
+        )
+        self._output: Output | None = None
+        self._last_output: Output | None = None  # its counters outlive stop()
+        self._offline_output = OfflineOutput()
+        # offline, big blocks: the same music for a quarter less CPU than device-sized ones
+        self._offline_output.start(self._mixer.process, sample_rate, OFFLINE_BLOCK_FRAMES)
+        self._output_warning: str | None = None
+        self._stats_cache = StatsCache()
+        self._lock = threading.Lock()  # start/stop only; the game's calls never take it
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> LocalEngine:
+        """Start playing (real-time outputs); nothing to do offline. Idempotent."""
+        with self._lock:
+            if self._offline or self._output is not None:
+                return self
+            scheduler = self._scheduler
+            assert scheduler is not None
+            if self._mixer.bar is None and scheduler.playing < 0:
+                scheduler.prime(self.lookahead_bars + 1)  # composed before the device asks
+            scheduler.start()
+            try:
+                self._output, self._output_warning = open_output(
+                    self._output_choice, self._mixer.process, self.sample_rate, self.buffer_frames
+                )
+            except BaseException:
+                scheduler.stop()
+                raise
+            return self
+
+    def stop(self) -> None:
+        """Stop the output and the worker. Safe to call twice; ``start()`` plays on."""
+        with self._lock:
+            if self._output is not None:
+                self._output.stop()
+                self._last_output = self._output
+                self._output = None
+            if self._scheduler is not None:
+                self._scheduler.stop()
+
+    # --- what the game can read -----------------------------------------------------------
+
+    @property
+    def bundle(self) -> Bundle:
+        return self._bundle
+
+    @property
+    def timing(self) -> MusicalClock:
+        """The sample clock's tempo and meter (read-only): bar and beat positions in frames."""
+        return self._clock
+
+    @property
+    def output(self) -> str:
+        """The name of the output playing (``"silent"`` after a device fallback)."""
+        if self._offline:
+            return "offline"
+        output = self._output or self._last_output
+        if output is not None:
+            return output.name
+        return (
+            self._output_choice
+            if isinstance(self._output_choice, str)
+            else self._output_choice.name
+        )
+
+    @property
+    def stems(self) -> tuple[str, ...]:
+        return tuple(self._bundle.stems)
+
+    @property
+    def parameters(self) -> dict[str, float]:
+        return dict(self._control.parameters)
+
+    @property
+    def state(self) -> str:
+        """The state the music is playing now."""
+        bar = self._mixer.bar
+        return bar.state if bar is not None else self._control.state_for_bar(0)
+
+    @property
+    def frame(self) -> int:
+        """Frames mixed so far, on the engine's sample clock."""
+        return self._mixer.frame
+
+    # --- commands ---------------------------------------------------------------------
+
+    def submit(self, command: Command) -> None:
+        """Enqueue a checked command for the mixer (any thread; never blocks)."""
+        self._control.commands.append(command)
+
+    def update(self) -> list[MusicEvent]:
+        """The musical events since the last call, oldest first. Never blocks.
+
+        If the composer failed, an ``"error"`` event names the error, and the
+        composer is restarted; the music holds or repeats bars meanwhile.
+        """
+        events = self._mixer.events
+        out: list[MusicEvent] = []
+        if self._errors:
+            error = self._errors.pop(0)
+            out.append(
+                MusicEvent(
+                    "error", self._mixer.frame, -1, 0, f"{type(error).__name__}: {error}", 0.0
+                )
+            )
+            if self._scheduler is not None and self._output is not None:
+                self._scheduler.start()  # composing resumes from the bar playing now
+        if not events:
+            return out
+        output = self._output
+        anchor: float | None = None
+        if output is not None:
+            heard_frame = self._mixer.frame - output.pending_frames()
+            anchor = time.perf_counter() - heard_frame / self.sample_rate
+        while events:
+            event = events.popleft()
+            if anchor is not None:
+                event = MusicEvent(
+                    event.kind,
+                    event.frame,
+                    event.bar,
+                    event.beat,
+                    event.name,
+                    event.time,
+                    anchor + event.frame / self.sample_rate,
+                )
+            out.append(event)
+        return out
+
+    # --- offline --------------------------------------------------------------------------
+
+    def render(self, frames: int, stems: bool = False) -> Any:
+        """Render the next ``frames`` frames offline: float32 (frames, 2).
+
+        With ``stems=True`` returns ``(mix, {stem: (frames, 2)})``, each stem after
+        its gain, before the master limiter.
+        """
+        if not self._offline:
+            raise EngineError(
+                f"render() needs output='offline'; a {self.output!r} engine plays in real time"
+            )
+        mixer = self._mixer
+        out = np.zeros((frames, 2), dtype=np.float32)
+        if stems:
+            mixer.capture = np.zeros((len(self.stems), frames, 2), dtype=np.float32)
+            mixer.capture_pos = 0
+        try:
+            self._offline_output.pull(out)
+            captured = mixer.capture
+        finally:
+            mixer.capture = None
+        if not stems:
+            return out
+        assert captured is not None
+        return out, {name: captured[s] for s, name in enumerate(self.stems)}
+
+    # --- measuring ------------------------------------------------------------------------
+
+    def stats(self) -> EngineStats:
+        """A snapshot for a HUD or a log line; cheap enough to call every frame."""
+        mixer, log = self._mixer, self._log
+        callback, generate, render = self._stats_cache.get(
+            mixer.callback_ms, log.generate_ms, log.render_ms
+        )
+        bar = mixer.bar
+        ahead = 0.0
+        if self._scheduler is not None:
+            ready_end = self._clock.bar_start(self._scheduler.ready_through + 1)
+            ahead = max(0.0, (ready_end - mixer.frame) / self.sample_rate * 1000.0)
+        elif bar is not None:
+            ahead = (bar.start_frame + bar.frames - mixer.frame) / self.sample_rate * 1000.0
+        return EngineStats(
+            output=self.output,
+            frames=mixer.frame,
+            seconds=mixer.frame / self.sample_rate,
+            state=self.state,
+            bar=bar.index if bar is not None else -1,
+            callbacks=mixer.callbacks,
+            underruns=self._underruns(),
+            fallback_bars=mixer.fallback_bars,
+            bars_generated=log.generated,
+            bars_regenerated=log.regenerated,
+            lookahead_ms=ahead,
+            callback_ms=callback,
+            generate_ms=generate,
+            render_ms=render,
+            stingers_dropped=mixer.stingers.dropped,
+            stem_gains={name: float(g) for name, g in zip(self.stems, mixer.gains, strict=True)},
+            parameters=dict(self._control.parameters),
+        )
+
+    def _underruns(self) -> int:
+        output = self._output or self._last_output
+        return 0 if output is None else output.underruns + getattr(output, "fill_errors", 0)
+
+    def report(self) -> dict[str, Any]:
+        """What was played, as the JSON report of ``adaptive render``."""
+        stats = self.stats()
+        chord_name = self._composer.chord_name
+        bars = [
+            {
+                "index": bar.index,
+                "start_frame": bar.start_frame,
+                "frames": bar.frames,
+                "state": bar.state,
+                "tempo": self._clock.tempo,
+                "key": str(self._bundle.key),
+                "chords": [chord_name(bar.chord)],
+                "intensity": bar.intensity,
+                "fallback": bar.fallback,
+                "stems": {
+                    name: {
+                        "notes": len(bar.notes.get(name, [])),
+                        "gain": round(bar.gains[s], 4) if bar.gains else None,
+                    }
+                    for s, name in enumerate(self.stems)
+                },
+            }
+            for bar in self._played_bars()
+        ]
+        return {
+            "sample_rate": self.sample_rate,
+            "frames": self._mixer.frame,
+            "seed": self.seed,
+            "output": self.output,
+            "bundle": {
+                "name": self._bundle.name,
+                "sha256": self._bundle.sha256,
+                "path": str(self._bundle.path) if self._bundle.path else None,
+            },
+            "bars": bars,
+            "transitions": [t.as_dict() for t in self._mixer.transitions],
+            "stingers": [s.as_dict() for s in self._mixer.stinger_log],
+            "underruns": stats.underruns,
+            "fallback_bars": stats.fallback_bars,
+            "late_transitions": self._mixer.late_transitions,
+            "timing": {
+                "callback_ms": {"p50": stats.callback_ms.p50, "p99": stats.callback_ms.p99},
+                "generate_ms": {"p50": stats.generate_ms.p50, "p99": stats.generate_ms.p99},
+                "render_ms": {"p50": stats.render_ms.p50, "p99": stats.render_ms.p99},
+            },
+        }
+
+    def _played_bars(self) -> Iterable[Any]:
+        yield from list(self._log.bars)
+        if self._mixer.bar is not None:
+            yield self._mixer.bar  # the bar playing now
+
+    def played_notes(self) -> list[tuple[str, int, int, int, int]]:
+        """Every note played so far: (stem, pitch, start_frame, frames, velocity), absolute frames."""
+        out = []
+        for bar in self._played_bars():
+            for stem, notes in bar.notes.items():
+                out += [(stem, p, bar.start_frame + s, f, v) for p, s, f, v in notes]
+        return out

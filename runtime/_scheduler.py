@@ -1,0 +1,188 @@
+"""The scheduler: composes bars ahead of the playhead and hands them to the mixer.
+
+Two sources of bars share the ``BarSource`` interface the mixer pulls from:
+
+- ``InlineSource`` composes each bar when the mixer asks (offline rendering:
+  deterministic, nothing in the background);
+- ``LookaheadScheduler`` runs a worker thread that stays ``lookahead_bars``
+  ahead of the playhead, composes again the bars a state change made stale, and
+  frees played bars. The mixer never waits for it: a bar that is not ready is
+  replaced by a repeat of the last one (counted as a fallback bar).
+
+Handoffs between the worker and the mixer, each a deque with one producer and
+one consumer (``append``/``popleft`` are atomic in CPython): ``_ready`` carries
+composed bars to the mixer, ``_retired`` carries finished bars back. ``playing``
+is an int the mixer writes and the worker reads.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from ._bar import BarAudio, PlayedBar
+from ._composer import Composer
+from ._control import Control
+from ._report import TimingRing
+
+__all__ = ["InlineSource", "LookaheadScheduler", "PlayedLog", "PLAYED_BARS_KEPT"]
+
+PLAYED_BARS_KEPT = 4096  # bars a report can list: about two hours at 120 bpm in 4/4
+WORKER_POLL_SECONDS = 0.004
+
+
+class PlayedLog:
+    """The bars that have played, without audio, for reports and MIDI export; bounded."""
+
+    def __init__(self, limit: int = PLAYED_BARS_KEPT) -> None:
+        self.bars: deque[PlayedBar] = deque(maxlen=limit)
+        self.generated = 0
+        self.regenerated = 0
+        self.generate_ms = TimingRing()
+        self.render_ms = TimingRing()
+
+    def composed(self, bar: BarAudio, again: bool = False) -> None:
+        self.generated += 1
+        self.regenerated += int(again)
+        self.generate_ms.add(bar.generate_ms)
+        self.render_ms.add(bar.render_ms)
+
+
+class InlineSource:
+    """Composes on demand, on the caller's thread: for offline rendering."""
+
+    def __init__(self, composer: Composer, log: PlayedLog) -> None:
+        self.composer = composer
+        self.log = log
+
+    def take(self, index: int) -> BarAudio:
+        bar = self.composer.compose(index)
+        self.log.composed(bar)
+        self.composer.forget_before(index - 2)
+        return bar
+
+    def retire(self, bar: BarAudio, played: bool) -> None:
+        if played:
+            self.log.bars.append(PlayedBar.of(bar))
+
+
+class LookaheadScheduler:
+    """A worker thread keeps bars ready ahead of the playhead (live outputs)."""
+
+    def __init__(
+        self,
+        composer: Composer,
+        control: Control,
+        log: PlayedLog,
+        lookahead_bars: int,
+        on_error: Callable[[BaseException], None],
+    ) -> None:
+        self.composer = composer
+        self.control = control
+        self.log = log
+        self.lookahead_bars = lookahead_bars
+        self.on_error = on_error
+        self.playing = -1  # written by the mixer: the bar index it is playing
+        self._ready: deque[BarAudio] = deque()  # worker -> mixer
+        self._retired: deque[tuple[BarAudio, bool]] = deque()  # mixer -> worker
+        self._on_deck: dict[int, BarAudio] = {}  # the mixer's own: bars it may take
+        self._composed: dict[int, str] = {}  # the worker's own: index -> state composed for
+        self._running = False
+        self._thread: threading.Thread | None = None
+
+    # --- the mixer's side -----------------------------------------------------------------
+
+    def take(self, index: int) -> BarAudio | None:
+        while self._ready:
+            bar = self._ready.popleft()
+            replaced = self._on_deck.get(bar.index)
+            if replaced is not None:
+                self._retired.append((replaced, False))
+            self._on_deck[bar.index] = bar
+        for old in [i for i in self._on_deck if i < index]:  # composed too late to play
+            self._retired.append((self._on_deck.pop(old), False))
+        self.playing = index
+        return self._on_deck.pop(index, None)
+
+    def retire(self, bar: BarAudio, played: bool) -> None:
+        self._retired.append((bar, played))
+
+    # --- the worker's side ----------------------------------------------------------------
+
+    def prime(self, bars: int) -> None:
+        """Compose the first bars on the caller's thread, before the device asks for them."""
+        for index in range(bars):
+            self._compose(index)
+
+    def start(self) -> None:
+        if self._running:
+            return
+        self._running = True
+        self._thread = threading.Thread(target=self._work, name="adaptive-composer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    @property
+    def ready_through(self) -> int:
+        """The last bar index composed in a row after the one playing."""
+        index = self.playing
+        while index + 1 in self._composed:
+            index += 1
+        return index
+
+    def _compose(self, index: int, again: bool = False) -> None:
+        bar = self.composer.compose(index)
+        self._composed[index] = bar.state
+        self.log.composed(bar, again)
+        self._ready.append(bar)
+
+    def _work(self) -> None:
+        try:
+            while self._running:
+                if not self._step():
+                    time.sleep(WORKER_POLL_SECONDS)
+        except BaseException as exc:  # the engine tells the game on its next update()
+            self._running = False
+            self.on_error(exc)
+
+    def _step(self) -> bool:
+        """One round of work; False when there was nothing to do."""
+        did = self._free_retired()
+        playing = self.playing
+        # a state change makes composed future bars stale: compose them again, in order
+        stale = [
+            i
+            for i in sorted(self._composed)
+            if i > playing and self._composed[i] != self.control.state_for_bar(i)
+        ]
+        if stale:
+            for index in range(stale[0], max(self._composed) + 1):
+                if not self._running or index <= self.playing:
+                    continue
+                self._compose(index, again=True)
+            return True
+        for index in range(playing + 1, playing + 1 + self.lookahead_bars):
+            if index not in self._composed and self._running:
+                self._compose(index)
+                return True
+        for old in [i for i in self._composed if i < playing - 1]:
+            del self._composed[old]
+        self.composer.forget_before(playing - 2)
+        return did
+
+    def _free_retired(self) -> bool:
+        retired = self._retired
+        did = bool(retired)
+        while retired:
+            bar, played = retired.popleft()
+            if played:
+                self.log.bars.append(PlayedBar.of(bar))
+            del bar  # the worker drops the last reference: a large free, off the audio thread
+        return did

@@ -1,0 +1,219 @@
+"""The runtime's commands: render, play and inspect a bundle. They need no authoring extra.
+
+``adaptive`` (the CLI that ``pip install .`` puts on the PATH) offers these
+commands and adds the authoring ones (bake, ...) when that extra is installed;
+``python -m runtime.cli`` offers these alone. Without a bundle argument every
+command uses the default style shipped in the package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from adaptive import AdaptiveError, Bundle, load_bundle
+
+from ._engine import MusicEngine
+from ._timeline import load_timeline, render_timeline
+from .outputs import write_wav
+
+__all__ = ["main", "build_parser", "run", "RenderResult"]
+
+
+class RenderResult:
+    """What ``render`` made, for commands that add to it (MIDI export)."""
+
+    def __init__(self, engine: MusicEngine, report: dict[str, Any]) -> None:
+        self.engine = engine
+        self.report = report
+
+
+def _summary(audio: np.ndarray) -> str:
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+    return f"peak {peak:.3f}, rms {rms:.3f}"
+
+
+def render(args: argparse.Namespace) -> RenderResult:
+    bundle = load_bundle(args.bundle)
+    timeline = load_timeline(args.timeline)
+    engine = MusicEngine(bundle, output="offline", sample_rate=args.sample_rate, seed=args.seed)
+    started_cpu, started = time.process_time(), time.perf_counter()
+    want_stems = args.stems is not None
+    result = render_timeline(engine, timeline, stems=want_stems)
+    cpu = time.process_time() - started_cpu
+    wall = time.perf_counter() - started
+    mix, stems = result if want_stems else (result, {})
+    write_wav(args.out, mix, engine.sample_rate)
+    for name, audio in stems.items():
+        write_wav(Path(args.stems) / f"{name}.wav", audio, engine.sample_rate)
+    report = engine.report()
+    seconds = mix.shape[0] / engine.sample_rate
+    report["render"] = {
+        "seconds_of_music": seconds,
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "realtime_factor_cpu": seconds / cpu if cpu > 0 else None,
+    }
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.report).write_text(json.dumps(report, indent=2))
+    print(
+        f"rendered {seconds:.1f} s of '{bundle.name}' to {args.out} ({_summary(mix)}); "
+        f"{len(report['bars'])} bars, {len(report['transitions'])} transitions, "
+        f"{seconds / cpu if cpu > 0 else float('inf'):.1f}x real time (CPU)"
+    )
+    return RenderResult(engine, report)
+
+
+def play(args: argparse.Namespace) -> None:
+    bundle = load_bundle(args.bundle)
+    states = list(bundle.states)
+    print(f"playing '{bundle.name}' ({', '.join(states)}); Ctrl-C to stop")
+    with MusicEngine(bundle, output="sdl", seed=args.seed) as engine:
+        if engine.output != "sdl":
+            print(f"no audio device: playing on the {engine.output} output", file=sys.stderr)
+        started = time.monotonic()
+        state_index = 0
+        try:
+            while args.seconds is None or time.monotonic() - started < args.seconds:
+                for event in engine.update():
+                    if event.kind in ("bar", "transition", "stinger", "error"):
+                        print(
+                            f"{event.time:7.2f}s {event.kind:10} bar {event.bar:3d} {event.name or ''}"
+                        )
+                    if (
+                        event.kind == "bar"
+                        and args.cycle
+                        and event.bar % args.cycle == args.cycle - 1
+                    ):
+                        state_index = (state_index + 1) % len(states)
+                        engine.set_state(states[state_index])
+                time.sleep(1 / 60)
+        except KeyboardInterrupt:
+            pass
+        stats = engine.stats()
+    print(
+        f"underruns {stats.underruns}, fallback bars {stats.fallback_bars}, "
+        f"generate p99 {stats.generate_ms.p99:.1f} ms"
+    )
+
+
+def _models(bundle: Bundle) -> dict[str, dict[str, Any]]:
+    return {
+        name: {
+            "role": m.role,
+            "bytes": len(m.onnx),
+            "sha256": m.sha256,
+            "inputs": [t.to_msgpack() for t in m.inputs],
+            "outputs": [t.to_msgpack() for t in m.outputs],
+            "meta": dict(m.meta),
+        }
+        for name, m in bundle.models.items()
+    }
+
+
+def inspect(args: argparse.Namespace) -> None:
+    bundle = load_bundle(args.bundle)
+    manifest = dict(bundle.manifest)
+    models = _models(bundle)
+    size = bundle.path.stat().st_size if bundle.path else None
+    if args.json:
+        manifest.pop("vocabulary", None)
+        data = {"path": str(bundle.path), "bytes": size, "sha256": bundle.sha256}
+        print(json.dumps({**data, "manifest": manifest, "models": models}, indent=2, default=str))
+        return
+    print(
+        f"{bundle.name} {manifest['version']}  by {manifest['author']}  licence {manifest['license']}"
+    )
+    print(f"  file      {bundle.path} ({size} bytes, sha256 {bundle.sha256[:16]}...)")
+    print(f"  created   {manifest['created']}")
+    print(f"  music     {manifest['tempo']} bpm, {manifest['meter']}, {manifest['key']}")
+    stems = ", ".join(f"{n} ({s['role']}/{s['instrument']})" for n, s in bundle.stems.items())
+    print(f"  stems     {stems}")
+    print(f"  states    {', '.join(bundle.states)}")
+    params = ", ".join(f"{n} [{p['min']}, {p['max']}]" for n, p in bundle.parameters.items())
+    print(f"  params    {params}")
+    print(f"  stingers  {', '.join(bundle.stingers) or '-'}")
+    print("  models")
+    for name, m in models.items():
+        sig = (
+            ", ".join(f"{t['name']}{t['shape']}" for t in m["inputs"])
+            + " -> "
+            + ", ".join(f"{t['name']}{t['shape']}" for t in m["outputs"])
+        )
+        print(f"    {name:16} {m['role']:9} {m['bytes']:>9} bytes  {sig}")
+    print(f"  provenance ({len(bundle.provenance)} sources)")
+    for source in bundle.provenance:
+        print(
+            f"    {source['file']}  {source['license']}  {source['sha256'][:12]}  {source['attribution']}"
+        )
+
+
+Command = Callable[[argparse.Namespace], Any]
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, Any]:
+    """The parser with the runtime's commands; returns it and its subparsers to add to."""
+    parser = argparse.ArgumentParser(
+        prog="adaptive", description="Render, play and inspect adaptive music bundles."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    bundle_help = "bundle file (default: the built-in style)"
+
+    r = sub.add_parser("render", help="render a timeline offline to WAV (and stems, a report)")
+    r.add_argument("bundle", nargs="?", default=None, help=bundle_help)
+    r.add_argument("--timeline", required=True, help="timeline JSON")
+    r.add_argument("--out", required=True, help="output WAV")
+    r.add_argument("--stems", default=None, help="directory for one WAV per stem")
+    r.add_argument("--report", default=None, help="write a JSON report")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--sample-rate", type=int, default=48000)
+    r.set_defaults(run=render)
+
+    p = sub.add_parser("play", help="play live through the audio device")
+    p.add_argument("bundle", nargs="?", default=None, help=bundle_help)
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--cycle", type=int, default=8, help="next state every N bars (0: never)")
+    p.add_argument("--seed", type=int, default=None)
+    p.set_defaults(run=play)
+
+    i = sub.add_parser("inspect", help="show a bundle's manifest, models, sizes and provenance")
+    i.add_argument("bundle", nargs="?", default=None, help=bundle_help)
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(run=inspect)
+    return parser, sub
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse and run one command; errors become one line on stderr and exit code 2."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+        return 0
+    except AdaptiveError as exc:
+        print(f"adaptive {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (``adaptive inspect | head``)
+        sys.stderr.close()
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, _ = build_parser()
+    return run(parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,36 @@
+"""Where the mix goes. One interface (``Output``), several drivers.
+
+======== =====================================================================
+name     driver
+======== =====================================================================
+sdl      SDL's audio device, fed through SDL's own queue by a feeder thread;
+         SDL's device thread never runs Python, so it never waits for the GIL
+         (alias: ``pygame``, since SDL comes with pygame)
+silent   no device: a timer thread drives the mixer in real time, so events
+         still flow (muted games, machines without a sound card)
+offline  no thread: ``MusicEngine.render`` pulls audio as fast as it can
+======== =====================================================================
+
+``open_output`` falls back from a device that cannot open to ``silent``, with
+one warning, so a game never crashes for want of a sound card.
+"""
+
+from ._base import FillFn, Output, OutputError
+from ._files import read_disk_audio, read_wav, write_wav
+from ._offline import OfflineOutput
+from ._open import open_output
+from ._sdl import SdlOutput
+from ._silent import SilentOutput
+
+__all__ = [
+    "Output",
+    "OutputError",
+    "FillFn",
+    "open_output",
+    "SdlOutput",
+    "SilentOutput",
+    "OfflineOutput",
+    "write_wav",
+    "read_wav",
+    "read_disk_audio",
+]

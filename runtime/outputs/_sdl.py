@@ -1,0 +1,212 @@
+"""SDL's audio device, fed through SDL's own queue: the audio path that needs no GIL.
+
+SDL's device thread pulls from a queue that SDL keeps in C (``SDL_QueueAudio``).
+A feeder thread here keeps that queue ``queue_blocks`` blocks deep by calling the
+mixer and queueing its block. The device thread never runs Python, so a game
+that holds the GIL for a whole frame cannot starve it; only a feeder starved for
+longer than the queue's depth can, and that is counted as an underrun.
+
+The queue's depth is the trade-off between safety and latency: a gain change
+reaches the speaker after at most ``queue_blocks * block_frames`` frames (8 x 512
+at 48 kHz: 85 ms) plus the gain smoothing, and the feeder may be kept from
+running for most of that time without a glitch. ``SdlOutput(queue_blocks=...)``
+sets it; the feeder wakes every quarter of the queue (at most every 10 ms).
+
+SDL comes with pygame; it is called through ctypes (which releases the GIL around
+each call) from the very library pygame loaded. Headless machines set
+``SDL_AUDIODRIVER=disk`` (SDL then writes the stream to ``SDL_DISKAUDIOFILE``)
+or ``dummy``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._base import FillFn, Output, OutputError
+
+__all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS"]
+
+DEFAULT_QUEUE_BLOCKS = 8
+_SDL_INIT_AUDIO = 0x00000010
+_AUDIO_F32SYS = 0x8120 if sys.byteorder == "little" else 0x9120
+_FRAME_BYTES = 8  # two float32 channels
+
+
+class _AudioSpec(ctypes.Structure):
+    _fields_ = [
+        ("freq", ctypes.c_int),
+        ("format", ctypes.c_uint16),
+        ("channels", ctypes.c_uint8),
+        ("silence", ctypes.c_uint8),
+        ("samples", ctypes.c_uint16),
+        ("padding", ctypes.c_uint16),
+        ("size", ctypes.c_uint32),
+        ("callback", ctypes.c_void_p),
+        ("userdata", ctypes.c_void_p),
+    ]
+
+
+class SdlOutput(Output):
+    name = "sdl"
+
+    def __init__(self, queue_blocks: int = DEFAULT_QUEUE_BLOCKS) -> None:
+        super().__init__()
+        if not isinstance(queue_blocks, int) or not 2 <= queue_blocks <= 64:
+            raise OutputError(f"queue_blocks {queue_blocks!r} must be an integer in 2..64")
+        self.queue_blocks = queue_blocks
+        self.device = 0
+        self.driver = ""
+        self._sdl: Any = None
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._queued_frames = 0  # the feeder's last look at SDL's queue
+        self.fill_errors = 0
+
+    def start(self, fill: FillFn, sample_rate: int, block_frames: int) -> None:
+        if self._running:
+            return
+        sdl = _sdl()
+        if sdl is None:
+            raise OutputError("output 'sdl': the SDL library that pygame ships was not found")
+        if sdl.SDL_InitSubSystem(_SDL_INIT_AUDIO) != 0:
+            raise OutputError(f"output 'sdl': SDL audio did not start: {_error(sdl)}")
+        want = _AudioSpec(
+            sample_rate, _AUDIO_F32SYS, 2, 0, min(block_frames, 8192), 0, 0, None, None
+        )
+        have = _AudioSpec()
+        device = sdl.SDL_OpenAudioDevice(None, 0, ctypes.byref(want), ctypes.byref(have), 0)
+        if device == 0:
+            message = _error(sdl)
+            sdl.SDL_QuitSubSystem(_SDL_INIT_AUDIO)
+            raise OutputError(f"output 'sdl': cannot open the audio device: {message}")
+        self._sdl, self.device = sdl, device
+        driver = sdl.SDL_GetCurrentAudioDriver()
+        self.driver = driver.decode() if driver else ""
+        block = np.zeros((block_frames, 2), dtype=np.float32)
+        target = self.queue_blocks * block_frames
+        self._top_up(fill, block, target)  # the first blocks are queued before it plays
+        sdl.SDL_PauseAudioDevice(device, 0)
+        self._running = True
+        self._thread = threading.Thread(
+            target=self._feed,
+            args=(fill, block, target, sample_rate),
+            name="adaptive-sdl-feeder",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def _top_up(self, fill: FillFn, block: np.ndarray, target: int) -> int:
+        sdl, device = self._sdl, self.device
+        queued = sdl.SDL_GetQueuedAudioSize(device) // _FRAME_BYTES
+        starved = queued == 0
+        while queued < target:
+            try:
+                fill(block)
+            except Exception:  # a broken mixer must not kill the feeder: play silence, count it
+                block.fill(0.0)
+                self.fill_errors += 1
+            sdl.SDL_QueueAudio(device, block.ctypes.data, block.nbytes)
+            queued += block.shape[0]
+        self._queued_frames = queued
+        return int(starved)
+
+    def _feed(self, fill: FillFn, block: np.ndarray, target: int, sample_rate: int) -> None:
+        # wake when a quarter of the queue has played: a late wake-up still finds audio queued
+        nap = min(0.25 * target / sample_rate, 0.01)
+        while self._running:
+            self.underruns += self._top_up(fill, block, target)
+            time.sleep(nap)
+
+    def pending_frames(self) -> int:
+        return self._queued_frames
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        sdl, device = self._sdl, self.device
+        if sdl is not None and device:
+            sdl.SDL_PauseAudioDevice(device, 1)
+            sdl.SDL_ClearQueuedAudio(device)
+            sdl.SDL_CloseAudioDevice(device)
+            sdl.SDL_QuitSubSystem(_SDL_INIT_AUDIO)
+        self.device = 0
+
+
+def _error(sdl: Any) -> str:
+    message = sdl.SDL_GetError()
+    return message.decode(errors="replace") if message else "unknown SDL error"
+
+
+@functools.cache
+def _sdl() -> Any:
+    """The SDL2 library pygame loaded, with the signatures used here; None if not found."""
+    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    try:
+        import pygame  # noqa: F401  (loads SDL2 into the process)
+    except ImportError:  # pragma: no cover - pygame is a runtime dependency
+        return None
+    for path in _sdl_library_candidates():
+        try:
+            lib = ctypes.CDLL(path)
+            lib.SDL_QueueAudio  # noqa: B018  (probe: an SDL2 build with the queue API)
+        except (OSError, AttributeError):
+            continue
+        u32, c_int = ctypes.c_uint32, ctypes.c_int
+        signatures: dict[str, tuple[list[Any], Any]] = {
+            "SDL_InitSubSystem": ([u32], c_int),
+            "SDL_QuitSubSystem": ([u32], None),
+            "SDL_GetError": ([], ctypes.c_char_p),
+            "SDL_GetCurrentAudioDriver": ([], ctypes.c_char_p),
+            "SDL_OpenAudioDevice": (
+                [
+                    ctypes.c_char_p,
+                    c_int,
+                    ctypes.POINTER(_AudioSpec),
+                    ctypes.POINTER(_AudioSpec),
+                    c_int,
+                ],
+                u32,
+            ),
+            "SDL_PauseAudioDevice": ([u32, c_int], None),
+            "SDL_QueueAudio": ([u32, ctypes.c_void_p, u32], c_int),
+            "SDL_GetQueuedAudioSize": ([u32], u32),
+            "SDL_ClearQueuedAudio": ([u32], None),
+            "SDL_CloseAudioDevice": ([u32], None),
+        }
+        for name, (args, result) in signatures.items():
+            function = getattr(lib, name)
+            function.argtypes, function.restype = args, result
+        return lib
+    return None
+
+
+def _sdl_library_candidates() -> list[str]:
+    found: list[str] = []
+    maps = Path("/proc/self/maps")
+    if maps.exists():  # Linux: the exact file already mapped into this process
+        for line in maps.read_text().splitlines():
+            path = line.split()[-1] if line.split() else ""
+            name = os.path.basename(path)
+            if name.startswith("libSDL2") and not name.startswith(("libSDL2_", "libSDL2main")):
+                found.append(path)
+    import pygame
+
+    here = Path(pygame.__file__).resolve().parent
+    for pattern in ("../pygame.libs/libSDL2-*", ".dylibs/libSDL2*.dylib", "SDL2.dll"):
+        found += [str(p) for p in sorted(here.glob(pattern))]
+    system = ctypes.util.find_library("SDL2")
+    if system:
+        found.append(system)
+    return list(dict.fromkeys(found))
