@@ -17,7 +17,6 @@ import numpy as np
 from adaptive._music import DRUM_VOICES
 
 from ._cache import AudioCache
-from ._dsp import one_pole
 from ._voice import Instrument
 
 __all__ = ["DrumHit", "DrumKit", "CHOKE_GROUPS", "DRUM_PAN"]
@@ -42,8 +41,12 @@ class DrumHit:
 
 
 def _one_pole_lowpass(x: np.ndarray, hz: float, sample_rate: int) -> np.ndarray:
+    """A one-pole low-pass, applied as its exact frequency response (the kit is made once)."""
     a = float(np.exp(-2 * np.pi * hz / sample_rate))
-    return one_pole(x, a, 1.0 - a)[0]
+    size = 1 << int(np.ceil(np.log2(x.shape[0] + 4096)))  # room for the filter's tail
+    w = 2 * np.pi * np.arange(size // 2 + 1) / size
+    response = (1 - a) / (1 - a * np.exp(-1j * w))
+    return np.fft.irfft(np.fft.rfft(x, size) * response, size)[: x.shape[0]]
 
 
 def _highpass(x: np.ndarray, hz: float, sample_rate: int) -> np.ndarray:
