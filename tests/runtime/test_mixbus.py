@@ -40,7 +40,7 @@ def test_reverb_tail_carries_across_the_bar_line() -> None:
     bus = _bus(StemMix(reverb=1.0), reverb_seconds=2.0)
     first = bus.process(_impulse(frames, 100), frames, 0)
     second = bus.process(np.zeros((1, 2, frames), np.float32), frames, 1)
-    assert np.abs(second).max() > 1e-3  # the tail rings on into the next bar
+    assert np.abs(second).max() > 3e-4  # the tail rings on into the next bar
     # the same as one bar twice as long: the bar line leaves no seam
     whole = _bus(StemMix(reverb=1.0), reverb_seconds=2.0).process(
         _impulse(2 * frames, 100), 2 * frames, 0
