@@ -118,8 +118,8 @@ class Sampler(PitchedInstrument):
             ratio = 2.0 ** (semitones / 12.0) * zone.sample_rate / self.sample_rate
             index, after, frac = _read_positions(zone, ratio, env.shape[0])
             audio = self._audio[i]
-            wave = audio[index]
-            nxt = audio[after]
+            wave = np.take(audio, index)
+            nxt = np.take(audio, after)
             nxt -= wave
             nxt *= frac
             wave += nxt
