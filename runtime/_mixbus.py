@@ -139,9 +139,9 @@ def _add_interpolated(out: np.ndarray, y: np.ndarray) -> None:
 class _FeedbackDelayNetwork:
     """An 8-line feedback delay network (Householder feedback, damped), stereo in and out.
 
-    It runs at a quarter of the sample rate on the mono sum of the send (a
-    damped tail keeps little above 6 kHz, and the cost falls fourfold); its
-    eight lines come back as a decorrelated stereo pair. The shortest line is
+    It runs at a quarter of the sample rate (a damped tail keeps little above
+    6 kHz) on a mono input; its eight lines come back as a decorrelated stereo
+    pair. The bus plays it once, into an impulse, for ``_Reverb``. The shortest line is
     longer than a processing block, so each block reads only what earlier
     blocks wrote: the recursion is vectorised over blocks, lines and stems.
     Damping is a two-tap low-pass in every line's feedback.
@@ -176,21 +176,14 @@ class _FeedbackDelayNetwork:
         """The state: each line's last inputs, (stems, lines, history) float32, oldest first."""
         return np.zeros((stems, self.lines, self.history), dtype=np.float32)
 
-    def process(
-        self, send: np.ndarray, state: np.ndarray, commit: int
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The return at a quarter rate (stems, 2, frames / 4) for the mono ``send`` (stems, frames).
-
-        ``commit`` (full-rate frames) is where the state is taken; the rest is a spare tail.
+    def run(self, mid: np.ndarray, state: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
+        """The network on quarter-rate input ``mid`` (stems, frames): its stereo output and its
+        state at frame ``at``.
 
         The lines' inputs are kept in a short linear buffer (history plus one
         chunk) that shifts after every chunk, so each block reads plain slices
         from memory that stays in cache.
         """
-        return self.run(_decimate(send), state, commit // _RATE_DIVISOR)
-
-    def run(self, mid: np.ndarray, state: np.ndarray, at: int) -> tuple[np.ndarray, np.ndarray]:
-        """The network on quarter-rate input ``mid`` (stems, frames), state taken at frame ``at``."""
         stems, n = mid.shape
         h, size = self.history, self.chunk
         buf = np.empty((stems, self.lines, h + size), dtype=np.float32)
