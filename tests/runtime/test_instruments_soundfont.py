@@ -17,6 +17,8 @@ from runtime._instruments import sampler_from_data
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 RATE = 48000
 
+pytest.importorskip("sf2utils.sf2parse", reason="SoundFont import needs sf2utils (authoring extra)")
+
 pytestmark = [
     pytest.mark.skipif(not SOUNDFONT.is_file(), reason="fluid-soundfont-gm is not installed"),
     pytest.mark.skipif(shutil.which("fluidsynth") is None, reason="fluidsynth is not installed"),
