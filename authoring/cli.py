@@ -11,7 +11,6 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from adaptive import AdaptiveError
 from runtime import cli as runtime_cli
@@ -48,57 +47,13 @@ def cmd_bake(args: argparse.Namespace) -> None:
 
 def cmd_render(args: argparse.Namespace) -> None:
     if args.midi:
-        try:
-            import mido  # noqa: F401  (checked before minutes of rendering)
+        try:  # checked before minutes of rendering
+            from ._midi_export import write_engine_midi
         except ImportError as exc:
             raise _need_extra("--midi", exc) from None
     result = runtime_cli.render(args)
     if args.midi:
-        _write_midi(result.engine, Path(args.midi))
-
-
-def _write_midi(engine: Any, path: Path) -> None:
-    import mido
-
-    ticks_per_beat = 480
-    timing = engine.timing
-    ticks_per_frame = ticks_per_beat / timing.frames_per_beat
-    tracks: dict[str, list[tuple[int, mido.Message]]] = {}
-    notes = engine.played_notes()
-    for channel_index, stem in enumerate(engine.stems):
-        tracks[stem] = []
-        role = engine.bundle.stems[stem]["role"]
-        channel = 9 if role == "drums" else min(channel_index, 8)
-        for name, pitch, start, frames, velocity in notes:
-            if name != stem:
-                continue
-            on = int(round(start * ticks_per_frame))
-            off = on + max(1, int(round(frames * ticks_per_frame)))
-            velocity = max(1, min(127, velocity))
-            tracks[stem].append(
-                (on, mido.Message("note_on", note=pitch, velocity=velocity, channel=channel))
-            )
-            tracks[stem].append(
-                (off, mido.Message("note_off", note=pitch, velocity=0, channel=channel))
-            )
-    midi = mido.MidiFile(ticks_per_beat=ticks_per_beat)
-    meta = mido.MidiTrack()
-    meta.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(timing.tempo)))
-    meter = timing.meter
-    meta.append(
-        mido.MetaMessage("time_signature", numerator=meter.numerator, denominator=meter.denominator)
-    )
-    midi.tracks.append(meta)
-    for stem, events in tracks.items():
-        track = mido.MidiTrack()
-        track.append(mido.MetaMessage("track_name", name=stem))
-        now = 0
-        for tick, message in sorted(events, key=lambda e: (e[0], e[1].type == "note_on")):
-            track.append(message.copy(time=tick - now))
-            now = tick
-        midi.tracks.append(track)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    midi.save(str(path))
+        write_engine_midi(result.engine, Path(args.midi))
 
 
 def build_parser() -> argparse.ArgumentParser:

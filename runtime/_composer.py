@@ -31,6 +31,7 @@ from ._instruments import (
     make_instrument,
     notes_to_frames,
 )
+from ._mixbus import MixBus, mix_settings, stem_sampler
 from .generators import Conditions, DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
 from .generators._sequence import SequenceContext
 
@@ -77,10 +78,24 @@ class Composer:
             if "drums" in roles
             else None
         )
+        from ._mixer import MASTER_GAIN  # the mixer imports this module: import it late
+
+        self.mix = mix_settings(bundle.manifest, MASTER_GAIN)
         self.instruments: dict[str, Instrument] = {
-            name: make_instrument(spec["instrument"], clock.sample_rate)
+            name: make_instrument(
+                spec["instrument"],
+                clock.sample_rate,
+                polyphony=self.mix.stems[name].polyphony,
+                sampler=stem_sampler(bundle.manifest, name),
+            )
             for name, spec in bundle.stems.items()
         }
+        self.mixbus = MixBus(
+            [self.mix.stems[name] for name in self.stem_names],
+            self.mix,
+            clock.sample_rate,
+            clock.frames_per_beat,
+        )
         self.tail_frames = int(TAIL_SECONDS * clock.sample_rate)
         self._contexts: dict[int, _Context] = {}
         self._overflow: dict[int, np.ndarray] = {}
@@ -135,14 +150,15 @@ class Composer:
         fps = self.clock.frames_per_step
         # one spare row so a repeated (fallback) bar fits a bar one frame longer
         rows = int(math.ceil(self.clock.frames_per_bar)) + 1
-        own = np.zeros((len(self.stem_names), rows + self.tail_frames, 2), dtype=np.float32)
+        # planar (stems, channels, frames): instruments add one contiguous row per channel
+        dry = np.zeros((len(self.stem_names), 2, rows + self.tail_frames), dtype=np.float32)
         notes: dict[str, list[tuple[int, int, int, int]]] = {}
         for s, name in enumerate(self.stem_names):
             role = self.bundle.stems[name]["role"]
             instrument = self.instruments[name]
             if role == "drums" and isinstance(instrument, DrumKit):
                 hits = [DrumHit(v, int(round(pos * fps)), vel) for v, pos, vel in drum_hits]
-                instrument.render(hits, own[s])
+                instrument.render_into(hits, dry[s])
                 notes[name] = [
                     (DRUM_VOICES[h.voice][1], h.start_frame, int(fps), int(h.velocity * 127))
                     for h in hits
@@ -154,14 +170,15 @@ class Composer:
                 bar_notes = grid_notes.get(role, [])
             framed = notes_to_frames(bar_notes, fps, self.transpose)
             if isinstance(instrument, PitchedInstrument):
-                instrument.render(framed, own[s])
+                instrument.render_into(framed, dry[s])
             notes[name] = framed
-        previous = self._overflow.get(index - 1)
-        playable = own[:, :rows].copy()
+        previous = self._overflow.get(index - 1)  # the dry ring-out of the bar before
         if previous is not None:
-            ring = min(rows, previous.shape[1])
-            playable[:, :ring] += previous[:, :ring]
-        self._overflow[index] = own[:, frames:]
+            ring = min(dry.shape[2], previous.shape[2])
+            dry[:, :, :ring] += previous[:, :, :ring]
+        self._overflow[index] = dry[:, :, frames:].copy()
+        # pan, effects and stem limiting, carrying the effects' tails on from the bar before
+        playable = self.mixbus.process(dry[:, :, :rows], frames, index)
         t2 = time.perf_counter()
         return BarAudio(
             index=index,

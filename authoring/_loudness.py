@@ -1,0 +1,86 @@
+"""Loudness: measure a style's integrated loudness (ITU-R BS.1770) and the gain that meets its target.
+
+The measurement is pyloudnorm's BS.1770-4 meter (K-weighting, 400 ms blocks,
+absolute and relative gates), which needs scipy: it belongs to authoring and
+is never imported by the runtime. ``calibrate`` renders a reference session
+offline, one that visits every state at a calm and at a busy intensity, and
+returns the master gain that brings it to the style's target; the bake stores
+it in the manifest as ``mix.master_gain_db``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+import adaptive
+
+__all__ = ["LoudnessResult", "calibrate", "integrated_loudness", "reference_timeline"]
+
+REFERENCE_SECONDS_PER_STATE = 16.0
+
+
+@dataclass(frozen=True)
+class LoudnessResult:
+    target_lufs: float
+    measured_lufs: float  # the reference render before the gain
+    gain_db: float  # add this to the master to meet the target
+    seconds: float  # length of the reference render
+
+
+def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
+    """Integrated loudness in LUFS of float audio (frames, channels); -inf for silence."""
+    import pyloudnorm
+
+    meter = pyloudnorm.Meter(sample_rate)  # BS.1770-4
+    return float(meter.integrated_loudness(np.asarray(audio, dtype=np.float64)))
+
+
+def reference_timeline(
+    bundle: adaptive.Bundle, seconds_per_state: float = REFERENCE_SECONDS_PER_STATE
+):  # type: ignore[no-untyped-def]
+    """Every state in turn, first calm (intensity 0.35) then busy (0.85), changing on bars."""
+    from runtime._timeline import Timeline
+
+    events = []
+    for i, state in enumerate(bundle.states):
+        start = i * seconds_per_state
+        events.append({"time": start, "state": state, "sync": "bar"})
+        events.append({"time": start, "parameter": "intensity", "value": 0.35})
+        events.append(
+            {"time": start + seconds_per_state / 2, "parameter": "intensity", "value": 0.85}
+        )
+    duration = seconds_per_state * len(bundle.states)
+    return Timeline.from_dict({"duration": duration, "events": events}, "reference timeline")
+
+
+def calibrate(
+    bundle: adaptive.Bundle,
+    *,
+    target_lufs: float | None = None,
+    seed: int = 0,
+    sample_rate: int = 48000,
+) -> LoudnessResult:
+    """Render the reference session and return the gain that meets the loudness target.
+
+    ``target_lufs`` defaults to the style's ``mix.loudness_lufs``.
+    """
+    from runtime import MusicEngine, render_timeline
+    from runtime._mixbus import mix_settings
+
+    target = mix_settings(bundle.manifest).loudness_lufs if target_lufs is None else target_lufs
+    engine = MusicEngine(bundle, output="offline", sample_rate=sample_rate, seed=seed)
+    audio = render_timeline(engine, reference_timeline(bundle))
+    measured = integrated_loudness(audio, sample_rate)
+    if not math.isfinite(measured):
+        raise adaptive.AdaptiveError(
+            f"bundle '{bundle.name}': the reference render is silent; cannot set its loudness"
+        )
+    return LoudnessResult(
+        target_lufs=target,
+        measured_lufs=measured,
+        gain_db=target - measured,
+        seconds=audio.shape[0] / sample_rate,
+    )

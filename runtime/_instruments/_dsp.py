@@ -1,0 +1,50 @@
+"""Small vectorised DSP helpers shared by the instruments and the mix bus."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["one_pole"]
+
+
+def one_pole(
+    x: np.ndarray, a: float, b: float = 1.0, state: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``y[n] = a * y[n-1] + b * x[n]`` along the last axis, without a per-sample loop.
+
+    The signal is cut into blocks short enough that ``a**-block`` stays below
+    1e6; inside a block the recursion is a scaled cumulative sum (float64), and
+    only the block ends are carried in a loop. Returns ``(y, last)`` where
+    ``last`` is the state to pass to the next call.
+    """
+    lead = x.shape[:-1]
+    n = x.shape[-1]
+    initial = np.zeros(lead) if state is None else np.asarray(state, dtype=np.float64)
+    prev = initial
+    if n == 0:
+        return x.astype(np.float64), prev
+    if a <= 0.0:
+        y = x.astype(np.float64) * b
+        return y, y[..., -1]
+    block = int(min(4096, max(1, math.floor(13.8 / -math.log(a))))) if a < 1.0 else 4096
+    count = -(-n // block)
+    padded = np.zeros((*lead, count * block), dtype=np.float64)
+    padded[..., :n] = x
+    blocks = padded.reshape(*lead, count, block)
+    j = np.arange(block, dtype=np.float64)
+    rise = a ** (-j)
+    fall = a**j
+    z = np.cumsum(blocks * rise, axis=-1)
+    z *= fall * b
+    ends = np.empty((*lead, count), dtype=np.float64)
+    step = a**block
+    ends_src = z[..., -1]
+    for k in range(count):
+        prev = ends_src[..., k] + step * prev
+        ends[..., k] = prev
+    before = np.concatenate([initial[..., None], ends[..., :-1]], axis=-1)
+    z += before[..., None] * (a ** (j + 1))
+    y = z.reshape(*lead, count * block)[..., :n]
+    return y, y[..., -1].copy()

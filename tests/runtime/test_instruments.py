@@ -1,0 +1,254 @@
+"""Instruments: band-limited oscillators, click-free notes and stealing, drums, sampler, cache."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from runtime._instruments import (
+    INSTRUMENT_NAMES,
+    PRESETS,
+    DrumHit,
+    DrumKit,
+    Envelope,
+    Sampler,
+    SampleZone,
+    SynthInstrument,
+    SynthPatch,
+    make_instrument,
+)
+from runtime._instruments._voice import allocate_voices
+
+RATE = 48000
+PITCHED = [name for name in INSTRUMENT_NAMES if PRESETS[name].patch is not None]
+
+
+def _pitch_of(hz: float) -> float:
+    return 69 + 12 * math.log2(hz / 440.0)
+
+
+def _alias_ratio_db(signal: np.ndarray, hz: float) -> float:
+    """Energy outside the harmonics below Nyquist, relative to the fundamental, in dB."""
+    window = np.blackman(signal.shape[0])
+    power = np.abs(np.fft.rfft(signal * window)) ** 2
+    bin_hz = RATE / signal.shape[0]
+    harmonic = np.zeros(power.shape[0], dtype=bool)
+    k = 1
+    while k * hz < RATE / 2:
+        centre = int(round(k * hz / bin_hz))
+        harmonic[max(0, centre - 6) : centre + 7] = True
+        k += 1
+    fundamental = power[int(round(hz / bin_hz)) - 6 : int(round(hz / bin_hz)) + 7].sum()
+    return 10 * math.log10(power[~harmonic].sum() / fundamental)
+
+
+@pytest.mark.parametrize("hz", [4000.0, 4123.0])
+def test_saw_at_4khz_has_no_aliasing(hz: float) -> None:
+    synth = SynthInstrument("saw", SynthPatch(saw=1.0), RATE)
+    tone = synth.oscillator(_pitch_of(hz), RATE)
+    assert _alias_ratio_db(tone.astype(np.float64), hz) <= -60.0
+
+
+def test_the_alias_measure_catches_a_naive_saw() -> None:
+    hz = 4123.0
+    phase = (np.arange(RATE) * hz / RATE) % 1.0
+    naive = 2.0 * phase - 1.0
+    assert _alias_ratio_db(naive, hz) > -40.0  # a plain saw folds loudly: the measure sees it
+
+
+def _steps(audio: np.ndarray) -> np.ndarray:
+    padded = np.concatenate([np.zeros((2, 1)), audio, np.zeros((2, 1))], axis=1)
+    return np.abs(np.diff(padded, axis=1)).max(axis=0)
+
+
+@pytest.mark.parametrize("name", PITCHED)
+def test_a_note_alone_is_click_free_at_note_on_and_off(name: str) -> None:
+    instrument = make_instrument(name, RATE)
+    held = 2 * RATE  # long enough that the sustained part spans the unison's beating
+    out = np.zeros((2, RATE * 4), dtype=np.float32)
+    instrument.render_into([(57, 0, held, 100)], out)
+    steps = _steps(out)
+    patch = PRESETS[name].patch
+    assert patch is not None
+    onset = int(max(patch.amp.attack, 0.002) * RATE) + 1  # the attack: the note-on transition
+    sustained = steps[onset:held].max()
+    assert sustained > 0
+    assert steps[:onset].max() <= sustained, "note on clicks"
+    assert steps[held:].max() <= sustained, "note off clicks"
+    assert np.all(out[:, -100:] == 0.0), "the release must end in silence"
+
+
+def test_voice_stealing_is_click_free() -> None:
+    lead = make_instrument("lead", RATE, polyphony=1)
+    out = np.zeros((2, RATE * 2), dtype=np.float32)
+    steal = int(0.4 * RATE)
+    lead.render_into([(62, 0, RATE, 110), (69, steal, RATE // 2, 110)], out)
+    steps = _steps(out)
+    sustained = steps[int(0.05 * RATE) : steal].max()
+    around = steps[steal - 200 : steal + int(0.05 * RATE)]
+    assert around.max() <= sustained
+    # the first voice is really gone: after the fade only the second note sounds
+    alone = np.zeros_like(out)
+    lead.render_into([(69, steal, RATE // 2, 110)], alone)
+    after = steal + int(0.02 * RATE)
+    np.testing.assert_allclose(out[:, after:], alone[:, after:], atol=1e-6)
+
+
+def test_voice_limit_steals_the_oldest_voice_first() -> None:
+    notes = [(60, 0, 100, 90), (64, 10, 100, 90), (67, 20, 100, 90)]
+    play = allocate_voices(notes, [500, 500, 500], limit=2, fade=5)
+    assert play == [25, 500, 500]  # the first note is cut 5 frames after the third starts
+    same = allocate_voices(
+        [(60, 0, 100, 90), (64, 10, 100, 90), (64, 20, 100, 90)], [500] * 3, 2, 5
+    )
+    assert same == [500, 15, 500]  # a voice on the same pitch goes first
+
+
+def test_velocity_makes_notes_louder_and_brighter() -> None:
+    lead = make_instrument("lead", RATE)
+    soft, hard = lead.note(60, RATE // 4, 40), lead.note(60, RATE // 4, 120)
+    assert np.abs(hard).max() > 2 * np.abs(soft).max()
+
+    def centroid(x: np.ndarray) -> float:
+        spectrum = np.abs(np.fft.rfft(x[0]))
+        return float((spectrum * np.arange(spectrum.shape[0])).sum() / spectrum.sum())
+
+    assert centroid(hard) > centroid(soft)
+
+
+def test_unison_spreads_the_voices_in_stereo() -> None:
+    pad = make_instrument("pad", RATE)
+    note = pad.note(60, RATE, 90)
+    assert note.shape[0] == 2
+    assert not np.allclose(note[0], note[1])
+
+
+def test_note_cache_is_bounded_in_bytes() -> None:
+    patch = SynthPatch(saw=1.0)
+    synth = SynthInstrument("saw", patch, RATE, cache_bytes=2_000_000)
+    out = np.zeros((2, RATE), dtype=np.float32)
+    for pitch in range(40, 90):
+        synth.render_into([(pitch, 0, RATE // 4, 100)], out)
+    assert 0 < synth.cache.nbytes <= 2_000_000
+    assert len(synth.cache) < 50
+
+
+def test_rendering_is_deterministic() -> None:
+    a, b = make_instrument("pad", RATE), make_instrument("pad", RATE)
+    notes = [(50, 0, 20000, 80), (57, 100, 20000, 80), (62, 5000, 9000, 70)]
+    x, y = np.zeros((2, 60000), np.float32), np.zeros((2, 60000), np.float32)
+    a.render_into(notes, x)
+    b.render_into(notes, y)
+    assert x.tobytes() == y.tobytes()
+
+
+def test_interleaved_render_matches_planar() -> None:
+    bass = make_instrument("bass", RATE)
+    notes = [(40, 0, 10000, 100), (43, 12000, 10000, 90)]
+    planar = np.zeros((2, 40000), np.float32)
+    interleaved = np.zeros((40000, 2), np.float32)
+    bass.render_into(notes, planar)
+    bass.render(notes, interleaved)
+    np.testing.assert_array_equal(planar.T, interleaved)
+
+
+# --- drums ---------------------------------------------------------------------------------
+
+
+def test_closed_hat_chokes_the_open_hat_without_a_click() -> None:
+    kit = DrumKit(RATE)
+    open_row = kit.names.index("open_hat")
+    closed_row = kit.names.index("closed_hat")
+    alone = np.zeros((2, RATE), np.float32)
+    kit.render_into([DrumHit(open_row, 0, 0.9)], alone)
+    choked = np.zeros((2, RATE), np.float32)
+    at = int(0.1 * RATE)
+    kit.render_into([DrumHit(open_row, 0, 0.9), DrumHit(closed_row, at, 0.9)], choked)
+    closed = np.zeros((2, RATE), np.float32)
+    kit.render_into([DrumHit(closed_row, at, 0.9)], closed)
+    rest = choked - closed  # what is left of the open hat
+    late = slice(at + int(0.01 * RATE), None)
+    assert np.abs(rest[:, late]).max() == 0.0  # choked: silent after the fade
+    assert np.abs(alone[:, late]).max() > 0.05  # unchoked it would still ring
+    assert _steps(rest)[at - 10 : at + 400].max() <= _steps(alone)[:at].max()
+
+
+def test_hard_hits_are_louder_and_brighter() -> None:
+    kit = DrumKit(RATE)
+    snare = kit.names.index("snare")
+    soft, hard = kit.hit(snare, 0.3), kit.hit(snare, 1.0)
+    assert np.abs(hard).max() > 2 * np.abs(soft).max()
+    assert (
+        np.abs(np.diff(hard)).mean() / np.abs(hard).mean()
+        > np.abs(np.diff(soft)).mean() / np.abs(soft).mean()
+    )
+
+
+def test_drums_have_no_dc() -> None:
+    kit = DrumKit(RATE)
+    for voice in range(len(kit.names)):
+        hit = kit.hit(voice, 1.0).astype(np.float64)
+        assert abs(hit.mean()) < 1e-3 * np.abs(hit).max()
+
+
+# --- sampler -------------------------------------------------------------------------------
+
+
+def _sine_zone(hz: float, root: int, frames: int, **kwargs: object) -> SampleZone:
+    t = np.arange(frames) / RATE
+    return SampleZone(
+        audio=np.sin(2 * np.pi * hz * t).astype(np.float32), sample_rate=RATE, root=root, **kwargs
+    )  # type: ignore[arg-type]
+
+
+def _peak_hz(x: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(x.shape[0])))
+    return float(np.argmax(spectrum) * RATE / x.shape[0])
+
+
+def test_sampler_picks_zones_by_key_and_velocity() -> None:
+    low = _sine_zone(220.0, 57, RATE, keys=(0, 63))
+    high = _sine_zone(880.0, 81, RATE, keys=(64, 127), velocities=(1, 90))
+    loud = _sine_zone(880.0, 81, RATE, keys=(64, 127), velocities=(91, 127), gain=0.5)
+    sampler = Sampler("test", [low, high, loud], RATE)
+    assert sampler.zones_for(50, 100) == [0]
+    assert sampler.zones_for(70, 80) == [1]
+    assert sampler.zones_for(70, 120) == [2]
+
+
+def test_sampler_transposes_by_interpolation() -> None:
+    zone = _sine_zone(440.0, 69, RATE)
+    sampler = Sampler("test", [zone], RATE)
+    up = sampler.note(81, RATE // 4, 127)[0, 2000:10000]
+    assert abs(_peak_hz(up) - 880.0) < 10.0
+    down = sampler.note(62, RATE // 4, 127)[0, 2000:10000]
+    assert abs(_peak_hz(down) - 440.0 * 2 ** (-7 / 12)) < 10.0
+
+
+def test_sampler_loops_while_held_and_stops_without_a_loop() -> None:
+    period = 100  # 480 Hz: the loop holds whole cycles
+    frames = period * 20
+    looped = _sine_zone(
+        480.0, 69, frames, loop=(period * 5, period * 15), envelope=Envelope(0.001, 0.0, 1.0, 0.05)
+    )
+    plain = _sine_zone(480.0, 69, frames, envelope=Envelope(0.001, 0.0, 1.0, 0.05))
+    held = RATE // 2  # far longer than the 2000-frame sample
+    with_loop = Sampler("a", [looped], RATE).note(69, held, 127)
+    without = Sampler("b", [plain], RATE).note(69, held, 127)
+    late = slice(held // 2, held)
+    assert np.abs(with_loop[0, late]).max() > 0.9
+    assert np.abs(without[0, late]).max() == 0.0
+    # the loop seam is smooth: no step larger than the sine's own
+    assert np.abs(np.diff(with_loop[0, 1000:held])).max() < 2 * np.pi * 480 / RATE * 1.05
+
+
+def test_sampler_rejects_bad_loops() -> None:
+    with pytest.raises(ValueError, match="loop"):
+        Sampler("bad", [_sine_zone(440.0, 69, 1000, loop=(500, 2000))], RATE)
+
+
+def test_unknown_instrument_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="known: drums, lead"):
+        make_instrument("kazoo", RATE)
