@@ -111,7 +111,9 @@ __all__ = [
 
 ROLES = ("drums", "bass", "harmony", "melody")
 # Every instrument a stem or a stinger may name; the runtime has a voice for each.
-INSTRUMENTS = ("drums", "bass", "pad", "lead", "pluck")
+INSTRUMENTS = (
+    "drums", "lead", "pluck", "bass", "pad", "strings", "brass", "bell", "synth_bass", "keys",
+)  # fmt: skip  (the runtime's voices: runtime/_instruments/_presets.py)
 ROLE_INSTRUMENTS = {"drums": "drums", "bass": "bass", "harmony": "pad", "melody": "lead"}
 # General MIDI programs (0-based) per role: standard kit, finger bass, warm pad, square lead.
 ROLE_PROGRAMS = {"drums": 0, "bass": 33, "harmony": 89, "melody": 80}
@@ -624,6 +626,9 @@ class MixSpec:
     reverb_damping: float = _opt(Number(0.0, 1.0), 0.5)
     delay_beats: float = _opt(Number(0.0, 4.0), 0.75)
     delay_feedback: float = _opt(Number(0.0, 0.95), 0.35)
+    master_gain_db: float = _opt(
+        Number(-24.0, 24.0), 0.0, doc="set by the bake so a render meets loudness_lufs"
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,7 @@ from adaptive._errors import EngineError
 from ._clock import MusicalClock
 from ._composer import Composer
 from ._control import Command, Control
-from ._mixer import Mixer, MusicEvent, StemMix
+from ._mixer import MASTER_GAIN, Mixer, MusicEvent, StemMix
 from ._report import EngineStats, StatsCache
 from ._scheduler import InlineSource, LookaheadScheduler, PlayedLog
 from ._stingers import StingerVoices, stinger_settings
@@ -98,6 +98,7 @@ class LocalEngine:
             ready_margin_frames=0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate),
             rules=b.spec.transition,
             seeks={name: spec.seek for name, spec in b.spec.parameters.items()},
+            master_gain=MASTER_GAIN * 10.0 ** (b.spec.mix.master_gain_db / 20.0),
         )
         self._output: Output | None = None
         self._last_output: Output | None = None  # its counters outlive stop()

@@ -103,8 +103,10 @@ class Mixer:
         ready_margin_frames: int = 0,
         rules: Callable[[str, str], TransitionRule] | None = None,
         seeks: Mapping[str, float] | None = None,
+        master_gain: float = MASTER_GAIN,
     ) -> None:
         self.clock = clock
+        self.master_gain = master_gain  # the bake's loudness calibration is folded in here
         self.rules = rules or (lambda _from, _to: TransitionRule())
         # units per second towards a new value, per parameter; 0 (or absent) jumps
         self.seeks = {name: rate for name, rate in (seeks or {}).items() if rate > 0}
@@ -205,7 +207,7 @@ class Mixer:
         np.multiply(block[:, :n, 0], ramps, out=block[:, :n, 0])
         np.multiply(block[:, :n, 1], ramps, out=block[:, :n, 1])
         np.add.reduce(block[:, :n], axis=0, out=out)
-        self.stingers.mix(out, block_start, self._scratch, MASTER_GAIN, self._stinger_started)
+        self.stingers.mix(out, block_start, self._scratch, self.master_gain, self._stinger_started)
         self._limit(out)
         self.callback_ms.add((time.perf_counter() - started) * 1000.0)
 
@@ -221,8 +223,8 @@ class Mixer:
                 g1 = 0.0
             gains[s] = g1
             ramp = self._ramps[s, :n]
-            np.multiply(unit, (g1 - g0) * MASTER_GAIN, out=ramp)
-            ramp += g0 * MASTER_GAIN
+            np.multiply(unit, (g1 - g0) * self.master_gain, out=ramp)
+            ramp += g0 * self.master_gain
 
     # --- control --------------------------------------------------------------------------
 

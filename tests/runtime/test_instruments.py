@@ -252,3 +252,10 @@ def test_sampler_rejects_bad_loops() -> None:
 def test_unknown_instrument_names_the_known_ones() -> None:
     with pytest.raises(ValueError, match="known: drums, lead"):
         make_instrument("kazoo", RATE)
+
+
+def test_the_schema_names_exactly_the_runtimes_voices() -> None:
+    from adaptive import INSTRUMENTS
+    from runtime._instruments._presets import INSTRUMENT_NAMES
+
+    assert sorted(INSTRUMENTS) == sorted(INSTRUMENT_NAMES)
