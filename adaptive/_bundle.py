@@ -189,6 +189,21 @@ class Bundle:
     def provenance(self) -> list[Mapping[str, Any]]:
         return list(self.manifest["provenance"])
 
+    def credits(self) -> list[str]:
+        """One line per work the music learned from, for a game's credits screen.
+
+        Sources that share an attribution and a licence are listed once, with a count.
+        """
+        groups: dict[tuple[str, str], int] = {}
+        for source in self.spec.provenance:
+            key = (source.attribution, source.license)
+            groups[key] = groups.get(key, 0) + 1
+        lines = [f"Music: {self.spec.name} by {self.spec.author} ({self.spec.license})"]
+        for (attribution, license), count in groups.items():
+            works = f", {count} works" if count > 1 else ""
+            lines.append(f"{attribution} ({license}{works})")
+        return lines
+
 
 def default_bundle_path() -> Path:
     """Where the installed default bundle lives."""

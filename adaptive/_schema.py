@@ -112,7 +112,16 @@ __all__ = [
 ROLES = ("drums", "bass", "harmony", "melody")
 # Every instrument a stem or a stinger may name; the runtime has a voice for each.
 INSTRUMENTS = (
-    "drums", "lead", "pluck", "bass", "pad", "strings", "brass", "bell", "synth_bass", "keys",
+    "drums",
+    "lead",
+    "pluck",
+    "bass",
+    "pad",
+    "strings",
+    "brass",
+    "bell",
+    "synth_bass",
+    "keys",
 )  # fmt: skip  (the runtime's voices: runtime/_instruments/_presets.py)
 ROLE_INSTRUMENTS = {"drums": "drums", "bass": "bass", "harmony": "pad", "melody": "lead"}
 # General MIDI programs (0-based) per role: standard kit, finger bass, warm pad, square lead.

@@ -151,6 +151,9 @@ def inspect(args: argparse.Namespace) -> None:
             + ", ".join(f"{t['name']}{t['shape']}" for t in m["outputs"])
         )
         print(f"    {name:16} {m['role']:9} {m['bytes']:>9} bytes  {sig}")
+    print("  credits")
+    for line in bundle.credits():
+        print(f"    {line}")
     print(f"  provenance ({len(bundle.provenance)} sources)")
     for source in bundle.provenance:
         print(

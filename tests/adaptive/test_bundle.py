@@ -247,3 +247,18 @@ def test_adaptive_imports_no_onnxruntime() -> None:
     code = "import sys, adaptive; sys.exit('onnxruntime' in sys.modules)"
     env = {**os.environ, "PYTHONPATH": str(Path(adaptive.__file__).parents[1])}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_credits_name_every_attribution_once_with_its_licence() -> None:
+    import adaptive
+
+    bundle = adaptive.load_bundle()
+    credits = bundle.credits()
+    assert credits[0].startswith(f"Music: {bundle.name}")
+    groups: dict[tuple[str, str], int] = {}
+    for p in bundle.provenance:
+        groups[(p["attribution"], p["license"])] = (
+            groups.get((p["attribution"], p["license"]), 0) + 1
+        )
+    expected = [f"{a} ({lic}{f', {n} works' if n > 1 else ''})" for (a, lic), n in groups.items()]
+    assert credits[1:] == expected
