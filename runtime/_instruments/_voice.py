@@ -25,7 +25,7 @@ __all__ = [
     "velocity_gain",
 ]
 
-NOTE_CACHE_BYTES = 24 * 1024 * 1024  # per instrument; a bar needs a few hundred KiB at most
+NOTE_CACHE_BYTES = 6 * 1024 * 1024  # per instrument; a bar needs a few hundred KiB at most
 STEAL_FADE_SECONDS = 0.012  # a stolen voice fades this fast: short enough to free it, never a click
 MIN_ATTACK_SECONDS = 0.002
 MIN_RELEASE_SECONDS = 0.012
