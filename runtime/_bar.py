@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -36,20 +36,10 @@ class BarAudio:
 
     def repeated_as(self, index: int, start_frame: int, frames: int) -> BarAudio:
         """This bar's audio played again in the place of a bar that was not ready."""
-        return BarAudio(
-            index=index,
-            start_frame=start_frame,
-            frames=frames,
-            state=self.state,
-            intensity=self.intensity,
-            chord=self.chord,
-            change=self.change,
-            playable=self.playable,
-            notes=self.notes,
-            generate_ms=0.0,
-            render_ms=0.0,
-            fallback=True,
-        )
+        return replace(
+            self, index=index, start_frame=start_frame, frames=frames, fallback=True,
+            generate_ms=0.0, render_ms=0.0,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,14 +58,4 @@ class PlayedBar:
 
     @classmethod
     def of(cls, bar: BarAudio) -> PlayedBar:
-        return cls(
-            bar.index,
-            bar.start_frame,
-            bar.frames,
-            bar.state,
-            bar.intensity,
-            bar.chord,
-            bar.fallback,
-            bar.gains,
-            bar.notes,
-        )
+        return cls(**{name: getattr(bar, name) for name in cls.__slots__})  # type: ignore[attr-defined]

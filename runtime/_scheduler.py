@@ -17,7 +17,6 @@ is an int the mixer writes and the worker reads.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from ._bar import BarAudio, PlayedBar
 from ._composer import Composer
 from ._control import Control
 from ._report import TimingRing
+from ._thread import LoopThread
 
 __all__ = ["InlineSource", "LookaheadScheduler", "PlayedLog", "PLAYED_BARS_KEPT"]
 
@@ -94,8 +94,7 @@ class LookaheadScheduler:
         self._retired: deque[tuple[BarAudio, bool]] = deque()  # mixer -> worker
         self._on_deck: dict[int, BarAudio] = {}  # the mixer's own: bars it may take
         self._composed: dict[int, str] = {}  # the worker's own: index -> state composed for
-        self._running = False
-        self._thread: threading.Thread | None = None
+        self._loop = LoopThread("adaptive-composer")
 
     # --- the mixer's side -----------------------------------------------------------------
 
@@ -132,17 +131,14 @@ class LookaheadScheduler:
             self._compose(index)
 
     def start(self) -> None:
-        if self._running:
-            return
-        self._running = True
-        self._thread = threading.Thread(target=self._work, name="adaptive-composer", daemon=True)
-        self._thread.start()
+        self._loop.start(self._work)
 
     def stop(self) -> None:
-        self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._loop.stop()
+
+    @property
+    def _running(self) -> bool:
+        return self._loop.running
 
     @property
     def ready_through(self) -> int:
@@ -164,7 +160,7 @@ class LookaheadScheduler:
                 if not self._step():
                     time.sleep(WORKER_POLL_SECONDS)
         except BaseException as exc:  # the engine tells the game on its next update()
-            self._running = False
+            self._loop.running = False
             self.on_error(exc)
 
     def _step(self) -> bool:

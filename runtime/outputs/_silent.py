@@ -6,11 +6,11 @@ beat, bar and transition events on time.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
 
+from .._thread import LoopThread
 from ._base import FillFn, Output
 
 __all__ = ["SilentOutput"]
@@ -23,33 +23,25 @@ class SilentOutput(Output):
 
     def __init__(self) -> None:
         super().__init__()
-        self._thread: threading.Thread | None = None
-        self._running = False
+        self._loop = LoopThread("adaptive-silent-output")
 
     def start(self, fill: FillFn, sample_rate: int, block_frames: int) -> None:
-        if self._running:
-            return
-        self._running = True
         block = np.zeros((block_frames, 2), dtype=np.float32)
         period = block_frames / sample_rate
 
         def run() -> None:
             due = time.perf_counter()
-            while self._running:
+            while self._loop.running:
                 now = time.perf_counter()
                 if now - due > MAX_CATCH_UP_SECONDS:
                     self.underruns += 1
                     due = now
-                while due <= now and self._running:
+                while due <= now and self._loop.running:
                     fill(block)
                     due += period
                 time.sleep(max(0.0, due - time.perf_counter()))
 
-        self._thread = threading.Thread(target=run, name="adaptive-silent-output", daemon=True)
-        self._thread.start()
+        self._loop.start(run)
 
     def stop(self) -> None:
-        self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self._loop.stop()
