@@ -124,15 +124,14 @@ class SequenceGenerator:
         if prefer >= 0 and np.isfinite(mask[prefer]) and copy < self.motif_copy:
             return prefer
         scores = logits.astype(np.float64) / self.temperature + mask
-        scores -= scores.max()
-        probs = np.exp(scores)
-        probs /= probs.sum()
-        if self.top_p < 1.0:
-            order = np.argsort(-probs)
-            keep = order[: int(np.searchsorted(np.cumsum(probs[order]), self.top_p)) + 1]
-            kept = probs[keep]
-            return int(keep[rng.choice(keep.shape[0], p=kept / kept.sum())])
-        return int(rng.choice(probs.shape[0], p=probs))
+        probs = np.exp(scores - scores.max())  # masked tokens: exp(-inf) = 0
+        # nucleus sampling with one uniform draw: the smallest set of likeliest tokens
+        # holding top_p of the mass, then inverse-CDF inside it (cheaper than rng.choice)
+        order = np.argsort(-probs, kind="stable")
+        cumulative = np.cumsum(probs[order])
+        keep = min(len(order), int(np.searchsorted(cumulative, self.top_p * cumulative[-1])) + 1)
+        u = rng.random() * cumulative[keep - 1]
+        return int(order[min(keep - 1, int(np.searchsorted(cumulative, u, side="right")))])
 
     @staticmethod
     def _memory(context: SequenceContext, bar_index: int) -> list[tuple[int, ...]] | None:
