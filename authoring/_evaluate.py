@@ -149,9 +149,16 @@ def _bar_features(bar: _Bar, previous: _Bar | None, steps: int, beat: int) -> di
     return out
 
 
-def _features(pieces: Sequence[Sequence[_Bar]], steps: int, beat: int) -> dict[str, list[float]]:
+def _features(
+    pieces: Sequence[Sequence[_Bar]], steps: int, beat: int, role: str | None = None
+) -> dict[str, list[float]]:
+    """Per-bar features of every bar (of one role's notes only, when ``role`` is given;
+    bars where that role is absent or muted are left out)."""
     table: dict[str, list[float]] = {name: [] for name in FEATURES}
-    for piece in pieces:
+    for whole in pieces:
+        piece = whole
+        if role is not None:
+            piece = [_Bar({role: b.notes[role]}, b.chord) for b in whole if role in b.notes]
         for i, bar in enumerate(piece):
             for name, value in _bar_features(bar, piece[i - 1] if i else None, steps, beat).items():
                 table[name].append(value)
@@ -182,8 +189,6 @@ def ngram_repetition(line: Sequence[int], n: int = 4) -> float:
 
 def _load_pieces(reference: Path) -> tuple[list[list[_Bar]], Any]:
     """Bars per role of every source of a style (a style.toml, or a folder holding one)."""
-    from adaptive._style import load_style
-
     from ._bake import _load_style_with_extras
     from ._midi import UnsupportedMeterError, import_midi
 
@@ -193,10 +198,7 @@ def _load_pieces(reference: Path) -> tuple[list[list[_Bar]], Any]:
             f"{reference}: give a style file (or a folder with style.toml) whose [[sources]] "
             "map the reference MIDI to stems"
         )
-    try:
-        style, _ = _load_style_with_extras(path)
-    except Exception:
-        style = load_style(path)
+    style, _ = _load_style_with_extras(path)
     roles = {name: spec.role for name, spec in style.stems.items()}
     pieces = []
     for i, source in enumerate(style.sources):
@@ -225,6 +227,7 @@ class _Render:
     bars: list[_Bar]  # every generated note (fades ignored), key-normalized
     heard: list[_Bar]  # only notes of stems audible in that bar
     chords: list[int]
+    melody: list[int]  # the generated melody line of every played bar, warm-up included
 
 
 def _render(
@@ -241,8 +244,8 @@ def _render(
     fps = engine.clock.frames_per_step
     roles = {name: spec["role"] for name, spec in bundle.stems.items()}
     stems = list(engine.mixer.stem_names)
-    out, heard, chords = [], [], []
-    for bar in list(engine.mixer.played)[WARMUP_BARS:]:
+    out, heard, chords, line = [], [], [], []
+    for b, bar in enumerate(engine.mixer.played):
         every: dict[str, list[Note]] = {}
         audible: dict[str, list[Note]] = {}
         for s, stem in enumerate(stems):
@@ -262,10 +265,13 @@ def _render(
             every.setdefault(role, []).extend(notes)
             if not bar.gains or bar.gains[s] > HEARD_GAIN:
                 audible.setdefault(role, []).extend(notes)
+        line += _melody_line([_Bar(every)])
+        if b < WARMUP_BARS:
+            continue
         out.append(_Bar(every, bar.chord))
         heard.append(_Bar(audible, bar.chord))
         chords.append(bar.chord)
-    return _Render(state, intensity, seed, out, heard, chords)
+    return _Render(state, intensity, seed, out, heard, chords, line)
 
 
 def _with_mood(bundle: adaptive.Bundle, valence: float, arousal: float) -> adaptive.Bundle:
@@ -420,7 +426,7 @@ def evaluate(
     reference: str | Path,
     *,
     training: str | Path | None = None,
-    bars: int = 8,
+    bars: int = 16,
     seeds: Sequence[int] = (0, 1, 2),
     levels: int = 6,
     states: Sequence[str] | None = None,
@@ -512,16 +518,28 @@ def evaluate(
     heard = [r.heard for r in renders]
     generated = _features(heard, steps, beat)
     referenced = _features(reference_pieces, steps, beat)
-    quality = {
-        name: {
-            "generated": _mean(generated[name]),
-            "reference": _mean(referenced[name]),
-            "overlapping_area": round(overlapping_area(generated[name], referenced[name]), 4),
+
+    def compare(gen: Mapping[str, list[float]], ref: Mapping[str, list[float]]) -> dict:
+        return {
+            name: {
+                "generated": _mean(gen[name]),
+                "reference": _mean(ref[name]),
+                "overlapping_area": round(overlapping_area(gen[name], ref[name]), 4),
+            }
+            for name in FEATURES
         }
-        for name in FEATURES
+
+    # The mix compares whole bars; per role compares a stem with the same role of the
+    # reference (sources often carry only some roles, so the mix alone would mislead).
+    quality: dict[str, Any] = compare(generated, referenced)
+    quality["by_role"] = {
+        role: compare(
+            _features(heard, steps, beat, role), _features(reference_pieces, steps, beat, role)
+        )
+        for role in roles
     }
     # repetition and copying over the full renders (melody as generated)
-    gen_lines = [_melody_line(r.bars) for r in renders]
+    gen_lines = [r.melody for r in renders]
     ref_lines = [_melody_line(p) for p in reference_pieces]
     train_grams = {g for p in training_pieces for g in _grams(_melody_line(p), 8)}
     gen_grams = [g for line in gen_lines for g in _grams(line, 8)]
@@ -609,10 +627,27 @@ def format_report(report: Mapping[str, Any]) -> str:
         "quality (heard notes; per-bar features, overlapping area with the reference)",
         f"  {'feature':<24}{'generated':>10}{'reference':>10}{'OA':>8}",
     ]
+    by_role = report["quality"]["by_role"]
+    lines[-1] += "".join(f"{'OA ' + r:>14}" for r in by_role)
     for name in FEATURES:
         q = report["quality"][name]
         lines.append(
             f"  {name:<24}{q['generated']:>10.3f}{q['reference']:>10.3f}{q['overlapping_area']:>8.3f}"
+            + "".join(f"{by_role[r][name]['overlapping_area']:>14.3f}" for r in by_role)
+        )
+    melody = by_role.get("melody")
+    if melody:
+        lines.append(
+            "  melody alone: "
+            + ", ".join(
+                f"{n} {melody[n]['generated']:.2f} vs {melody[n]['reference']:.2f}"
+                for n in (
+                    "pitch_class_entropy",
+                    "note_density",
+                    "melodic_interval",
+                    "scale_consistency",
+                )
+            )
         )
     rep = report["quality"]["melody_4gram_repetition"]
     lines.append(

@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the style the bundle was trained on, for the copy rate (default: the reference)",
     )
-    evaluate.add_argument("--bars", type=int, default=8, help="bars per render")
+    evaluate.add_argument("--bars", type=int, default=16, help="bars per render")
     evaluate.add_argument("--seeds", type=int, default=3, help="renders per state and intensity")
     evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
     evaluate.add_argument("--out", default=None, help="also write the JSON report here")

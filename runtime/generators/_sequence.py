@@ -10,11 +10,11 @@ top of the model's logits, in this order:
   histogram of the training notes, so chromatic notes stay possible where the
   sources have them;
 - chord tones favoured on the beat (``chord_tone_bias``);
-- a motif memory (a copy mechanism, as in pointer-generator models): in the
-  third and fourth bar of every four-bar phrase, each token is the remembered
-  token of the phrase's first or second bar with probability ``motif_copy``
-  (when the grammar allows it), else sampled, so phrases repeat and vary as
-  game music does.
+- a motif memory (a copy mechanism, as in pointer-generator models): the third
+  and fourth bar of a four-bar phrase replay the phrase's first and second bar
+  with probability ``motif_copy``; a replayed bar keeps each remembered note
+  with probability ``MOTIF_NOTE_KEEP`` and samples the rest afresh, so phrases
+  repeat and vary as game music does.
 
 The model is conditioned on target attribute ranks (density, polyphony,
 velocity, register, activity) computed from the game's intensity, valence and
@@ -36,6 +36,7 @@ from ._onnx import OnnxModel
 
 MAX_NOTES_PER_BAR = 24
 MEMORY_BARS = PHRASE_BARS
+MOTIF_NOTE_KEEP = 0.85  # in a replayed bar, the chance each remembered note is kept
 # Older bundles carry no learned prior: the diatonic collection of the normalized key.
 _DIATONIC = (0, 2, 4, 5, 7, 9, 11)
 DEFAULT_SAMPLING = {
@@ -120,8 +121,7 @@ class SequenceGenerator:
     def _sample(
         self, logits: np.ndarray, mask: np.ndarray, rng: np.random.Generator, prefer: int = -1
     ) -> int:
-        copy = rng.random()  # drawn every step, so a bar's randomness does not depend on memory
-        if prefer >= 0 and np.isfinite(mask[prefer]) and copy < self.motif_copy:
+        if prefer >= 0 and np.isfinite(mask[prefer]):  # the motif memory's token
             return prefer
         scores = logits.astype(np.float64) / self.temperature + mask
         probs = np.exp(scores - scores.max())  # masked tokens: exp(-inf) = 0
@@ -150,6 +150,8 @@ class SequenceGenerator:
         conditions.encode(self.features, out=self._cond[0], attributes=self.targets(conditions))
         v = self.vocab
         memory = self._memory(context, conditions.bar_index) if self.motif_copy > 0 else None
+        if memory is not None and rng.random() >= self.motif_copy:
+            memory = None  # this bar is new material
         chord = conditions.chord if 0 <= conditions.chord < len(CHORDS) else -1
         logits, hidden = self._step(v.bar, context.hidden)
         tokens: list[int] = [v.bar]
@@ -158,7 +160,8 @@ class SequenceGenerator:
         while len(tokens) < 1 + 4 * MAX_NOTES_PER_BAR:
             # next position, or the end of the bar
             prefer = -1
-            if memory is not None and group is not None:
+            keep = memory is not None and rng.random() < MOTIF_NOTE_KEEP
+            if keep and memory is not None and group is not None:
                 prefer = memory[group][0] if group < len(memory) else v.bar
             token = self._sample(logits, self._mask_pos[position + 1], rng, prefer)
             if token == v.bar:
@@ -172,7 +175,7 @@ class SequenceGenerator:
             if chord >= 0 and position % STEPS_PER_QUARTER == 0 and self.chord_tone_bias > 0:
                 pitch_mask = pitch_mask + self._chord_pitch[chord]
             for kind, mask in ((1, pitch_mask), (2, self._mask_dur[position]), (3, self._mask_vel)):
-                prefer = memory[group][kind] if memory is not None and group is not None else -1
+                prefer = memory[group][kind] if keep and memory and group is not None else -1
                 token = self._sample(logits, mask, rng, prefer)
                 tokens.append(token)
                 logits, hidden = self._step(token, hidden)

@@ -88,12 +88,25 @@ def test_chord_tones_are_favoured_on_the_beat(bundle: adaptive.Bundle) -> None:
     assert share(4.0) > share(0.0) + 0.1
 
 
-def test_motif_memory_replays_the_phrase_start(bundle: adaptive.Bundle) -> None:
+def test_motif_memory_replays_the_phrase_start(
+    bundle: adaptive.Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runtime.generators import _sequence
+
+    varied = run_bars(melody(bundle, motif_copy=1.0), 8, 3)
+    monkeypatch.setattr(_sequence, "MOTIF_NOTE_KEEP", 1.0)  # keep every remembered note
     bars = run_bars(melody(bundle, motif_copy=1.0), 8, 3)
     assert bars[2] == bars[0] and bars[3] == bars[1]
     assert bars[6] == bars[4] and bars[7] == bars[5]
     free = run_bars(melody(bundle, motif_copy=0.0), 8, 3)
     assert free[2] != free[0] or free[3] != free[1]
+
+    def shared(a: list, b: list) -> int:
+        return len({(n.start, n.pitch) for n in a} & {(n.start, n.pitch) for n in b})
+
+    # with the default keep chance a replay varies, but keeps more than free bars do
+    kept = sum(shared(varied[i], varied[i - 2]) for i in (2, 3, 6, 7))
+    assert kept > sum(shared(free[i], free[i - 2]) for i in (2, 3, 6, 7))
 
 
 def test_top_p_narrows_sampling_to_the_likeliest_token(bundle: adaptive.Bundle) -> None:
@@ -163,19 +176,26 @@ def test_harmony_rhythm_follows_the_style_and_intensity() -> None:
     assert harmony_rhythm([{"onsets": [4, 12]}], 1.0, 16) == [(0, 4), (4, 8), (12, 4)]
 
 
-def test_drum_groove_is_the_states_nearest_in_density(bundle: adaptive.Bundle) -> None:
+def test_drum_groove_follows_density_with_the_state_as_a_prior(bundle: adaptive.Bundle) -> None:
+    from runtime.generators._drums import STATE_PRIOR
+
     drums = DrumGenerator(
         OnnxModel(bundle.models["drums_generator"]), OnnxModel(bundle.models["drums_critic"])
     )
     grooves = bundle.models["drums_generator"].meta["grooves"]
     assert grooves and all(set(g["states"]) == set(bundle.states) for g in grooves)
     for state in bundle.states:
-        allowed = [g for g, spec in enumerate(grooves) if spec["states"][state] > 0]
+        total = sum(g["states"][state] for g in grooves) + len(grooves)
+
+        def cost(g: int, target: float, state: str = state, total: int = total) -> float:
+            prior = (grooves[g]["states"][state] + 1) / total
+            return abs(grooves[g]["density_rank"] - target) - STATE_PRIOR * np.log(prior)
+
         for target in (0.0, 0.5, 1.0):
             chosen = drums.groove_for(state, target)
-            assert chosen in allowed
-            assert abs(grooves[chosen]["density_rank"] - target) == min(
-                abs(grooves[g]["density_rank"] - target) for g in allowed
-            )
+            assert cost(chosen, target) == min(cost(g, target) for g in range(len(grooves)))
+        # intensity decides: the sparsest target never gets a denser groove than the busiest
+        low, high = drums.groove_for(state, 0.0), drums.groove_for(state, 1.0)
+        assert grooves[low]["density_rank"] <= grooves[high]["density_rank"]
     hits = drums.generate_bar(np.random.default_rng(0), Conditions(0.5, 0.5, "combat", 0, 0))
     assert all(0 <= v < 6 and 0.0 <= pos < STEPS + 0.5 and 0.0 < vel <= 1.0 for v, pos, vel in hits)
