@@ -49,7 +49,7 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from ._conditioning import PHRASE_BARS, condition_features
+from ._conditioning import ATTRIBUTES, PHRASE_BARS, condition_features
 from ._errors import BundleError
 from ._models import MODEL_ROLES, MODEL_SHAPES, STEM_MODELS, known_meta
 from ._music import CHORDS, DRUM_VOICES, Key, Meter
@@ -86,6 +86,7 @@ FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 MAX_MODEL_BYTES = 32 * 1024 * 1024
+MAX_GROOVES = 64  # drum groove labels a model may be conditioned on
 MAX_MODELS = 16
 MAX_STR = 64 * 1024
 MAX_ARRAY = 100_000
@@ -364,7 +365,10 @@ def _check_model(name: Any, raw: Any, spec: Manifest) -> ModelEntry:
         raise _fail(
             f"{where}.role", f"is {role!r}; model {name!r} has role {MODEL_ROLES[name][0]!r}"
         )
-    features = set(condition_features(list(spec.states)))
+    # every feature a model may be conditioned on: the plain layout, attributes, grooves
+    features = set(condition_features(list(spec.states))) | set(
+        condition_features(list(spec.states), ATTRIBUTES, MAX_GROOVES)
+    )
     conditioning = raw.get("conditioning", [])
     if not isinstance(conditioning, list) or len(conditioning) > 1024:
         raise _fail(
@@ -374,8 +378,9 @@ def _check_model(name: Any, raw: Any, spec: Manifest) -> ModelEntry:
         if not isinstance(feature, str) or feature not in features:
             raise _fail(
                 f"{where}.conditioning[{i}]",
-                f"is {show(feature)}; allowed: intensity, valence, state:<state>, chord_root:0..11, "
-                f"chord_minor, phrase_bar:0..{PHRASE_BARS - 1}",
+                f"is {show(feature)}; allowed: intensity, attr:<{'|'.join(ATTRIBUTES)}>, "
+                f"valence, state:<state>, chord_root:0..11, chord_minor, "
+                f"phrase_bar:0..{PHRASE_BARS - 1}, groove:0..{MAX_GROOVES - 1}",
             )
     meta = raw.get("meta", {})
     _check_meta(f"{where}.meta", role, meta)

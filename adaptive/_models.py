@@ -33,6 +33,34 @@ model changes (for example a Transformer with a KV cache gets a role of its own)
 - ``MODEL_META``: role -> the meta fields the runtime reads (other keys are allowed as
   bounded plain data);
 - ``STEM_MODELS``: stem role -> the models a bundle must carry to play that stem.
+
+Conditioning (``ModelEntry.conditioning``, see ``adaptive._conditioning``): harmony
+takes ``intensity, valence, state:*, chord_root:*, chord_minor, phrase_bar:*``; its
+``valence`` blends the minor-key (0) and major-key (1) tables. Melody, bass and the
+drums take ``attr:density, attr:polyphony, attr:velocity, attr:register,
+attr:activity`` in place of ``intensity`` (target ranks in [0, 1] within the
+training corpus of that role), and the drums append ``groove:0..G-1``.
+
+``meta`` fields the runtime reads:
+
+- every attribute-controlled model: ``attributes = {"names", "quantiles" (21-point
+  table per attribute), "control": {name: [at_0, at_1, "intensity" | "valence"]},
+  "arousal_shift"}``: how intensity/valence/arousal become target ranks
+  (``adaptive._conditioning.attribute_targets``);
+- melody, bass: ``pitch_range = [lo, hi]`` (key-normalized pitches seen in
+  training: the range mask), ``hidden_size``, ``steps_per_bar``, and ``sampling =
+  {"temperature", "top_p", "scale_prior" (12 log-weights per key-normalized pitch
+  class, learned from the sources), "scale_prior_weight", "chord_tone_bias",
+  "motif_copy"}``;
+- drums_generator: ``latent_size``, ``steps``, ``voices``, ``candidates`` (K), and
+  ``grooves = [{"density_rank", "states": {state: bars}}]``;
+- harmony: ``temperature``, ``rhythms = [{"onsets": [steps], "count"}]`` (the
+  style's harmony onset patterns, sparsest first) and ``state_tempo = {state: bpm}``
+  (also in ``manifest["training"]["state_tempo"]``).
+
+Bundles baked before attribute control (``intensity`` in a sequence model's
+conditioning, no ``attributes`` / ``sampling`` meta) still play: the runtime falls
+back to a soft diatonic prior and no motif memory.
 """
 
 from __future__ import annotations

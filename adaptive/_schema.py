@@ -770,6 +770,11 @@ class TrainingRecord:
     losses: Mapping[str, Any] = _opt(Plain(), None)
     seconds: float = _opt(Number(0.0, 1e9), 0.0)
     environment: Mapping[str, Any] = _opt(Plain(), None, doc="e.g. torch version, cpu")
+    state_tempo: Mapping[str, Any] = _opt(Plain(), None, doc="bpm per state, from the sources")
+    moods: Mapping[str, Any] = _opt(Plain(), None, doc="each state's mood words as read")
+    skipped_sources: tuple[str, ...] = _opt(
+        Items(Text(1024), 4096), (), doc="sources the bake left out (e.g. an unsupported meter)"
+    )
 
     def check(self, where: str) -> None:
         for model, loss in (self.losses or {}).items():

@@ -17,9 +17,10 @@ import hashlib
 import os
 import platform
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,20 +28,36 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from adaptive._bundle import ModelEntry, write_bundle
-from adaptive._conditioning import condition_features, encode_condition
+from adaptive._conditioning import (
+    ATTRIBUTES,
+    bar_attributes,
+    condition_features,
+    encode_condition,
+    rank_table,
+    ranks_of,
+)
 from adaptive._errors import BundleError, StyleError
-from adaptive._music import DRUM_VOICES
+from adaptive._music import DRUM_VOICES, Bar
 from adaptive._schema import Manifest, Music, ProvenanceEntry, TrainingRecord
 from adaptive._style import Style, load_style
 from adaptive._tokens import Vocabulary
 
-from ._midi import ImportedSource, drum_voice, import_midi
+from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
+from ._mood import mood_from_text
 from ._train.config import TrainingConfig, resolve_config
 
 if TYPE_CHECKING:
     from ._train.drums import DrumData
 
 __all__ = ["bake", "BakeResult", "ModelStats"]
+
+# The mood the data carries: a minor-key source trains the models as dark music.
+MINOR_VALENCE, MAJOR_VALENCE = 0.2, 0.8
+INTENSITY_RANKS = (0.05, 0.95)  # intensity 0 -> density at the corpus' 5th percentile, 1 -> 95th
+REGISTER_RANKS = (0.3, 0.7)  # valence 0 -> register rank 0.3, valence 1 -> 0.7
+AROUSAL_SHIFT = 0.2  # attribute ranks added per unit of arousal above 0.5
+MAX_RHYTHMS = 6
+MAX_GROOVES = 4
 
 ProgressFn = Callable[[int, int, float], None]
 
@@ -125,16 +142,29 @@ def _sha256_file(path: Path) -> str:
 
 
 def _cond(
-    style: Style, features: list[str], source: ImportedSource, state: str, chord: int, bar: int
+    features: list[str],
+    imp: ImportedSource,
+    state: str,
+    bar: Bar,
+    attributes: np.ndarray,
+    groove: int = -1,
 ) -> np.ndarray:
+    """One training bar's conditioning: its own attribute ranks, the source's mood, the state."""
     return encode_condition(
         features,
-        intensity=source.source.intensity,
-        valence=style.states[state].valence,
+        intensity=0.5,
+        valence=_source_valence(imp),
         state=state,
-        chord=chord,
-        bar_index=bar,
+        chord=bar.chord,
+        bar_index=bar.index,
+        attributes=dict(zip(ATTRIBUTES, attributes.tolist(), strict=True)),
+        groove=groove,
     )
+
+
+def _source_valence(imp: ImportedSource) -> float:
+    """The mood the data itself carries: minor-key sources are the dark ones."""
+    return MINOR_VALENCE if imp.key.mode == "minor" else MAJOR_VALENCE
 
 
 def _check_coverage(style: Style, imported: list[ImportedSource]) -> None:
@@ -166,7 +196,8 @@ def bake(
     the file at ``out_path`` is left untouched.
     """
     started = time.perf_counter()
-    style = load_style(Path(style_path))
+    style, extras = _load_style_with_extras(Path(style_path))
+    style, moods = _apply_moods(style, extras)
     config = resolve_config(style.training, overrides, seed=seed, style_path=style.path)
     out = Path(out_path)
     if out.is_dir():  # fail before minutes of training, not at the final rename
@@ -175,18 +206,33 @@ def bake(
         )
 
     with _Progress(progress).running() as ui:
-        imported = _import_all(style, ui)  # before torch loads: a bad MIDI file fails fast
+        # before torch loads: a bad MIDI file fails fast
+        imported, skipped = _import_all(style, ui)
 
         import torch  # lazily: the rest of authoring (and the CLI) must not pay for it
 
+        tempo = _state_tempo(style, imported, extras)
         previous_threads = torch.get_num_threads()
+        previous_deterministic = torch.are_deterministic_algorithms_enabled()
         torch.set_num_threads(config.threads)
+        torch.use_deterministic_algorithms(True)
         try:
-            entries, stats, losses = _train_and_export(style, config, imported, ui)
+            entries, stats, losses = _train_and_export(style, config, imported, ui, tempo)
         finally:
             torch.set_num_threads(previous_threads)
+            torch.use_deterministic_algorithms(previous_deterministic)
         write = ui.task("write bundle", 1)
         manifest = _manifest(style, config, imported, losses, time.perf_counter() - started)
+        manifest = dataclasses.replace(
+            manifest,
+            training=dataclasses.replace(
+                manifest.training,
+                environment=training_environment(config.threads),
+                state_tempo=tempo,
+                moods=moods,
+                skipped_sources=[p.name for p in skipped],
+            ),
+        )
         digest = write_bundle(out, manifest, entries)
         write(1, out.name)
     return BakeResult(
@@ -200,18 +246,120 @@ def bake(
     )
 
 
-def _import_all(style: Style, ui: _Progress) -> list[ImportedSource]:
+def _import_all(style: Style, ui: _Progress) -> tuple[list[ImportedSource], list[Path]]:
+    """Every source, imported; a source wholly in a meter the style cannot play is
+    skipped with a warning naming it (and listed in the bundle's training map)."""
     advance = ui.task("import MIDI", len(style.sources))
     imported = []
+    skipped: list[Path] = []
     for i, source in enumerate(style.sources):
-        imported.append(import_midi(source.path, source, style, index=i))
+        try:
+            imported.append(import_midi(source.path, source, style, index=i))
+        except UnsupportedMeterError as exc:
+            warnings.warn(str(exc), MeterWarning, stacklevel=2)
+            skipped.append(source.path)
         advance(i + 1, source.path.name)
+    if not imported:
+        raise StyleError(
+            f"{style.path}: field 'sources': no source is in the style's meter {style.meter}"
+        )
     _check_coverage(style, imported)
-    return imported
+    return imported, skipped
+
+
+# --- style values the typed schema does not read yet -----------------------------------
+def _load_style_with_extras(path: Path) -> tuple[Style, dict[str, dict[str, dict[str, Any]]]]:
+    """The style, plus each state's mood words and tempo, as ``{"states": {name: {...}}}``."""
+    style = load_style(path)
+    states = {
+        name: {
+            k: v for k, v in (("mood", spec.mood or None), ("tempo", spec.tempo)) if v is not None
+        }
+        for name, spec in style.states.items()
+    }
+    return style, {"states": {n: v for n, v in states.items() if v}, "parameters": {}}
+
+
+def _apply_moods(
+    style: Style, extras: Mapping[str, Mapping[str, Mapping[str, Any]]]
+) -> tuple[Style, dict[str, dict[str, Any]]]:
+    """A state's ``mood`` words set its valence and arousal (through the affect lexicon)."""
+    states = dict(style.states)
+    report: dict[str, dict[str, Any]] = {}
+    for name, values in extras.get("states", {}).items():
+        text = values.get("mood")
+        if text is None or name not in states:
+            continue
+        mood = mood_from_text(text)
+        if mood is None:
+            raise StyleError(
+                f"{style.path}: field 'states.{name}.mood': none of the words in {text!r} is in "
+                f"the affect lexicon; try words such as calm, bright, tense, dark, driving"
+            )
+        states[name] = replace(states[name], valence=mood.valence, arousal=mood.arousal)
+        report[name] = {
+            "text": text,
+            "valence": mood.valence,
+            "arousal": mood.arousal,
+            "unknown_words": list(mood.unknown),
+        }
+    return replace(style, states=states), report
+
+
+def _state_tempo(
+    style: Style, imported: list[ImportedSource], extras: Mapping[str, Any]
+) -> dict[str, float]:
+    """bpm per state: the style's ``states.NAME.tempo``, else the median tempo of the
+    sources tagged with the state, else the style's tempo."""
+    out: dict[str, float] = {}
+    for state in style.states:
+        given = extras.get("states", {}).get(state, {}).get("tempo")
+        if given is not None:
+            out[state] = float(given)
+            continue
+        tempos = [
+            imp.tempo for imp in imported if state in imp.source.states and imp.tempo is not None
+        ]
+        out[state] = round(float(np.median(tempos)), 2) if tempos else float(style.tempo)
+    return out
+
+
+def training_environment(threads: int) -> dict[str, Any]:
+    """What the models were trained on, so a rebake that differs can be explained."""
+    import onnx
+    import onnxruntime
+    import torch
+
+    flags: list[str] = []
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                wanted = ("avx", "avx2", "avx512f", "fma", "sse4_2", "amx_tile", "avx_vnni")
+                flags = [f for f in line.split(":", 1)[1].split() if f in wanted]
+                break
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_flags": sorted(flags),
+        "torch_threads": threads,
+        "deterministic": True,
+    }
 
 
 def _train_and_export(
-    style: Style, config: TrainingConfig, imported: list[ImportedSource], ui: _Progress
+    style: Style,
+    config: TrainingConfig,
+    imported: list[ImportedSource],
+    ui: _Progress,
+    state_tempo: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, ModelEntry], dict[str, ModelStats], dict[str, float]]:
     from ._export import export_model
     from ._train.drums import train_drums
@@ -219,11 +367,10 @@ def _train_and_export(
     from ._train.sequence import SequenceStep, build_windows, train_sequence
 
     states = list(style.states)
-    features = condition_features(states)
+    harmony_features = condition_features(states)
     vocab = Vocabulary.default()
     spb = style.meter.steps_per_bar
     rng = np.random.default_rng(config.seed)  # parity inputs: deterministic too
-    c_size = len(features)
     entries: dict[str, ModelEntry] = {}
     stats: dict[str, ModelStats] = {}
     losses: dict[str, float] = {}
@@ -240,22 +387,26 @@ def _train_and_export(
         exported[0](len(entries), f"{entry.name} (parity {diff:.1e})")
         return entry, diff
 
-    def random_cond(k: int) -> np.ndarray:
-        cond = rng.uniform(0, 1, (k, c_size)).astype(np.float32)
-        return cond
+    def random_cond(k: int, size: int) -> np.ndarray:
+        return rng.uniform(0, 1, (k, size)).astype(np.float32)
 
     # --- harmony -----------------------------------------------------------------------
     t0 = time.perf_counter()
     sequences = [
-        ChordSequence(tuple(bar.chord for bar in imp.bars if bar.chord >= 0), state)
+        ChordSequence(
+            tuple(bar.chord for bar in imp.bars if bar.chord >= 0), state, imp.key.mode == "minor"
+        )
         for imp in imported
         for state in imp.source.states
     ]
-    harmony, loss = fit_harmony(sequences, features, states, config, ui.steps("train harmony", 1))
+    harmony, loss = fit_harmony(
+        sequences, harmony_features, states, config, ui.steps("train harmony", 1)
+    )
     feeds = []
+    size = len(harmony_features)
     for k in range(4):
-        cond = random_cond(1)
-        lo = features.index(f"state:{states[0]}")
+        cond = random_cond(1, size)
+        lo = harmony_features.index(f"state:{states[0]}")
         cond[:, lo : lo + len(states)] = 0.0
         if k < 3:  # one-hot states, and one feed with no state at all
             cond[0, lo + k % len(states)] = 1.0
@@ -266,22 +417,28 @@ def _train_and_export(
         role="harmony",
         inputs=feeds,
         output_names=("probs",),
-        conditioning=features,
+        conditioning=harmony_features,
         meta={
             "orders": [0, 1, 2],
             "smoothing": config.harmony_smoothing,
             "backoff": config.harmony_backoff,
+            "mood": "valence blends the minor-key (0) and major-key (1) tables",
+            "temperature": config.harmony_temperature,
+            "rhythms": _harmony_rhythms(style, imported),
+            "state_tempo": dict(state_tempo or {}),
         },
     )
     stats["harmony"] = ModelStats(loss, diff, len(entry.onnx), time.perf_counter() - t0)
     losses["harmony"] = loss
 
     # --- melody and bass ----------------------------------------------------------------
+    features = condition_features(states, ATTRIBUTES)
     for offset, role in enumerate(("melody", "bass"), start=1):
         stems = style.stems_with_role(role)
         if not stems:
             continue
         t0 = time.perf_counter()
+        corpus = _role_attributes(imported, stems, spb, drums=False)
         runs = []
         pitches: list[int] = []
         for imp in imported:
@@ -290,9 +447,11 @@ def _train_and_export(
                     continue
                 bar_tokens = [vocab.encode_bar(bar.stems[stem], spb) for bar in imp.bars]
                 pitches += [n.pitch for bar in imp.bars for n in bar.stems[stem]]
+                raw = np.stack([bar_attributes(bar.stems[stem], spb) for bar in imp.bars])
+                ranks = ranks_of(raw, corpus)
                 for state in imp.source.states:
                     conds = [
-                        _cond(style, features, imp, state, bar.chord, bar.index) for bar in imp.bars
+                        _cond(features, imp, state, bar, ranks[b]) for b, bar in enumerate(imp.bars)
                     ]
                     runs.append((bar_tokens, conds))
         data = build_windows(runs, config.window_bars, vocab, (min(pitches), max(pitches)))
@@ -308,7 +467,7 @@ def _train_and_export(
         feeds = [
             {
                 "token": rng.integers(0, len(vocab), (1,)).astype(np.int64),
-                "cond": random_cond(1),
+                "cond": random_cond(1, len(features)),
                 "hidden": rng.normal(0, 0.5, (1, h)).astype(np.float32),
             }
             for _ in range(4)
@@ -320,7 +479,13 @@ def _train_and_export(
             inputs=feeds,
             output_names=("logits", "hidden_out"),
             conditioning=features,
-            meta={"hidden_size": h, "pitch_range": list(data.pitch_range), "steps_per_bar": spb},
+            meta={
+                "hidden_size": h,
+                "pitch_range": list(data.pitch_range),
+                "steps_per_bar": spb,
+                "attributes": _attribute_spec(corpus),
+                "sampling": _sampling(config, pitches),
+            },
         )
         stats[role] = ModelStats(loss, diff, len(entry.onnx), time.perf_counter() - t0)
         losses[role] = loss
@@ -329,20 +494,25 @@ def _train_and_export(
     drum_stems = style.stems_with_role("drums")
     if drum_stems:
         t0 = time.perf_counter()
-        drum_data = _drum_data(style, features, imported, drum_stems)
+        drum_data, groove_meta, corpus = _drum_data(style, imported, drum_stems, config.seed)
+        features = condition_features(states, ATTRIBUTES, grooves=len(groove_meta))
         generator, critic, g_loss, d_loss = train_drums(
             drum_data, config, config.seed + 3, ui.steps("train drums", config.drums_steps)
         )
         z_size = config.drums_latent
         voices = [name for name, _ in DRUM_VOICES]
+        c_size = len(features)
         meta = {
             "latent_size": z_size,
             "steps": spb,
             "voices": voices,
             "hidden_size": config.drums_hidden,
+            "attributes": _attribute_spec(corpus),
+            "grooves": groove_meta,
+            "candidates": config.drums_candidates,
         }
         feeds = [
-            {"z": rng.normal(0, 1, (k, z_size)).astype(np.float32), "cond": random_cond(k)}
+            {"z": rng.normal(0, 1, (k, z_size)).astype(np.float32), "cond": random_cond(k, c_size)}
             for k in (4, 1, 7)
         ]
         entry, diff = export(
@@ -363,7 +533,7 @@ def _train_and_export(
         for k in (4, 1, 7):
             onset = (rng.uniform(0, 1, (k, len(voices), spb)) < 0.3).astype(np.float32)
             velocity = (rng.uniform(0, 1, onset.shape) * onset).astype(np.float32)
-            feeds.append({"onset": onset, "velocity": velocity, "cond": random_cond(k)})
+            feeds.append({"onset": onset, "velocity": velocity, "cond": random_cond(k, c_size)})
         entry, diff = export(
             critic,
             name="drums_critic",
@@ -384,13 +554,101 @@ def _train_and_export(
     return entries, stats, losses
 
 
+def _role_attributes(
+    imported: list[ImportedSource], stems: list[str], spb: int, drums: bool
+) -> np.ndarray:
+    """Raw attributes [bars, A] of every bar of every stem of one role: the ranking corpus."""
+    rows = [
+        bar_attributes(bar.stems[stem], spb, drums=drums)
+        for imp in imported
+        for stem in stems
+        if stem in imp.stems
+        for bar in imp.bars
+    ]
+    return np.stack(rows) if rows else np.zeros((1, len(ATTRIBUTES)))
+
+
+def _attribute_spec(corpus: np.ndarray) -> dict[str, Any]:
+    """How the runtime turns intensity / valence / arousal into target attribute ranks.
+
+    Intensity drives the density rank from the corpus' 5th to its 95th
+    percentile. Every other intensity-driven attribute follows density the way it
+    co-varies with density in this corpus (a least-squares line of its rank on
+    the density rank), so the targets stay a combination the sources contain.
+    Register follows valence (brighter = higher), within the middle of its range.
+    """
+    ranks = ranks_of(corpus, corpus)
+    density = ranks[:, 0]
+    lo, hi = INTENSITY_RANKS
+    control: dict[str, list[Any]] = {"density": [lo, hi, "intensity"]}
+    for a, name in enumerate(ATTRIBUTES):
+        if name in ("density", "register"):
+            continue
+        column = ranks[:, a]
+        if np.std(density) > 1e-9 and np.std(column) > 1e-9:
+            slope, intercept = np.polyfit(density, column, 1)
+        else:
+            slope, intercept = 0.0, float(np.mean(column))
+        at = [float(np.clip(intercept + slope * x, 0.0, 1.0)) for x in (lo, hi)]
+        control[name] = [round(at[0], 4), round(at[1], 4), "intensity"]
+    control["register"] = [*REGISTER_RANKS, "valence"]
+    return {
+        "names": list(ATTRIBUTES),
+        "quantiles": rank_table(corpus),
+        "control": control,
+        "arousal_shift": AROUSAL_SHIFT,
+    }
+
+
+def _sampling(config: TrainingConfig, pitches: list[int]) -> dict[str, Any]:
+    """Sampling settings for the runtime, with the soft scale prior learned from the pitches."""
+    histogram = np.bincount(np.asarray(pitches, dtype=np.int64) % 12, minlength=12) + 1.0
+    log_prior = np.log(histogram / histogram.max())
+    return {
+        "temperature": config.sampling_temperature,
+        "top_p": config.sampling_top_p,
+        "scale_prior": [round(float(v), 4) for v in log_prior],
+        "scale_prior_weight": config.scale_prior_weight,
+        "chord_tone_bias": config.chord_tone_bias,
+        "motif_copy": config.motif_copy,
+    }
+
+
+def _harmony_rhythms(style: Style, imported: list[ImportedSource]) -> list[dict[str, Any]]:
+    """The harmony stems' most common onset patterns per bar, sparsest first.
+
+    The runtime strikes the voiced chord on each onset of the pattern it picks
+    (busier patterns at higher intensity). A style without a harmony stem, or
+    whose harmony never plays, gets one whole-bar chord.
+    """
+    stems = style.stems_with_role("harmony")
+    counts: dict[tuple[int, ...], int] = {}
+    spb = style.meter.steps_per_bar
+    for imp in imported:
+        for stem in stems:
+            if stem not in imp.stems:
+                continue
+            for bar in imp.bars:
+                onsets = tuple(sorted({n.start for n in bar.stems[stem] if n.start < spb}))
+                if onsets:
+                    counts[onsets] = counts.get(onsets, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_RHYTHMS]
+    if not top:
+        top = [((0,), 1)]
+    top.sort(key=lambda kv: (len(kv[0]), kv[0]))
+    return [{"onsets": list(onsets), "count": count} for onsets, count in top]
+
+
 def _drum_data(
-    style: Style, features: list[str], imported: list[ImportedSource], stems: list[str]
-) -> DrumData:
+    style: Style, imported: list[ImportedSource], stems: list[str], seed: int
+) -> tuple[DrumData, list[dict[str, Any]], np.ndarray]:
+    """The drum bars, their conditioning (attribute ranks, groove, state, mood),
+    the groove table the runtime picks from, and the raw attribute corpus."""
     from ._train.drums import DrumData
 
+    states = list(style.states)
     spb = style.meter.steps_per_bar
-    onsets, velocities, timings, conds = [], [], [], []
+    onsets, velocities, timings, raws, labels = [], [], [], [], []
     for imp in imported:
         for stem in stems:
             if stem not in imp.stems:
@@ -408,17 +666,62 @@ def _drum_data(
                         onset[row, note.start] = 1.0
                         velocity[row, note.start] = note.velocity / 127
                         timing[row, note.start] = offset
-                for state in imp.source.states:
-                    onsets.append(onset)
-                    velocities.append(velocity)
-                    timings.append(timing)
-                    conds.append(_cond(style, features, imp, state, bar.chord, bar.index))
-    return DrumData(
-        np.stack(onsets),
-        np.stack(velocities),
-        np.stack(timings),
+                onsets.append(onset)
+                velocities.append(velocity)
+                timings.append(timing)
+                raws.append(bar_attributes(bar.stems[stem], spb, drums=True))
+                labels.append((imp, bar))
+    corpus = np.stack(raws)
+    ranks = ranks_of(corpus, corpus)
+    grooves = _groove_labels(np.stack(onsets), seed)
+    n_grooves = int(grooves.max()) + 1
+    features = condition_features(states, ATTRIBUTES, grooves=n_grooves)
+    rows: list[int] = []
+    conds = []
+    per_state = np.zeros((n_grooves, len(states)))
+    for i, (imp, bar) in enumerate(labels):
+        for state in imp.source.states:
+            rows.append(i)
+            per_state[grooves[i], states.index(state)] += 1
+            conds.append(_cond(features, imp, state, bar, ranks[i], int(grooves[i])))
+    groove_meta = [
+        {
+            "density_rank": round(float(ranks[grooves == g, 0].mean()), 4),
+            "states": {s: int(per_state[g, k]) for k, s in enumerate(states)},
+        }
+        for g in range(n_grooves)
+    ]
+    index = np.asarray(rows)
+    data = DrumData(
+        np.stack(onsets)[index],
+        np.stack(velocities)[index],
+        np.stack(timings)[index],
         np.stack(conds).astype(np.float32),
     )
+    return data, groove_meta, corpus
+
+
+def _groove_labels(onsets: np.ndarray, seed: int) -> np.ndarray:
+    """Cluster the drum bars' onset grids into up to MAX_GROOVES grooves (k-means,
+    deterministic k-means++ seeding); a groove label is a bar's cluster."""
+    flat = onsets.reshape(len(onsets), -1).astype(np.float64)
+    k = min(MAX_GROOVES, len(np.unique(flat, axis=0)))
+    rng = np.random.default_rng(seed)
+    centres = [flat[rng.integers(len(flat))]]
+    for _ in range(1, k):
+        d = np.min([((flat - c) ** 2).sum(axis=1) for c in centres], axis=0)
+        if d.sum() <= 0:
+            break
+        centres.append(flat[rng.choice(len(flat), p=d / d.sum())])
+    centre = np.stack(centres)
+    labels = np.zeros(len(flat), dtype=np.int64)
+    for _ in range(20):
+        labels = ((flat[:, None, :] - centre[None]) ** 2).sum(axis=2).argmin(axis=1)
+        for g in range(len(centre)):
+            if (labels == g).any():
+                centre[g] = flat[labels == g].mean(axis=0)
+    used = np.unique(labels)  # relabel 0..k-1 with no empty cluster
+    return np.searchsorted(used, labels)
 
 
 def _manifest(

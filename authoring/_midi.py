@@ -1,9 +1,14 @@
 """MIDI import: one style source in, key-normalized notes per stem cut into bars out.
 
-The importer reads type 0, 1 and 2 files with mido. Only ticks matter (tempo
-changes do not move the grid: a beat is ``ticks_per_beat`` ticks whatever the
-tempo). Notes are quantized to the sixteenth grid, cut into bars of the style's
-meter, and pitched stems are moved to C major / A minor so that every source
+The importer reads type 0, 1 and 2 files with mido. Only ticks place notes
+(tempo changes do not move the grid: a beat is ``ticks_per_beat`` ticks whatever
+the tempo), but the tempo map is kept: ``ImportedSource.tempo`` is the source's
+median tempo over its notes, from which the bake learns a tempo per state.
+Notes are quantized to the sixteenth grid and cut into bars by the file's own
+time signatures (the style's meter when the file has none). Bars in a meter the
+style does not play are dropped with a warning naming the file and the meter; a
+source left with no bar raises ``UnsupportedMeterError`` (the bake skips it with
+a warning). Pitched stems are moved to C major / A minor so that every source
 speaks the same key-relative language.
 
 Every failure is a ``MidiImportError`` that names the file and the style field
@@ -12,6 +17,8 @@ Every failure is a ``MidiImportError`` that names the file and the style field
 
 from __future__ import annotations
 
+import warnings
+from bisect import bisect_right
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +39,8 @@ __all__ = [
     "estimate_key",
     "drum_voice",
     "DRUM_CHANNEL",
+    "UnsupportedMeterError",
+    "MeterWarning",
 ]
 
 DRUM_CHANNEL = 10  # General MIDI percussion, 1-based
@@ -50,6 +59,14 @@ _GM_DRUMS: dict[int, str] = {
 # Krumhansl-Kessler key profiles (probe-tone ratings), index 0 = tonic.
 _MAJOR_PROFILE = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
 _MINOR_PROFILE = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+class UnsupportedMeterError(MidiImportError):
+    """Every bar of a source is in a meter the style does not play; the bake skips it."""
+
+
+class MeterWarning(UserWarning):
+    """Bars of a source were dropped because their meter is not the style's."""
 
 
 def drum_voice(pitch: int) -> int | None:
@@ -76,6 +93,8 @@ class ImportedSource:
     ticks_per_beat: int
     bars: list[Bar]
     timing: dict[str, list[list[float]]] = field(default_factory=dict)
+    tempo: float | None = None  # median bpm over the notes; None when the file sets none
+    meters: tuple[str, ...] = ()  # the file's time signatures, in order ("4/4", ...)
 
     @property
     def stems(self) -> list[str]:
@@ -111,6 +130,71 @@ def _read_track(track: Iterable[mido.Message]) -> list[_RawNote]:
         for start, velocity in queue:
             notes.append(_RawNote(channel + 1, pitch, velocity, start, max(tick, start + 1)))
     return notes
+
+
+def _meta_events(midi: mido.MidiFile) -> tuple[list[tuple[int, float]], list[tuple[int, int, int]]]:
+    """Tempo changes (tick, bpm) and time signatures (tick, numerator, denominator)
+    of every track, in absolute ticks (type 2 tracks each start at tick 0)."""
+    tempos: list[tuple[int, float]] = []
+    meters: list[tuple[int, int, int]] = []
+    for track in midi.tracks:
+        tick = 0
+        for msg in track:
+            tick += msg.time
+            if msg.type == "set_tempo" and msg.tempo > 0:
+                tempos.append((tick, float(mido.tempo2bpm(msg.tempo))))
+            elif msg.type == "time_signature":
+                meters.append((tick, int(msg.numerator), int(msg.denominator)))
+    return sorted(tempos), sorted(meters)
+
+
+def _median_tempo(tempos: list[tuple[int, float]], starts: list[int]) -> float | None:
+    """The tempo in force at the median note: what a listener hears as the piece's tempo."""
+    if not tempos:
+        return None
+    if not starts:
+        return tempos[0][1]
+    ticks = [t for t, _ in tempos]
+    at = [tempos[max(0, bisect_right(ticks, s) - 1)][1] for s in starts]
+    return float(np.median(at))
+
+
+@dataclass(frozen=True)
+class _MeterSegment:
+    start_step: int  # sixteenth step where the segment begins (on a bar line)
+    first_bar: int  # number of its first bar
+    steps_per_bar: int
+    name: str  # e.g. "3/4"
+
+
+def _meter_segments(
+    meters: list[tuple[int, int, int]], tpb: int, default_steps: int, default_name: str
+) -> list[_MeterSegment]:
+    """Bar grid from the time signatures; a change that falls inside a bar starts a new bar."""
+    segments = [_MeterSegment(0, 0, default_steps, default_name)]
+    for tick, numerator, denominator in meters:
+        step = int(round(tick * STEPS_PER_QUARTER / tpb))
+        steps = max(1, numerator * STEPS_PER_QUARTER * 4 // max(1, denominator))
+        last = segments[-1]
+        bars_before = -(-(step - last.start_step) // last.steps_per_bar)  # ceil
+        if step <= last.start_step:  # replaces the segment that starts here
+            segments[-1] = _MeterSegment(
+                last.start_step, last.first_bar, steps, f"{numerator}/{denominator}"
+            )
+            continue
+        start = last.start_step + bars_before * last.steps_per_bar
+        segments.append(
+            _MeterSegment(start, last.first_bar + bars_before, steps, f"{numerator}/{denominator}")
+        )
+    return segments
+
+
+def _locate(segments: list[_MeterSegment], starts: list[int], step: int) -> tuple[int, int, int]:
+    """(bar number, step within the bar, segment index) of a sixteenth step."""
+    k = max(0, bisect_right(starts, step) - 1)
+    seg = segments[k]
+    bar, offset = divmod(step - seg.start_step, seg.steps_per_bar)
+    return seg.first_bar + bar, offset, k
 
 
 def estimate_key(notes: Iterable[tuple[int, float]]) -> Key:
@@ -187,6 +271,11 @@ def import_midi(
 
     tpb = midi.ticks_per_beat
     steps_per_bar = style.meter.steps_per_bar
+    tempos, meter_events = _meta_events(midi)
+    segments = _meter_segments(meter_events, tpb, steps_per_bar, str(style.meter))
+    segment_starts = [seg.start_step for seg in segments]
+    note_starts = sorted(n.start for notes in raw.values() for n in notes)
+    tempo = _median_tempo(tempos, note_starts)
 
     # Key: the source's own, else estimated from its pitched notes (weighted by length).
     if source.key is not None:
@@ -206,13 +295,17 @@ def import_midi(
         return tick * STEPS_PER_QUARTER / tpb
 
     per_bar: dict[int, dict[str, list[tuple[Note, float]]]] = defaultdict(lambda: defaultdict(list))
+    dropped: dict[str, int] = defaultdict(int)  # unsupported meter -> notes dropped
     for stem, notes in raw.items():
         drums = roles[stem] == "drums"
         for n in notes:
             exact = step(n.start)
             start = int(round(exact))
             end = max(start + 1, int(round(step(n.end))))
-            bar, offset = divmod(start, steps_per_bar)
+            bar, offset, k = _locate(segments, segment_starts, start)
+            if segments[k].steps_per_bar != steps_per_bar:
+                dropped[segments[k].name] += 1
+                continue
             # A note crossing the bar line is clipped at the bar end.
             duration = 1 if drums else max(1, min(end - start, steps_per_bar - offset))
             pitch = n.pitch if drums else _fold(n.pitch + shift)
@@ -221,14 +314,31 @@ def import_midi(
             )
             per_bar[bar][stem].append((note, float(np.clip(exact - start, -0.5, 0.5))))
 
+    meters_used = tuple(dict.fromkeys(seg.name for seg in segments))
+    if dropped:
+        names = ", ".join(sorted(dropped))
+        if not per_bar:
+            raise UnsupportedMeterError(
+                f"{path}: every bar is in {names}, which the style's meter {style.meter} "
+                f"cannot play ({where}.file); the source is skipped"
+            )
+        warnings.warn(
+            f"{path}: {sum(dropped.values())} note(s) in {names} bars dropped; the style plays "
+            f"{style.meter} ({where}.file)",
+            MeterWarning,
+            stacklevel=2,
+        )
     if not per_bar:  # every mapped stem was checked non-empty, so this is unreachable
         raise MidiImportError(f"{path}: no notes in any mapped stem ({where})")
     first, last = min(per_bar), max(per_bar)  # leading/trailing silence is not music to learn
     bars: list[Bar] = []
     timing: dict[str, list[list[float]]] = {stem: [] for stem in raw}
+    first_bars = [seg.first_bar for seg in segments]
     for number in range(first, last + 1):
+        if segments[max(0, bisect_right(first_bars, number) - 1)].steps_per_bar != steps_per_bar:
+            continue  # a bar of an unsupported meter: dropped (warned above)
         content = per_bar.get(number, {})
-        cut = Bar(index=number - first, chord=-1, stems={})
+        cut = Bar(index=len(bars), chord=-1, stems={})
         for stem in raw:
             pairs = sorted(content.get(stem, []), key=lambda p: (p[0].start, p[0].pitch))
             cut.stems[stem] = [p[0] for p in pairs]
@@ -243,6 +353,8 @@ def import_midi(
         ticks_per_beat=tpb,
         bars=bars,
         timing=timing,
+        tempo=tempo,
+        meters=meters_used,
     )
 
 

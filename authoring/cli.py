@@ -8,6 +8,7 @@ the ``authoring`` extra (torch, mido); without it they say which extra to instal
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,26 @@ def cmd_render(args: argparse.Namespace) -> None:
         write_engine_midi(result.engine, Path(args.midi))
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ._evaluate import evaluate, format_report, write_json
+
+    report = evaluate(
+        args.bundle,
+        args.reference,
+        training=args.training,
+        bars=args.bars,
+        seeds=tuple(range(args.seeds)),
+        plots=args.plots,
+    )
+    if args.json:
+        print(json.dumps(report, indent=2, default=float))
+    else:
+        print(format_report(report))
+    if args.out:
+        write_json(report, args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser, sub = runtime_cli.build_parser()
     parser.description = "Bake, render, play and inspect adaptive music styles."
@@ -69,6 +90,30 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--seed", type=int, default=None)
     bake.add_argument("--quiet", action="store_true", help="no progress bar")
     bake.set_defaults(run=cmd_bake)
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="measure control, quality and copying of a bundle against reference MIDI",
+    )
+    evaluate.add_argument("bundle", nargs="?", default=None)
+    evaluate.add_argument(
+        "--reference",
+        required=True,
+        help="a style.toml (or its folder) whose [[sources]] are the reference MIDI",
+    )
+    evaluate.add_argument(
+        "--training",
+        default=None,
+        help="the style the bundle was trained on, for the copy rate (default: the reference)",
+    )
+    evaluate.add_argument("--bars", type=int, default=16, help="bars per render")
+    evaluate.add_argument("--seeds", type=int, default=3, help="renders per state and intensity")
+    evaluate.add_argument("--json", action="store_true", help="print the report as JSON")
+    evaluate.add_argument("--out", default=None, help="also write the JSON report here")
+    evaluate.add_argument(
+        "--plots", default=None, help="directory for piano-roll and distribution PNGs"
+    )
+    evaluate.set_defaults(run=cmd_evaluate)
     return parser
 
 

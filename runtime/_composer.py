@@ -16,7 +16,7 @@ import numpy as np
 
 from adaptive._bundle import Bundle
 from adaptive._errors import BundleError
-from adaptive._music import CHORDS, DRUM_VOICES, START_CHORD, Note
+from adaptive._music import DRUM_VOICES, START_CHORD, Note
 from adaptive._tokens import Vocabulary
 
 from ._bar import BarAudio
@@ -33,6 +33,7 @@ from ._instruments import (
 )
 from ._mixbus import MixBus, mix_settings, stem_sampler
 from .generators import Conditions, DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
+from .generators._harmony import spell_chord, voice_chord
 from .generators._sequence import SequenceContext
 
 
@@ -40,6 +41,7 @@ from .generators._sequence import SequenceContext
 class _Context:
     chords: tuple[int, int]
     sequences: dict[str, SequenceContext] = field(default_factory=dict)
+    voicing: tuple[int, ...] = ()  # the harmony stem's last chord voicing (key-normalized)
 
 
 class Composer:
@@ -121,6 +123,7 @@ class Composer:
         state = control.state_for_bar(index)
         intensity = float(control.parameters.get("intensity", 0.5))
         valence = control.valence_for(state)
+        arousal = float(self.bundle.states.get(state, {}).get("arousal", 0.5))
         rng = np.random.default_rng((self.seed, index))
         context = self._context_before(index)
         chord = 0
@@ -134,7 +137,12 @@ class Composer:
                 bar_index=index,
             )
         cond = Conditions(
-            intensity=intensity, valence=valence, state=state, chord=chord, bar_index=index
+            intensity=intensity,
+            valence=valence,
+            state=state,
+            chord=chord,
+            bar_index=index,
+            arousal=arousal,
         )
         sequences: dict[str, SequenceContext] = {}
         grid_notes: dict[str, list[Note]] = {}
@@ -142,8 +150,11 @@ class Composer:
             grid_notes[role], sequences[role] = generator.generate_bar(
                 context.sequences[role], rng, cond
             )
+        grid_notes["harmony"], voicing = self._voicing(chord, intensity, context.voicing)
         drum_hits = self.drums.generate_bar(rng, cond) if self.drums is not None else []
-        self._contexts[index] = _Context(chords=(context.chords[1], chord), sequences=sequences)
+        self._contexts[index] = _Context(
+            chords=(context.chords[1], chord), sequences=sequences, voicing=voicing
+        )
         t1 = time.perf_counter()
 
         frames = self.clock.bar_frames(index)
@@ -164,10 +175,7 @@ class Composer:
                     for h in hits
                 ]
                 continue
-            if role == "harmony":
-                bar_notes = self._voicing(chord, intensity)
-            else:
-                bar_notes = grid_notes.get(role, [])
+            bar_notes = grid_notes.get(role, [])
             framed = notes_to_frames(bar_notes, fps, self.transpose)
             if isinstance(instrument, PitchedInstrument):
                 instrument.render_into(framed, dry[s])
@@ -194,16 +202,17 @@ class Composer:
             render_ms=(t2 - t1) * 1000.0,
         )
 
-    def _voicing(self, chord: int, intensity: float) -> list[Note]:
-        """Chord tones around middle C; busier bars re-strike on each half bar."""
-        pcs = CHORDS[chord].pitch_classes()
-        pitches = sorted(48 + ((pc - 48) % 12) + (12 if pc < 5 else 0) for pc in pcs)
-        steps = self.steps_per_bar
+    def _voicing(
+        self, chord: int, intensity: float, previous: tuple[int, ...] = ()
+    ) -> tuple[list[Note], tuple[int, ...]]:
+        """The harmony stem's bar: the chord voiced with the least movement from
+        ``previous``, struck on the style's harmony rhythm for this intensity."""
+        if self.harmony is not None:
+            return self.harmony.bar_notes(chord, previous, intensity, self.steps_per_bar)
+        voicing = voice_chord(chord, previous)
         velocity = int(56 + 40 * intensity)
-        if intensity < 0.6:
-            return [Note(p, 0, steps, velocity) for p in pitches]
-        half = steps // 2
-        return [Note(p, s, half, velocity) for s in (0, half) for p in pitches]
+        return [Note(p, 0, self.steps_per_bar, velocity) for p in voicing], voicing
 
     def chord_name(self, chord: int) -> str:
-        return CHORDS[chord].name(self.transpose)
+        """The chord's name spelled in the bundle's key (Bb and C# in D minor, not A# and Db)."""
+        return spell_chord(chord, self.bundle.key)

@@ -20,6 +20,7 @@ from adaptive import load_bundle
 from adaptive._bundle import Bundle
 from adaptive._errors import EngineError, UnknownNameError
 
+from ._bar import PlayedBar
 from ._clock import MusicalClock
 from ._control import Command, parse_sync
 from ._local import LocalEngine
@@ -252,6 +253,10 @@ class MusicEngine:
     def report(self) -> dict[str, Any]:
         """What was played, as the JSON report of ``adaptive render``."""
         return self._core.report()  # type: ignore[no-any-return]
+
+    def played_bars(self) -> list[PlayedBar]:
+        """Every bar played so far (the last few thousand), oldest first, without audio."""
+        return self._core.played_bars()  # type: ignore[no-any-return]
 
     def played_notes(self) -> list[tuple[str, int, int, int, int]]:
         """Every note played so far: (stem, pitch, start_frame, frames, velocity), absolute frames."""

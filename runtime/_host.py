@@ -183,6 +183,8 @@ class HostedEngine:
     def _ask(self, question: str) -> Any:
         if self._process is None:
             if self._final is not None:
+                if question == "played_bars":
+                    raise EngineError("played_bars() after stop() needs worker='thread'")
                 return self._final[0] if question == "report" else self._final[1]
             raise EngineError(f"{question}() needs a started engine")
         ticket = next(self._ids)
@@ -227,6 +229,9 @@ class HostedEngine:
 
     def played_notes(self) -> list[tuple[str, int, int, int, int]]:
         return self._ask("played_notes")  # type: ignore[no-any-return]
+
+    def played_bars(self) -> list[Any]:
+        return self._ask("played_bars")  # type: ignore[no-any-return]
 
     def render(self, frames: int, stems: bool = False) -> Any:
         raise EngineError("render() needs output='offline'")
@@ -313,7 +318,7 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings) -> None:
             next_stats = now + STATS_PERIOD_SECONDS
         while asked:
             ticket, question = asked.popleft()
-            answer = engine.report() if question == "report" else engine.played_notes()
+            answer = getattr(engine, question)()  # report, played_notes or played_bars
             send(("reply", ticket, answer))
     engine.stop()
     _send_events(engine, wire, rings, send)

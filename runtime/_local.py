@@ -16,6 +16,7 @@ import numpy as np
 from adaptive._bundle import Bundle
 from adaptive._errors import EngineError
 
+from ._bar import PlayedBar
 from ._clock import MusicalClock
 from ._composer import Composer
 from ._control import Command, Control
@@ -347,6 +348,9 @@ class LocalEngine:
         yield from list(self._log.bars)
         if self._mixer.bar is not None:
             yield self._mixer.bar  # the bar playing now
+
+    def played_bars(self) -> list[PlayedBar]:
+        return [b if isinstance(b, PlayedBar) else PlayedBar.of(b) for b in self._played_bars()]
 
     def played_notes(self) -> list[tuple[str, int, int, int, int]]:
         """Every note played so far: (stem, pitch, start_frame, frames, velocity), absolute frames."""

@@ -39,6 +39,14 @@ class TrainingConfig:
     drums_batch: int = 64
     drums_lr: float = 2e-3
     drums_recon_weight: float = 1.0  # reconstruction term that keeps the GAN on the grooves
+    drums_candidates: int = 4  # bars the generator proposes per bar; the critic keeps one
+    # sampling at run time (stored in the models' meta["sampling"])
+    sampling_temperature: float = 0.9
+    sampling_top_p: float = 0.95  # nucleus: sample only from the smallest set with this mass
+    scale_prior_weight: float = 0.5  # weight of the sources' pitch-class log-histogram
+    chord_tone_bias: float = 1.0  # logit bonus for chord tones on the beat
+    motif_copy: float = 0.6  # chance a phrase's 3rd/4th bar replays a token of its 1st/2nd
+    harmony_temperature: float = 0.8
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +70,13 @@ CONFIG_LIMITS: dict[str, tuple[type, float, float]] = {
     "drums_batch": (int, 1, 4096),
     "drums_lr": (float, 1e-6, 1.0),
     "drums_recon_weight": (float, 0.0, 100.0),
+    "drums_candidates": (int, 1, 64),
+    "sampling_temperature": (float, 0.05, 5.0),
+    "sampling_top_p": (float, 0.05, 1.0),
+    "scale_prior_weight": (float, 0.0, 10.0),
+    "chord_tone_bias": (float, 0.0, 10.0),
+    "motif_copy": (float, 0.0, 1.0),
+    "harmony_temperature": (float, 0.05, 5.0),
 }
 assert set(CONFIG_LIMITS) == {f.name for f in fields(TrainingConfig)}
 

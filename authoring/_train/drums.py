@@ -4,7 +4,12 @@ The generator maps (z, cond) to onset probabilities, velocities and
 micro-timing for every (voice, step). The critic scores (onset, velocity, cond);
 it ships too, so the runtime can draw K candidates and keep the best-scoring.
 
-Training uses the non-saturating GAN loss. The critic always sees hard 0/1
+Training uses the hinge GAN loss (SAGAN / BigGAN: the critic pushes real
+scores above +1 and fakes below -1, then stops, so it cannot run away from
+the generator) with an R1 penalty on real bars. The generator is conditioned on
+the bar's attributes (density, polyphony, velocity, register and activity
+ranks of the real drum bar) and a groove label, so the same (z, groove) at a
+higher density target writes a busier bar. The critic always sees hard 0/1
 onsets: fakes are Bernoulli samples of the generator's probabilities with a
 straight-through gradient, so it cannot tell real from fake by softness alone
 (and at run time it ranks sampled bars, exactly what it was trained on). A
@@ -144,7 +149,7 @@ def train_drums(
         # The drift term keeps scores near zero: a critic that wins stays well scaled
         # (and its ONNX export stays well inside the parity tolerance).
         drift = DRIFT_WEIGHT * (d_real**2).mean()
-        loss_d = F.softplus(-d_real).mean() + F.softplus(d_fake).mean() + drift
+        loss_d = F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean() + drift
         if R1_WEIGHT > 0:
             # R1 penalty: a critic that is smooth around the real grooves gives the
             # generator useful gradients instead of overpowering it.
@@ -157,7 +162,7 @@ def train_drums(
 
         # Generator step: fool the critic, match its features, stay near the grooves.
         g_score = critic(fake_onset, fake_velocity, cond)
-        adversarial = F.softplus(-g_score).mean()
+        adversarial = -g_score.mean()
         matching = F.mse_loss(
             critic.hidden(fake_onset, fake_velocity, cond).mean(0),
             critic.hidden(onset, real_velocity, cond).mean(0).detach(),

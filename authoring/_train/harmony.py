@@ -1,10 +1,12 @@
-"""Harmony: a variable-order Markov chord model with backoff, per state.
+"""Harmony: a variable-order Markov chord model with backoff, per state and mood.
 
 Counts of chord unigrams, bigrams and trigrams are taken from the detected
-chord of every bar (see chords.py), separately for each state a source is
-tagged with. The torch module holds the count tables as buffers; at run time
-it blends the tables of the active state(s) with a matmul on the state one-hot
-slice of ``cond``, looks up the context with one-hot matmuls (so it exports to
+chord of every bar (see chords.py), separately for each (state, mode) pair: a
+source's mode (its key is major or minor) is the mood signal in the data, dark
+music being mostly minor. The torch module holds the count tables as buffers;
+at run time it blends the tables of the active state(s) with a matmul on the
+state one-hot slice of ``cond``, and the minor/major tables by the ``valence``
+feature (0 = all minor, 1 = all major), looks up the context with one-hot matmuls (so it exports to
 plain ONNX MatMul/Equal ops), smooths each order additively and mixes the
 orders with Witten-Bell-like backoff weights ``n / (n + backoff)``.
 """
@@ -49,17 +51,20 @@ class ChordSequence:
 
     chords: tuple[int, ...]
     state: str
+    minor: bool = False  # the source's key is minor
 
 
 def count_tables(
     sequences: Sequence[ChordSequence], states: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Unigram [S, N], bigram [S, CTX, N] and trigram [S, CTX*CTX, N] counts per state.
+    """Unigram [2S, N], bigram [2S, CTX, N] and trigram [2S, CTX*CTX, N] counts.
 
-    A state without data borrows the pooled counts of all states; a style with no
+    Rows 0..S-1 are the states' minor-key tables, rows S..2S-1 their major-key
+    tables. A (state, mode) without data borrows that mode's counts pooled over
+    all states, else the state's other mode, else everything; a style with no
     chords at all gets the diatonic cycle, so every table is a real distribution.
     """
-    s_count = len(states)
+    s_count = 2 * len(states)
     c0 = np.zeros((s_count, N))
     c1 = np.zeros((s_count, CTX, N))
     c2 = np.zeros((s_count, CTX * CTX, N))
@@ -68,17 +73,23 @@ def count_tables(
         seqs = [ChordSequence(DIATONIC_CYCLE * 4, state) for state in states]
     index = {s: i for i, s in enumerate(states)}
     for seq in seqs:
-        si = index[seq.state]
+        si = index[seq.state] + (0 if seq.minor else len(states))
         prev2, prev1 = START_CHORD, START_CHORD
         for chord in seq.chords:
             c0[si, chord] += 1
             c1[si, prev1, chord] += 1
             c2[si, prev2 * CTX + prev1, chord] += 1
             prev2, prev1 = prev1, chord
-    empty = c0.sum(axis=1) == 0
-    if empty.any():
+    n = len(states)
+    filled = c0.sum(axis=1) > 0
+    for row in np.nonzero(~filled)[0]:
+        same_mode = range(0, n) if row < n else range(n, 2 * n)
+        donors = [r for r in same_mode if filled[r]]
+        if not donors:
+            other = row + n if row < n else row - n
+            donors = [other] if filled[other] else list(np.nonzero(filled)[0])
         for table in (c0, c1, c2):
-            table[empty] = table[~empty].sum(axis=0)
+            table[row] = table[donors].sum(axis=0)
     return c0, c1, c2
 
 
@@ -100,6 +111,7 @@ class HarmonyModel(nn.Module):
         state_slice: tuple[int, int],
         smoothing: float,
         backoff: float,
+        valence_index: int,
     ) -> None:
         super().__init__()
         s_count = c0.shape[0]
@@ -109,6 +121,7 @@ class HarmonyModel(nn.Module):
         self.register_buffer("ctx1", torch.arange(CTX, dtype=torch.int64))
         self.register_buffer("ctx2", torch.arange(CTX * CTX, dtype=torch.int64))
         self.state_lo, self.state_hi = state_slice
+        self.valence_index = valence_index
         self.smoothing = float(smoothing)
         self.backoff = float(backoff)
 
@@ -122,6 +135,8 @@ class HarmonyModel(nn.Module):
         s_count = self.state_hi - self.state_lo
         # An unknown/absent state (all zeros) falls back to the average of all states.
         weights = weights + torch.relu(1.0 - weights.sum(dim=1, keepdim=True)) / s_count
+        valence = cond[:, self.valence_index : self.valence_index + 1].clamp(0.0, 1.0)
+        weights = torch.cat([weights * (1.0 - valence), weights * valence], dim=1)
         batch = context.shape[0]
         m0 = weights @ self.c0  # [B, N]
         m1 = (weights @ self.c1).reshape(batch, CTX, N)
@@ -150,7 +165,13 @@ def fit_harmony(
     c0, c1, c2 = count_tables(sequences, states)
     lo = list(features).index(f"state:{states[0]}")
     model = HarmonyModel(
-        c0, c1, c2, (lo, lo + len(states)), config.harmony_smoothing, config.harmony_backoff
+        c0,
+        c1,
+        c2,
+        (lo, lo + len(states)),
+        config.harmony_smoothing,
+        config.harmony_backoff,
+        list(features).index("valence"),
     )
     model.eval()
     # Training loss = mean negative log-likelihood of the observed chords (a fit check).
@@ -159,6 +180,7 @@ def fit_harmony(
         prev2, prev1 = START_CHORD, START_CHORD
         cond = np.zeros(len(features), dtype=np.float32)
         cond[list(features).index(f"state:{seq.state}")] = 1.0
+        cond[list(features).index("valence")] = 0.0 if seq.minor else 1.0
         for chord in seq.chords:
             contexts.append((prev2, prev1))
             conds.append(cond)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +17,15 @@ class Conditions:
     state: str
     chord: int  # index into CHORDS
     bar_index: int
+    arousal: float = 0.5
 
-    def encode(self, features: tuple[str, ...], out: np.ndarray) -> np.ndarray:
+    def encode(
+        self,
+        features: tuple[str, ...],
+        out: np.ndarray,
+        attributes: Mapping[str, float] | None = None,
+        groove: int = -1,
+    ) -> np.ndarray:
         return encode_condition(
             features,
             intensity=self.intensity,
@@ -25,5 +33,7 @@ class Conditions:
             state=self.state,
             chord=self.chord,
             bar_index=self.bar_index,
+            attributes=attributes,
+            groove=groove,
             out=out,
         )

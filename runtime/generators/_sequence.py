@@ -1,31 +1,58 @@
 """Melody and bass: a recurrent next-token model stepped token by token.
 
-Sampling happens in numpy under a grammar mask (POS → PITCH → DUR → VEL),
-with positions moving forward, pitches inside the trained range and the
-scale, and durations that end inside the bar.
+Sampling happens in numpy under a grammar (POS -> PITCH -> DUR -> VEL, positions
+moving forward, durations that end inside the bar), so every bar decodes. On
+top of the model's logits, in this order:
+
+- temperature and nucleus (top-p) sampling, from the model's ``meta["sampling"]``;
+- a range mask: pitches outside the range seen in training are impossible;
+- a *soft* scale prior: ``scale_prior_weight`` times the log pitch-class
+  histogram of the training notes, so chromatic notes stay possible where the
+  sources have them;
+- chord tones favoured on the beat (``chord_tone_bias``);
+- a motif memory (a copy mechanism, as in pointer-generator models): the third
+  and fourth bar of a four-bar phrase replay the phrase's first and second bar
+  with probability ``motif_copy``; a replayed bar keeps each remembered note
+  with probability ``MOTIF_NOTE_KEEP`` and samples the rest afresh, so phrases
+  repeat and vary as game music does.
+
+The model is conditioned on target attribute ranks (density, polyphony,
+velocity, register, activity) computed from the game's intensity, valence and
+arousal through ``meta["attributes"]`` (see ``adaptive._conditioning``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from adaptive._music import Note
-from adaptive._tokens import Vocabulary
+from adaptive._conditioning import PHRASE_BARS, attribute_targets
+from adaptive._music import CHORDS, STEPS_PER_QUARTER, Note
+from adaptive._tokens import VELOCITY_BINS, Vocabulary
 
 from ._conditions import Conditions
 from ._onnx import OnnxModel
 
-_NORMALIZED_SCALE = np.array(
-    [0, 2, 4, 5, 7, 9, 11]
-)  # C major / A minor: training is key-normalized
 MAX_NOTES_PER_BAR = 24
+MEMORY_BARS = PHRASE_BARS
+MOTIF_NOTE_KEEP = 0.85  # in a replayed bar, the chance each remembered note is kept
+# Older bundles carry no learned prior: the diatonic collection of the normalized key.
+_DIATONIC = (0, 2, 4, 5, 7, 9, 11)
+DEFAULT_SAMPLING = {
+    "temperature": 0.9,
+    "top_p": 0.95,
+    "scale_prior": [0.0 if pc in _DIATONIC else -4.0 for pc in range(12)],
+    "scale_prior_weight": 1.0,
+    "chord_tone_bias": 1.0,
+    "motif_copy": 0.0,
+}
 
 
 @dataclass
 class SequenceContext:
     hidden: np.ndarray  # (1, H) float32, carried bar to bar
+    history: tuple[tuple[int, ...], ...] = field(default_factory=tuple)  # recent bars' tokens
 
 
 class SequenceGenerator:
@@ -35,22 +62,54 @@ class SequenceGenerator:
         self.steps_per_bar = steps_per_bar
         meta = model.entry.meta
         self.hidden_size = int(meta["hidden_size"])
+        self.attributes = meta.get("attributes")
+        sampling = {**DEFAULT_SAMPLING, **meta.get("sampling", {})}
+        self.temperature = float(sampling["temperature"])
+        self.top_p = float(sampling["top_p"])
+        self.chord_tone_bias = float(sampling["chord_tone_bias"])
+        self.motif_copy = float(sampling["motif_copy"])
         lo, hi = meta.get("pitch_range", [36, 96])
         self.features = model.entry.conditioning
         v = vocabulary
         size = len(v)
-        # Static masks: one per token kind expected next.
+        steps = steps_per_bar
+        prior = float(sampling["scale_prior_weight"]) * np.asarray(
+            sampling["scale_prior"], dtype=np.float32
+        )
+        # Static masks, one per token kind (and position) expected next.
         self._mask_pitch = np.full(size, -np.inf, dtype=np.float32)
         for p in range(int(lo), int(hi) + 1):
-            if p % 12 in _NORMALIZED_SCALE:
-                self._mask_pitch[v.pitch_offset + p] = 0.0
+            self._mask_pitch[v.pitch_offset + p] = prior[p % 12]
         self._mask_vel = np.full(size, -np.inf, dtype=np.float32)
-        self._mask_vel[v.vel_offset : v.vel_offset + 8] = 0.0
+        self._mask_vel[v.vel_offset : v.vel_offset + VELOCITY_BINS] = 0.0
+        self._mask_pos = np.full((steps + 1, size), -np.inf, dtype=np.float32)  # after position-1
+        self._mask_dur = np.full((steps, size), -np.inf, dtype=np.float32)
+        for after in range(steps + 1):
+            self._mask_pos[after, v.bar] = 0.0
+            self._mask_pos[after, v.pos_offset + after : v.pos_offset + steps] = 0.0
+        for position in range(steps):
+            self._mask_dur[position, v.dur_offset : v.dur_offset + steps - position] = 0.0
+        # chord-tone bonus per chord, added to the pitch mask on the beat
+        self._chord_pitch = np.zeros((len(CHORDS), size), dtype=np.float32)
+        for c, chord in enumerate(CHORDS):
+            tones = set(chord.pitch_classes())
+            for p in range(int(lo), int(hi) + 1):
+                if p % 12 in tones:
+                    self._chord_pitch[c, v.pitch_offset + p] = self.chord_tone_bias
         self._token = np.zeros(1, dtype=np.int64)
         self._cond = np.zeros((1, len(self.features)), dtype=np.float32)
+        self._bias = np.zeros(size, dtype=np.float32)
 
     def initial_context(self) -> SequenceContext:
         return SequenceContext(hidden=np.zeros((1, self.hidden_size), dtype=np.float32))
+
+    def targets(self, conditions: Conditions) -> dict[str, float] | None:
+        """The attribute ranks this bar is generated for (None for a bundle without them)."""
+        if self.attributes is None:
+            return None
+        return attribute_targets(
+            self.attributes, conditions.intensity, conditions.valence, conditions.arousal
+        )
 
     def _step(self, token: int, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._token[0] = token
@@ -59,50 +118,72 @@ class SequenceGenerator:
         )
         return logits[0], hidden_out
 
-    @staticmethod
     def _sample(
-        logits: np.ndarray, mask: np.ndarray, rng: np.random.Generator, temperature: float
+        self, logits: np.ndarray, mask: np.ndarray, rng: np.random.Generator, prefer: int = -1
     ) -> int:
-        scores = logits.astype(np.float64) / temperature + mask
-        scores -= scores.max()
-        probs = np.exp(scores)
-        probs /= probs.sum()
-        return int(rng.choice(probs.shape[0], p=probs))
+        if prefer >= 0 and np.isfinite(mask[prefer]):  # the motif memory's token
+            return prefer
+        scores = logits.astype(np.float64) / self.temperature + mask
+        probs = np.exp(scores - scores.max())  # masked tokens: exp(-inf) = 0
+        # nucleus sampling with one uniform draw: the smallest set of likeliest tokens
+        # holding top_p of the mass, then inverse-CDF inside it (cheaper than rng.choice)
+        order = np.argsort(-probs, kind="stable")
+        cumulative = np.cumsum(probs[order])
+        keep = min(len(order), int(np.searchsorted(cumulative, self.top_p * cumulative[-1])) + 1)
+        u = rng.random() * cumulative[keep - 1]
+        return int(order[min(keep - 1, int(np.searchsorted(cumulative, u, side="right")))])
+
+    @staticmethod
+    def _memory(context: SequenceContext, bar_index: int) -> list[tuple[int, ...]] | None:
+        """The remembered bar's note groups (POS, PITCH, DUR, VEL) for this phrase position."""
+        if bar_index % PHRASE_BARS < PHRASE_BARS // 2 or len(context.history) < PHRASE_BARS // 2:
+            return None
+        tokens = context.history[-(PHRASE_BARS // 2)][1:]
+        return [tuple(tokens[i : i + 4]) for i in range(0, len(tokens) - 3, 4)]
 
     def generate_bar(
         self,
         context: SequenceContext,
         rng: np.random.Generator,
         conditions: Conditions,
-        temperature: float = 0.9,
     ) -> tuple[list[Note], SequenceContext]:
-        conditions.encode(self.features, out=self._cond[0])
-        v, steps = self.vocab, self.steps_per_bar
+        conditions.encode(self.features, out=self._cond[0], attributes=self.targets(conditions))
+        v = self.vocab
+        memory = self._memory(context, conditions.bar_index) if self.motif_copy > 0 else None
+        if memory is not None and rng.random() >= self.motif_copy:
+            memory = None  # this bar is new material
+        chord = conditions.chord if 0 <= conditions.chord < len(CHORDS) else -1
         logits, hidden = self._step(v.bar, context.hidden)
         tokens: list[int] = [v.bar]
         position = -1
-        size = len(v)
+        group: int | None = 0 if memory is not None else None  # the remembered note we follow
         while len(tokens) < 1 + 4 * MAX_NOTES_PER_BAR:
             # next position, or the end of the bar
-            mask = np.full(size, -np.inf, dtype=np.float32)
-            mask[v.bar] = 0.0
-            if position + 1 < steps:
-                mask[v.pos_offset + position + 1 : v.pos_offset + steps] = 0.0
-            token = self._sample(logits, mask, rng, temperature)
+            prefer = -1
+            keep = memory is not None and rng.random() < MOTIF_NOTE_KEEP
+            if keep and memory is not None and group is not None:
+                prefer = memory[group][0] if group < len(memory) else v.bar
+            token = self._sample(logits, self._mask_pos[position + 1], rng, prefer)
             if token == v.bar:
                 break
             position = token - v.pos_offset
+            if memory is not None:  # follow the remembered note at this position, if any
+                group = next((g for g, m in enumerate(memory) if m[0] == token), None)
             tokens.append(token)
             logits, hidden = self._step(token, hidden)
-            pitch_token = self._sample(logits, self._mask_pitch, rng, temperature)
-            tokens.append(pitch_token)
-            logits, hidden = self._step(pitch_token, hidden)
-            mask = np.full(size, -np.inf, dtype=np.float32)
-            mask[v.dur_offset : v.dur_offset + (steps - position)] = 0.0
-            dur_token = self._sample(logits, mask, rng, temperature)
-            tokens.append(dur_token)
-            logits, hidden = self._step(dur_token, hidden)
-            vel_token = self._sample(logits, self._mask_vel, rng, temperature)
-            tokens.append(vel_token)
-            logits, hidden = self._step(vel_token, hidden)
-        return v.decode_bar(tokens), SequenceContext(hidden=hidden.copy())
+            pitch_mask = self._mask_pitch
+            if chord >= 0 and position % STEPS_PER_QUARTER == 0 and self.chord_tone_bias > 0:
+                pitch_mask = pitch_mask + self._chord_pitch[chord]
+            for kind, mask in ((1, pitch_mask), (2, self._mask_dur[position]), (3, self._mask_vel)):
+                prefer = memory[group][kind] if keep and memory and group is not None else -1
+                token = self._sample(logits, mask, rng, prefer)
+                tokens.append(token)
+                logits, hidden = self._step(token, hidden)
+            if memory is not None and group is not None:
+                group += 1
+            elif memory is not None:  # a new note: rejoin the memory at the next position
+                group = next(
+                    (g for g, m in enumerate(memory) if m[0] > v.pos_offset + position), len(memory)
+                )
+        history = (*context.history, tuple(tokens))[-MEMORY_BARS:]
+        return v.decode_bar(tokens), SequenceContext(hidden=hidden.copy(), history=history)

@@ -11,7 +11,7 @@ import pytest
 
 import adaptive
 from adaptive import BundleError, MidiImportError, StyleError
-from adaptive._conditioning import condition_features, encode_condition
+from adaptive._conditioning import ATTRIBUTES, condition_features, encode_condition
 from adaptive._models import MODEL_ROLES
 from adaptive._music import CHORDS, DRUM_VOICES, START_CHORD
 from adaptive._tokens import Vocabulary
@@ -22,6 +22,21 @@ def session(bundle: adaptive.Bundle, name: str) -> ort.InferenceSession:
     return ort.InferenceSession(bundle.models[name].onnx, providers=["CPUExecutionProvider"])
 
 
+def _features(bundle: adaptive.Bundle, name: str) -> list[str]:
+    """Harmony keeps the plain layout; the attribute-controlled models add attr:* (and grooves)."""
+    states = ["explore", "combat"]
+    if name == "harmony":
+        return condition_features(states)
+    grooves = len(bundle.models["drums_generator"].meta["grooves"]) if "drums" in name else 0
+    return condition_features(states, ATTRIBUTES, grooves=grooves)
+
+
+def _cond(bundle: adaptive.Bundle, name: str) -> np.ndarray:
+    return encode_condition(
+        _features(bundle, name), intensity=0.7, valence=0.3, state="combat", chord=0, bar_index=1
+    )[None]
+
+
 def test_bundle_loads_and_matches_the_contract(tiny_bundle_path: Path) -> None:
     bundle = adaptive.load_bundle(tiny_bundle_path)
     assert set(bundle.models) == set(MODEL_ROLES)
@@ -30,7 +45,7 @@ def test_bundle_loads_and_matches_the_contract(tiny_bundle_path: Path) -> None:
         assert entry.role == role
         assert tuple(t.name for t in entry.inputs) == inputs
         assert tuple(t.name for t in entry.outputs) == outputs
-        assert list(entry.conditioning) == condition_features(["explore", "combat"])
+        assert list(entry.conditioning) == _features(bundle, name)
         onnx_session = session(bundle, name)
         assert [i.name for i in onnx_session.get_inputs()] == list(inputs)
         assert [o.name for o in onnx_session.get_outputs()] == list(outputs)
@@ -71,10 +86,7 @@ def test_provenance_names_every_source_with_its_sha256(tiny_bundle_path: Path) -
 
 def test_baked_models_run_in_onnxruntime(tiny_bundle_path: Path) -> None:
     bundle = adaptive.load_bundle(tiny_bundle_path)
-    features = condition_features(["explore", "combat"])
-    cond = encode_condition(
-        features, intensity=0.7, valence=0.3, state="combat", chord=0, bar_index=1
-    )[None]
+    cond = _cond(bundle, "harmony")
 
     (probs,) = session(bundle, "harmony").run(
         None, {"context": np.array([[START_CHORD, START_CHORD]], dtype=np.int64), "cond": cond}
@@ -85,6 +97,7 @@ def test_baked_models_run_in_onnxruntime(tiny_bundle_path: Path) -> None:
     for name in ("melody", "bass"):
         meta = bundle.models[name].meta
         hidden = np.zeros((1, meta["hidden_size"]), dtype=np.float32)
+        cond = _cond(bundle, name)
         logits, hidden_out = session(bundle, name).run(
             None, {"token": np.array([vocab.bar], dtype=np.int64), "cond": cond, "hidden": hidden}
         )
@@ -98,6 +111,7 @@ def test_baked_models_run_in_onnxruntime(tiny_bundle_path: Path) -> None:
     )
 
     meta = bundle.models["drums_generator"].meta
+    cond = _cond(bundle, "drums_generator")
     k = 6
     onset, velocity, timing = session(bundle, "drums_generator").run(
         None,

@@ -267,3 +267,72 @@ def test_detect_chord_cases() -> None:
     ]
     assert CHORDS[detect_chord(g_with_passing)] == Chord(7, "maj")
     assert detect_chord([]) == -1
+
+
+def _meter_file(path: Path, meters: list[tuple[int, int, int]], notes: int, tempos=()) -> Path:
+    """A type 0 file with time signatures (beat, numerator, denominator) and one
+    quarter note per beat on C; ``tempos`` are (beat, bpm)."""
+    tpb = 480
+    events: list[tuple[int, int, mido.Message | mido.MetaMessage]] = []
+    for beat, numerator, denominator in meters:
+        events.append(
+            (
+                beat * tpb,
+                0,
+                mido.MetaMessage("time_signature", numerator=numerator, denominator=denominator),
+            )
+        )
+    for beat, bpm in tempos:
+        events.append((beat * tpb, 0, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))))
+    for i in range(notes):
+        events.append((i * tpb, 2, mido.Message("note_on", note=60 + i % 5, velocity=90)))
+        events.append(((i + 1) * tpb, 1, mido.Message("note_off", note=60 + i % 5, velocity=0)))
+    track = mido.MidiTrack()
+    now = 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        track.append(msg.copy(time=tick - now))
+        now = tick
+    midi = mido.MidiFile(type=0, ticks_per_beat=tpb)
+    midi.tracks.append(track)
+    midi.save(str(path))
+    return path
+
+
+def test_bars_are_cut_by_the_files_own_meter(tmp_path: Path) -> None:
+    _meter_file(tmp_path / "w.mid", [(0, 3, 4)], 9)
+    style = make_style(tmp_path, source("w.mid", "channels = { melody = 1 }", "C major"), "3/4")
+    result = imported(style)
+    assert result.meters == ("3/4",)
+    assert [[n.start for n in bar.stems["melody"]] for bar in result.bars] == [[0, 4, 8]] * 3
+
+
+def test_a_source_in_an_unsupported_meter_is_skipped_by_name(tmp_path: Path) -> None:
+    from authoring._midi import UnsupportedMeterError
+
+    _meter_file(tmp_path / "waltz.mid", [(0, 3, 4)], 12)
+    style = make_style(tmp_path, source("waltz.mid", "channels = { melody = 1 }", "C major"))
+    with pytest.raises(UnsupportedMeterError, match=r"waltz\.mid.*3/4.*4/4"):
+        imported(style)
+
+
+def test_meter_changes_cut_bars_and_drop_unsupported_sections(tmp_path: Path) -> None:
+    from authoring._midi import MeterWarning
+
+    # two bars of 4/4, then two of 3/4, then one of 4/4 again
+    _meter_file(tmp_path / "m.mid", [(0, 4, 4), (8, 3, 4), (14, 4, 4)], 18)
+    style = make_style(tmp_path, source("m.mid", "channels = { melody = 1 }", "C major"))
+    with pytest.warns(MeterWarning, match=r"m\.mid.*3/4"):
+        result = imported(style)
+    assert result.meters == ("4/4", "3/4")
+    # the 3/4 bars are gone; the 4/4 bar after them starts on its own bar line
+    assert [[n.start for n in bar.stems["melody"]] for bar in result.bars] == [[0, 4, 8, 12]] * 3
+    assert [n.pitch for n in result.bars[2].stems["melody"]] == [64, 60, 61, 62]
+
+
+def test_tempo_is_the_median_over_the_notes(tmp_path: Path) -> None:
+    _meter_file(tmp_path / "t.mid", [], 16, tempos=[(0, 90), (4, 150), (12, 150)])
+    style = make_style(tmp_path, source("t.mid", "channels = { melody = 1 }", "C major"))
+    assert imported(style).tempo == pytest.approx(150.0, abs=0.01)
+    _meter_file(tmp_path / "n.mid", [], 4)
+    style = make_style(tmp_path, source("n.mid", "channels = { melody = 1 }", "C major"))
+    assert imported(style).tempo is None

@@ -344,3 +344,160 @@ def test_export_fails_loudly_on_parity_mismatch() -> None:
             conditioning=(),
             meta={},
         )
+
+
+# --- mood-conditioned harmony ------------------------------------------------------------
+
+
+def test_harmony_follows_valence_between_minor_and_major_sources() -> None:
+    sequences = [
+        ChordSequence((C, F, G, C) * 6, "explore", minor=False),
+        ChordSequence((AM, DM, E, AM) * 6, "explore", minor=True),
+    ]
+    model, _ = fit_harmony(sequences, FEATURES, STATES, TrainingConfig())
+
+    def probs(valence: float) -> np.ndarray:
+        cond = state_cond("explore")
+        cond[0, FEATURES.index("valence")] = valence
+        with torch.no_grad():
+            return model(
+                torch.tensor([[START_CHORD, START_CHORD]]), torch.from_numpy(cond)
+            ).numpy()[0]
+
+    dark, bright = probs(0.0), probs(1.0)
+    assert dark.argmax() == AM and bright.argmax() == C
+    minor = [c.index for c in CHORDS if c.quality == "min"]
+    assert dark[minor].sum() > probs(0.5)[minor].sum() > bright[minor].sum()
+
+
+# --- attributes ---------------------------------------------------------------------------
+
+
+def test_bar_attributes_and_mid_ranks() -> None:
+    from adaptive._conditioning import ATTRIBUTES, attribute_targets, bar_attributes, ranks_of
+    from adaptive._music import Note
+
+    chord_bar = [Note(p, 0, 16, 80) for p in (60, 64, 67)]
+    run = [Note(72 + i, 2 * i, 2, 100) for i in range(8)]
+    a, b = bar_attributes(chord_bar, 16), bar_attributes(run, 16)
+    values = dict(zip(ATTRIBUTES, a, strict=True))
+    assert values == {
+        "density": 3,
+        "polyphony": 3,
+        "velocity": 80,
+        "register": 191 / 3,
+        "activity": 1 / 16,
+    }
+    assert b[0] == 8 and b[1] == 1 and b[4] == 0.5
+    empty = bar_attributes([], 16)
+    assert empty[0] == 0 and np.isnan(empty[3])
+    corpus = np.stack([empty, empty, a, b])
+    ranks = ranks_of(corpus, corpus)
+    assert ranks[0, 0] == pytest.approx(0.25)  # ties share the middle of their range
+    assert ranks[3, 0] == pytest.approx(0.875) and ranks[0, 3] == 0.5  # NaN register: middle
+    spec = {
+        "control": {"density": [0.1, 0.9, "intensity"], "register": [0.3, 0.7, "valence"]},
+        "arousal_shift": 0.2,
+    }
+    low = attribute_targets(spec, 0.0, 0.0, 0.5)
+    high = attribute_targets(spec, 1.0, 1.0, 1.0)
+    assert low == pytest.approx({"density": 0.1, "register": 0.3})
+    assert high == pytest.approx({"density": 1.0, "register": 0.7})
+
+
+# --- mood from words ----------------------------------------------------------------------
+
+
+def test_mood_words_become_valence_and_arousal() -> None:
+    from authoring._mood import AFFECT_LEXICON, mood_from_text
+
+    dark = mood_from_text("tense, dark, driving")
+    calm = mood_from_text("Calm, bright and gentle")
+    assert dark is not None and calm is not None
+    assert dark.valence < 0.3 < 0.7 < calm.valence
+    assert dark.arousal > 0.6 > 0.35 > calm.arousal
+    assert mood_from_text("not happy").valence < 0.5 < mood_from_text("happy").valence
+    assert mood_from_text("unsafe").valence < mood_from_text("safe").valence
+    assert mood_from_text("xyzzy plugh") is None
+    assert mood_from_text("dark xyzzy").unknown == ("xyzzy",)
+    assert all(0 <= v <= 1 and 0 <= a <= 1 for v, a in AFFECT_LEXICON.values())
+
+
+# --- bake: mood text, tempo per state, meters, environment, conditioning ------------------
+
+
+def test_bake_reads_mood_tempo_and_skips_other_meters(tiny_style_dir, midi_writer) -> None:
+    import warnings
+
+    import mido
+
+    import adaptive
+    from authoring import bake
+    from authoring._midi import MeterWarning
+
+    style = tiny_style_dir / "style.toml"
+    text = style.read_text()
+    text = text.replace(
+        "[states.combat]\nvalence = 0.2\narousal = 0.9",
+        '[states.combat]\nvalence = 0.2\narousal = 0.9\nmood = "calm, bright, gentle"\ntempo = 96',
+    )
+    # a waltz the 4/4 style cannot play
+    waltz = mido.MidiFile(type=0, ticks_per_beat=480)
+    track = mido.MidiTrack([mido.MetaMessage("time_signature", numerator=3, denominator=4)])
+    for _ in range(6):
+        track.append(mido.Message("note_on", note=60, velocity=90, time=0))
+        track.append(mido.Message("note_off", note=60, velocity=0, time=480))
+    waltz.tracks.append(track)
+    waltz.save(str(tiny_style_dir / "midi" / "waltz.mid"))
+    text = text.replace(
+        "[training]",
+        '[[sources]]\nfile = "midi/waltz.mid"\nlicense = "CC0-1.0"\nattribution = "t"\n'
+        'states = ["explore"]\nchannels = { melody = 1 }\n\n[training]',
+    )
+    style.write_text(text)
+    out = tiny_style_dir / "mood.adaptive"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        bake(style, out, progress=False)
+    assert any(
+        issubclass(w.category, MeterWarning) and "waltz.mid" in str(w.message) for w in caught
+    )
+    bundle = adaptive.load_bundle(out)
+    training = bundle.manifest["training"]
+    assert training["skipped_sources"] == ["waltz.mid"]
+    assert "waltz.mid" not in {p["file"].split("/")[-1] for p in bundle.provenance}
+    # the words replaced the numbers: "calm, bright, gentle" is bright and calm
+    combat = bundle.states["combat"]
+    assert combat["valence"] > 0.7 and combat["arousal"] < 0.3
+    assert training["moods"]["combat"]["text"] == "calm, bright, gentle"
+    # tempo per state: given for combat; explore's sources set none, so the style's
+    assert training["state_tempo"] == {"explore": 120.0, "combat": 96.0}
+    assert bundle.models["harmony"].meta["state_tempo"] == training["state_tempo"]
+    env = training["environment"]
+    assert env["torch"] == torch.__version__ and env["torch_threads"] == 1 and env["python"]
+    # attribute-controlled models: conditioning and the intensity map are in the bundle
+    for name in ("melody", "bass", "drums_generator"):
+        entry = bundle.models[name]
+        assert [f for f in entry.conditioning if f.startswith("attr:")] == [
+            "attr:density",
+            "attr:polyphony",
+            "attr:velocity",
+            "attr:register",
+            "attr:activity",
+        ]
+        assert "intensity" not in entry.conditioning
+        control = entry.meta["attributes"]["control"]
+        assert control["density"] == [0.05, 0.95, "intensity"]
+    assert bundle.models["melody"].meta["sampling"]["top_p"] == TrainingConfig().sampling_top_p
+
+
+def test_bad_mood_text_names_the_field(tiny_style_dir) -> None:
+    from adaptive import StyleError
+    from authoring import bake
+
+    style = tiny_style_dir / "style.toml"
+    style.write_text(
+        style.read_text().replace("[states.combat]\n", '[states.combat]\nmood = "xyzzy"\n')
+    )
+    with pytest.raises(StyleError, match=r"states\.combat\.mood.*xyzzy"):
+        bake(style, tiny_style_dir / "x.adaptive", progress=False)
