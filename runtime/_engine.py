@@ -26,6 +26,7 @@ from ._control import Command, parse_sync
 from ._local import LocalEngine
 from ._mixer import MusicEvent
 from ._report import EngineStats
+from ._scheduler import PLAYED_BARS_KEPT
 from .outputs import Output
 from .outputs._base import OUTPUT_NAMES
 
@@ -53,6 +54,10 @@ class MusicEngine:
     process. ``"auto"`` (the default) picks ``"process"`` for the ``"sdl"``
     output where processes can be forked (Linux), else ``"thread"``.
 
+    ``report_bars``: how many played bars ``report()``, ``played_bars()`` and
+    ``played_notes()`` keep (the oldest go first, so memory stays flat in long
+    sessions); ``adaptive render`` raises it to cover its timeline.
+
     Calls made before ``start()`` (or between ``stop()`` and a new ``start()``)
     are kept and take effect when the music plays.
     """
@@ -66,6 +71,7 @@ class MusicEngine:
         seed: int | None = None,
         lookahead_bars: int = 1,
         worker: str = "auto",
+        report_bars: int = PLAYED_BARS_KEPT,
     ) -> None:
         if not isinstance(output, Output) and output not in OUTPUT_NAMES:
             raise EngineError(
@@ -76,6 +82,7 @@ class MusicEngine:
         _check_int("sample_rate", sample_rate, 8000, 192000)
         _check_int("buffer_frames", buffer_frames, 32, 8192)
         _check_int("lookahead_bars", lookahead_bars, 1, 8)
+        _check_int("report_bars", report_bars, 1, 1 << 20)
         if seed is not None:
             _check_int("seed", seed, 0, 2**63 - 1)
         if isinstance(bundle, Bundle):
@@ -91,7 +98,9 @@ class MusicEngine:
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
         self.lookahead_bars = lookahead_bars
         self._requested_state = _initial_state(self._bundle)
-        args = (self._bundle, output, sample_rate, buffer_frames, self.seed, lookahead_bars)
+        args = (
+            self._bundle, output, sample_rate, buffer_frames, self.seed, lookahead_bars, report_bars,
+        )  # fmt: skip
         if _use_process(worker, output):
             from ._host import HostedEngine
 

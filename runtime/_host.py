@@ -59,8 +59,9 @@ class HostedEngine:
         buffer_frames: int,
         seed: int,
         lookahead_bars: int,
+        report_bars: int,
     ) -> None:
-        self._args = (bundle, output, sample_rate, buffer_frames, seed, lookahead_bars)
+        self._args = (bundle, output, sample_rate, buffer_frames, seed, lookahead_bars, report_bars)
         self._bundle = bundle
         self._output_name = str(output)
         self._context = multiprocessing.get_context("fork")

@@ -43,6 +43,7 @@ class LocalEngine:
         buffer_frames: int,
         seed: int,
         lookahead_bars: int,
+        report_bars: int,
     ) -> None:
         self._bundle = bundle
         self._output_choice = output
@@ -63,7 +64,7 @@ class LocalEngine:
             valence={name: float(spec["valence"]) for name, spec in b.states.items()},
         )
         self._composer = Composer(b, self._clock, self._control, self.seed)
-        self._log = PlayedLog()
+        self._log = PlayedLog(report_bars)
         self._errors: list[BaseException] = []
         self._scheduler: LookaheadScheduler | None = None
         if self._offline:

@@ -29,7 +29,7 @@ from ._thread import LoopThread
 
 __all__ = ["InlineSource", "LookaheadScheduler", "PlayedLog", "PLAYED_BARS_KEPT"]
 
-PLAYED_BARS_KEPT = 4096  # bars a report can list: about two hours at 120 bpm in 4/4
+PLAYED_BARS_KEPT = 512  # bars a report lists by default: about 17 minutes at 120 bpm in 4/4
 WORKER_POLL_SECONDS = 0.004
 
 

@@ -45,7 +45,17 @@ def _summary(audio: np.ndarray) -> str:
 def render(args: argparse.Namespace) -> RenderResult:
     bundle = load_bundle(args.bundle)
     timeline = load_timeline(args.timeline)
-    engine = MusicEngine(bundle, output="offline", sample_rate=args.sample_rate, seed=args.seed)
+    bars = (
+        timeline.duration
+        * bundle.tempo
+        / 60
+        / bundle.meter.numerator
+        * (bundle.meter.denominator / 4)
+    )
+    engine = MusicEngine(
+        bundle, output="offline", sample_rate=args.sample_rate, seed=args.seed,
+        report_bars=int(bars) + 8,  # the report lists every bar of the timeline
+    )  # fmt: skip
     started_cpu, started = time.process_time(), time.perf_counter()
     want_stems = args.stems is not None
     result = render_timeline(engine, timeline, stems=want_stems)
