@@ -1,7 +1,7 @@
-"""Commands and events as fixed-size records, for the pipes to and from the engine's worker.
+"""Commands and events as fixed-size records, for the rings between the game and the engine's worker.
 
-A record is smaller than ``PIPE_BUF``, so one ``os.write`` of it is atomic: game
-threads write commands without a lock and without pickling, and the worker
+Fixed-size records need no pickling and fit a shared-memory ring slot: game
+threads write commands with one copy, and the worker
 writes events the same way. Names travel as indices into the bundle's tables.
 """
 
