@@ -6,7 +6,7 @@ way a Python game does. Rounds with the engine and without it are interleaved
 in one run, so the frame-time figures are ratios on the same machine at the
 same moment. Each round runs in a fresh subprocess.
 
-``ADAPTIVE_BENCH_SECONDS`` sets each round's length (default 10; the issue's
+``ADAPTIVE_BENCH_SECONDS`` sets each round's length (default 6; the issue's
 five-minute figure: 300). Burners: run two ``python3 -c "while True: pass" &``
 beside it for the loaded figures.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SECONDS = float(os.environ.get("ADAPTIVE_BENCH_SECONDS", "10"))
+SECONDS = float(os.environ.get("ADAPTIVE_BENCH_SECONDS", "6"))
 
 GAME = textwrap.dedent(
     """

@@ -1,6 +1,6 @@
 """A long offline session: memory stays flat, the clock never drifts, no bar falls back.
 
-``ADAPTIVE_SOAK_MINUTES`` sets the minutes of music (default 10; the issue's figure:
+``ADAPTIVE_SOAK_MINUTES`` sets the minutes of music (default 4; the issue's figure:
 120). The session changes state every 8 bars and moves intensity and fires a
 stinger every bar, as a game would. RSS is sampled every simulated minute; its
 slope is fitted after the first fifth of the session (caches warming up).
@@ -17,7 +17,7 @@ import pytest
 import adaptive
 from runtime import MusicEngine
 
-MINUTES = float(os.environ.get("ADAPTIVE_SOAK_MINUTES", "10"))
+MINUTES = float(os.environ.get("ADAPTIVE_SOAK_MINUTES", "4"))
 
 
 def _rss_mb() -> float:
