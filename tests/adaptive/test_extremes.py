@@ -34,5 +34,5 @@ def test_extreme_valid_manifest_loads_and_plays(body: dict[str, Any]) -> None:
     engine.set_state("boss")
     for name in bundle.stingers:
         engine.trigger(name)
-    audio = engine.render(engine.clock.bar_frames(0) * 2)
+    audio = engine.render(engine.timing.bar_frames(0) * 2)
     assert np.isfinite(audio).all() and np.abs(audio).max() > 0
