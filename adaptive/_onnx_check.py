@@ -187,8 +187,8 @@ class _Walker:
             raise OnnxPolicyError(f"subgraphs nest deeper than {MAX_GRAPH_DEPTH} levels")
         if depth > 1:
             self.facts.subgraphs += 1
-        nodes: list[tuple[str, list[str], list[str]]] = []  # (op, inputs, outputs)
-        returned: set[str] = set()
+        nodes: list[tuple[str, list[bytes], list[bytes]]] = []  # (op, inputs, outputs)
+        returned: set[bytes] = set()
         for number, wire, value in _fields(self.buf, *span):
             if number == 1:  # node
                 nodes.append(self.node(_span(wire, value, "node"), depth))
@@ -199,7 +199,7 @@ class _Walker:
             elif number == 12:  # output (ValueInfoProto; its name is field 1)
                 for n, w, v in _fields(self.buf, *_span(wire, value, "graph output")):
                     if n == 1:
-                        returned.add(_text(self.buf, _span(w, v, "output name"), 1024))
+                        returned.add(self.buf[slice(*_span(w, v, "output name"))])
         if depth == 1:
             # A node that feeds nothing is never run by a dry run, yet onnxruntime may
             # still fold it at session creation: the bake emits none, so refuse them.
@@ -208,19 +208,19 @@ class _Walker:
                 if not any(name in used for name in outputs if name):
                     self.facts.dead.append(op)
 
-    def node(self, span: tuple[int, int], depth: int) -> tuple[str, list[str], list[str]]:
+    def node(self, span: tuple[int, int], depth: int) -> tuple[str, list[bytes], list[bytes]]:
         facts = self.facts
         facts.nodes += 1
         if facts.nodes > MAX_NODES:
             raise OnnxPolicyError(f"the model has more than {MAX_NODES} nodes")
         op, domain = "", ""
-        inputs: list[str] = []
-        outputs: list[str] = []
+        inputs: list[bytes] = []
+        outputs: list[bytes] = []
         for number, wire, value in _fields(self.buf, *span):
-            if number == 1:
-                inputs.append(_text(self.buf, _span(wire, value, "node input"), 1024))
+            if number == 1:  # names compared as bytes: no decoding on the hot path
+                inputs.append(self.buf[slice(*_span(wire, value, "node input"))])
             elif number == 2:
-                outputs.append(_text(self.buf, _span(wire, value, "node output"), 1024))
+                outputs.append(self.buf[slice(*_span(wire, value, "node output"))])
             elif number == 4:
                 op = _text(self.buf, _span(wire, value, "op_type"))
             elif number == 7:
