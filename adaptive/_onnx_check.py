@@ -15,7 +15,9 @@ The policy (``check_policy``) then refuses:
   from the game's working directory;
 - any operator outside ``ALLOWED_OPS`` (control flow such as ``Loop``, ``Scan``
   and ``If`` is not on it: a Loop with a trip count of 2**62 hangs a game);
-- other operator domains, model-local functions, training info, and subgraphs.
+- other operator domains, model-local functions, training info, and subgraphs;
+- nodes that feed no output: a dry run never runs them, but onnxruntime could
+  still spend unbounded time folding them when a session is created.
 
 ``open_session`` then builds a single-threaded session that loads only the ONNX
 format (never the ORT flatbuffer format, which the walker cannot read) and never
@@ -85,6 +87,7 @@ class OnnxFacts:
     functions: int = 0
     training_info: int = 0
     external: list[str] = field(default_factory=list)  # names of tensors with external data
+    dead: list[str] = field(default_factory=list)  # main-graph nodes whose outputs nobody uses
 
 
 # --- protobuf wire format ---------------------------------------------------------------
@@ -184,22 +187,41 @@ class _Walker:
             raise OnnxPolicyError(f"subgraphs nest deeper than {MAX_GRAPH_DEPTH} levels")
         if depth > 1:
             self.facts.subgraphs += 1
+        nodes: list[tuple[str, list[bytes], list[bytes]]] = []  # (op, inputs, outputs)
+        returned: set[bytes] = set()
         for number, wire, value in _fields(self.buf, *span):
             if number == 1:  # node
-                self.node(_span(wire, value, "node"), depth)
+                nodes.append(self.node(_span(wire, value, "node"), depth))
             elif number == 5:  # initializer
                 self.tensor(_span(wire, value, "initializer"))
             elif number == 15:  # sparse_initializer
                 self.sparse(_span(wire, value, "sparse initializer"))
+            elif number == 12:  # output (ValueInfoProto; its name is field 1)
+                for n, w, v in _fields(self.buf, *_span(wire, value, "graph output")):
+                    if n == 1:
+                        returned.add(self.buf[slice(*_span(w, v, "output name"))])
+        if depth == 1:
+            # A node that feeds nothing is never run by a dry run, yet onnxruntime may
+            # still fold it at session creation: the bake emits none, so refuse them.
+            used = returned | {name for _, inputs, _ in nodes for name in inputs}
+            for op, _, outputs in nodes:
+                if not any(name in used for name in outputs if name):
+                    self.facts.dead.append(op)
 
-    def node(self, span: tuple[int, int], depth: int) -> None:
+    def node(self, span: tuple[int, int], depth: int) -> tuple[str, list[bytes], list[bytes]]:
         facts = self.facts
         facts.nodes += 1
         if facts.nodes > MAX_NODES:
             raise OnnxPolicyError(f"the model has more than {MAX_NODES} nodes")
         op, domain = "", ""
+        inputs: list[bytes] = []
+        outputs: list[bytes] = []
         for number, wire, value in _fields(self.buf, *span):
-            if number == 4:
+            if number == 1:  # names compared as bytes: no decoding on the hot path
+                inputs.append(self.buf[slice(*_span(wire, value, "node input"))])
+            elif number == 2:
+                outputs.append(self.buf[slice(*_span(wire, value, "node output"))])
+            elif number == 4:
                 op = _text(self.buf, _span(wire, value, "op_type"))
             elif number == 7:
                 domain = _text(self.buf, _span(wire, value, "domain"))
@@ -207,6 +229,7 @@ class _Walker:
                 self.attribute(_span(wire, value, "attribute"), depth)
         key = (domain, op)
         facts.ops[key] = facts.ops.get(key, 0) + 1
+        return op, inputs, outputs
 
     def attribute(self, span: tuple[int, int], depth: int) -> None:
         for number, wire, value in _fields(self.buf, *span):
@@ -273,6 +296,10 @@ def check_policy(facts: OnnxFacts) -> None:
             )
     if facts.subgraphs:
         raise OnnxPolicyError("the model has subgraphs; the bake emits none")
+    if facts.dead:
+        raise OnnxPolicyError(
+            f"{len(facts.dead)} node(s) (first: {facts.dead[0]}) feed no output; the bake emits none"
+        )
     if not facts.nodes:
         raise OnnxPolicyError("the graph has no nodes")
 

@@ -242,6 +242,13 @@ def compute_bomb_model(cond: int, layers: int = 60) -> bytes:
     return _model(nodes, cond, inits)
 
 
+def dead_branch_model(cond: int) -> bytes:
+    """A valid model plus constant work that feeds no output (folded, never run)."""
+    data = onnx.load_from_string(softmax_model(cond))
+    data.graph.node.append(helper.make_node("MatMul", ["W", "B"], ["unused"]))
+    return data.SerializeToString()
+
+
 HOSTILE: dict[str, Callable[[int], bytes]] = {
     "external data (initializer)": lambda c: external_data_model(c, "weights.bin"),
     "external data (constant)": lambda c: external_constant_model(c, "weights.bin"),
@@ -253,6 +260,7 @@ HOSTILE: dict[str, Callable[[int], bytes]] = {
     "wrong output shape (graph)": declared_wrong_shape_model,
     "infinite output": infinite_output_model,
     "local function": local_function_model,
+    "dead branch": dead_branch_model,
 }
 
 

@@ -70,6 +70,7 @@ def test_loop_with_2_to_the_62_trips_is_refused_at_once(body: dict[str, Any]) ->
         ("custom domain", "domain 'com.example'"),
         ("operator not allowed", "'RandomUniformLike' is not allowed"),
         ("local function", "local functions"),
+        ("dead branch", "feed no output"),
         (
             "wrong output shape (dry run)",
             r"models.harmony.outputs\[0\].shape.*dry run gave \[1, 23\]",
