@@ -97,7 +97,7 @@ class MusicEngine:
         self.buffer_frames = buffer_frames
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
         self.lookahead_bars = lookahead_bars
-        self._requested_state = _initial_state(self._bundle)
+        self._requested_state = self._bundle.spec.default_state
         args = (
             self._bundle, output, sample_rate, buffer_frames, self.seed, lookahead_bars, report_bars,
         )  # fmt: skip
@@ -275,11 +275,6 @@ class MusicEngine:
 def _check_int(name: str, value: object, lo: int, hi: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise EngineError(f"{name} {value!r:.40} must be an integer in {lo}..{hi}")
-
-
-def _initial_state(bundle: Bundle) -> str:
-    initial = str(bundle.manifest.get("default_state", ""))
-    return initial if initial in bundle.states else next(iter(bundle.states))
 
 
 def _use_process(worker: str, output: str | Output) -> bool:

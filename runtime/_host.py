@@ -245,7 +245,7 @@ class HostedEngine:
     def state(self) -> str:
         if self._stats is not None:
             return self._stats.state
-        return str(self._bundle.manifest.get("default_state") or next(iter(self._bundle.states)))
+        return self._bundle.spec.default_state
 
     @property
     def frame(self) -> int:

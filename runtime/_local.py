@@ -55,11 +55,8 @@ class LocalEngine:
 
         b = self._bundle
         self._clock = MusicalClock(sample_rate, b.tempo, b.meter)
-        initial = str(b.manifest.get("default_state", ""))
-        if initial not in b.states:
-            initial = next(iter(b.states))
         self._control = Control(
-            initial_state=initial,
+            initial_state=b.spec.default_state,  # the schema fills it in and checks it
             parameters={name: float(spec["default"]) for name, spec in b.parameters.items()},
             valence={name: float(spec["valence"]) for name, spec in b.states.items()},
         )
