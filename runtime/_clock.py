@@ -16,6 +16,7 @@ class MusicalClock:
     frames_per_beat: float = field(init=False)
     frames_per_bar: float = field(init=False)
     frames_per_step: float = field(init=False)
+    beat_offsets: tuple[int, ...] = field(init=False)  # each beat's frame within a bar
 
     def __post_init__(self) -> None:
         # a beat is one denominator unit; tempo counts quarter notes
@@ -25,6 +26,8 @@ class MusicalClock:
         object.__setattr__(
             self, "frames_per_step", beat * self.meter.numerator / self.meter.steps_per_bar
         )
+        offsets = tuple(int(round(b * beat)) for b in range(self.meter.numerator))
+        object.__setattr__(self, "beat_offsets", offsets)
 
     def bar_start(self, index: int) -> int:
         # rounded from the exact position, so bars never drift
@@ -42,15 +45,17 @@ class MusicalClock:
         return index
 
     def beat_start(self, bar: int, beat: int) -> int:
-        return int(round(bar * self.frames_per_bar + beat * self.frames_per_beat))
+        """Beat ``beat`` of bar ``bar``: the bar's first frame plus the beat's offset in it,
+        so beats agree with the bars the mixer plays."""
+        if beat >= self.meter.numerator:
+            return self.bar_start(bar + 1)
+        return self.bar_start(bar) + self.beat_offsets[beat]
 
     def next_beat(self, frame: int) -> tuple[int, int, int]:
         """The first beat boundary at or after ``frame``: (frame, bar, beat)."""
         bar = self.bar_at(frame)
-        for beat in range(self.meter.numerator + 1):
-            start = self.beat_start(bar, beat)
-            if start >= frame:
-                if beat == self.meter.numerator:
-                    return self.bar_start(bar + 1), bar + 1, 0
-                return start, bar, beat
+        offset = frame - self.bar_start(bar)
+        for beat, at in enumerate(self.beat_offsets):
+            if at >= offset:
+                return frame - offset + at, bar, beat
         return self.bar_start(bar + 1), bar + 1, 0

@@ -117,6 +117,8 @@ class Mixer:
         self.stingers = stingers
         self.state_index = {name: i for i, name in enumerate(states)}
         self.targets = stems.target_table(states)
+        # the same table as tuples, for the reports' view of each bar without a per-bar copy
+        self._target_rows = [[tuple(row) for row in table.tolist()] for table in self.targets]
         self.intensity_lo, self.intensity_hi = intensity_range
         # a state change needs its first bar composed in time; closer to the bar line it waits a bar
         self.ready_margin_frames = ready_margin_frames
@@ -339,10 +341,13 @@ class Mixer:
             self._outgoing = None
 
     def _gain_targets(self, state: str) -> np.ndarray:
+        return self.targets[self.state_index[state], self._intensity_step()]
+
+    def _intensity_step(self) -> int:
         intensity = self.control.parameters.get("intensity", 0.5)
         span = self.intensity_hi - self.intensity_lo
         step = int(round((intensity - self.intensity_lo) / span * INTENSITY_STEPS))
-        return self.targets[self.state_index[state], min(max(step, 0), INTENSITY_STEPS)]
+        return min(max(step, 0), INTENSITY_STEPS)
 
     # --- bars -----------------------------------------------------------------------------
 
@@ -356,7 +361,7 @@ class Mixer:
                 index, self.clock.bar_start(index), self.clock.bar_frames(index)
             )
             self.fallback_bars += 1
-        bar.gains = tuple(self._gain_targets(bar.state).tolist())  # what reports show
+        bar.gains = self._target_rows[self.state_index[bar.state]][self._intensity_step()]
         if previous is not None:
             self.source.retire(previous, True)
         if self._outgoing is not None:  # a fade cut short by the bar line
@@ -391,17 +396,14 @@ class Mixer:
         self._last_state = bar.state
 
     def _beats(self, bar: BarAudio, offset: int, m: int) -> None:
-        per_beat = self.clock.frames_per_beat
-        beat = math.ceil(offset / per_beat - 1e-9)
-        while beat < self.clock.meter.numerator:
-            at = int(round(beat * per_beat))
-            if at >= offset + m:
+        end = offset + m
+        for beat, at in enumerate(self.clock.beat_offsets):
+            if at >= end:
                 break
             if at >= offset:
                 frame = bar.start_frame + at
                 seconds = frame / self.clock.sample_rate
                 self.events.append(MusicEvent("beat", frame, bar.index, beat, None, seconds))
-            beat += 1
 
     def _stinger_started(self, voice: StingerVoice) -> None:
         seconds = voice.start_frame / self.clock.sample_rate

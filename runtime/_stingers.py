@@ -130,8 +130,12 @@ class StingerVoices:
         if start_frame - self._last_start[name] < settings.cooldown_frames:
             self.dropped += 1
             return
-        playing = sum(1 for v in self.voices if v.active and v.name == name)
-        slot = next((v for v in self.voices if not v.active), None)
+        playing, slot = 0, None
+        for voice in self.voices:
+            if not voice.active:
+                slot = slot or voice
+            elif voice.name == name:
+                playing += 1
         if slot is None or playing >= settings.max_voices:
             self.dropped += 1  # cutting a playing one short would click
             return
