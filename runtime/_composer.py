@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -101,6 +102,8 @@ class Composer:
         self.tail_frames = int(TAIL_SECONDS * clock.sample_rate)
         self._contexts: dict[int, _Context] = {}
         self._overflow: dict[int, np.ndarray] = {}
+        # told each bar's chord, so what follows the chord (stingers) is ready before it plays
+        self.on_chord: Callable[[int], None] | None = None
 
     def _context_before(self, index: int) -> _Context:
         earlier = [i for i in self._contexts if i < index]
@@ -187,6 +190,8 @@ class Composer:
         self._overflow[index] = dry[:, :, frames:].copy()
         # pan, effects and stem limiting, carrying the effects' tails on from the bar before
         playable = self.mixbus.process(dry[:, :, :rows], frames, index)
+        if self.on_chord is not None and self.harmony is not None:
+            self.on_chord(chord)
         t2 = time.perf_counter()
         return BarAudio(
             index=index,

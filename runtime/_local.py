@@ -85,13 +85,17 @@ class LocalEngine:
             },
         )
         intensity = b.parameters["intensity"]
+        voices = StingerVoices(stinger_settings(b, self._clock))
+        self._composer.on_chord = (
+            voices.prepare
+        )  # stingers fitted to each chord, off the audio path
         self._mixer = Mixer(
             self._clock,
             self._control,
             source,
             stems,
             tuple(b.states),
-            StingerVoices(stinger_settings(b, self._clock)),
+            voices,
             (float(intensity["min"]), float(intensity["max"])),
             max_frames=max(buffer_frames, OFFLINE_BLOCK_FRAMES),
             ready_margin_frames=0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate),
@@ -331,7 +335,11 @@ class LocalEngine:
             },
             "bars": bars,
             "transitions": [t.as_dict() for t in self._mixer.transitions],
-            "stingers": [s.as_dict() for s in self._mixer.stinger_log],
+            "stingers": [
+                s.as_dict()
+                | {"chord": self._composer.chord_name(s.chord) if s.chord >= 0 else None}
+                for s in self._mixer.stinger_log
+            ],
             "underruns": stats.underruns,
             "fallback_bars": stats.fallback_bars,
             "late_transitions": self._mixer.late_transitions,

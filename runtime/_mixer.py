@@ -24,7 +24,7 @@ from ._bar import BarAudio
 from ._clock import MusicalClock
 from ._control import CUE_BARS, Command, Control, StateChange, Sync
 from ._report import StingerRecord, TimingRing, TransitionRecord
-from ._stingers import StingerVoice, StingerVoices
+from ._stingers import AS_WRITTEN, StingerVoice, StingerVoices
 
 __all__ = ["Mixer", "MusicEvent", "BarSource", "StemMix", "MASTER_GAIN"]
 
@@ -177,6 +177,7 @@ class Mixer:
             self._seek(n)
         block_start = self.frame
         block = self._block
+        chord_before = self.bar.chord if self.bar is not None else AS_WRITTEN
         pos = 0
         while pos < n:  # gather each stem's audio for the block, across bar lines
             bar = self.bar
@@ -209,7 +210,10 @@ class Mixer:
         np.multiply(block[:, :n, 0], ramps, out=block[:, :n, 0])
         np.multiply(block[:, :n, 1], ramps, out=block[:, :n, 1])
         np.add.reduce(block[:, :n], axis=0, out=out)
-        self.stingers.mix(out, block_start, self._scratch, self.master_gain, self._stinger_started)
+        chords = (self.bar.start_frame, chord_before, self.bar.chord)  # for stingers starting here
+        self.stingers.mix(
+            out, block_start, self._scratch, self.master_gain, self._stinger_started, chords
+        )
         self._limit(out)
         self.callback_ms.add((time.perf_counter() - started) * 1000.0)
 
@@ -412,7 +416,12 @@ class Mixer:
         )
         self.stinger_log.append(
             StingerRecord(
-                voice.name, voice.requested_frame, voice.start_frame, voice.bar, voice.beat
+                voice.name,
+                voice.requested_frame,
+                voice.start_frame,
+                voice.bar,
+                voice.beat,
+                voice.chord,
             )
         )
 

@@ -68,6 +68,7 @@ class StingerRecord:
     landed_frame: int
     bar: int
     beat: int
+    chord: int = -1  # the key-normalized chord its audio was fitted to; -1: as written
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
