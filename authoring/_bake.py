@@ -42,6 +42,7 @@ from adaptive._schema import Manifest, Music, ProvenanceEntry, TrainingRecord
 from adaptive._style import Style, load_style
 from adaptive._tokens import Vocabulary
 
+from ._loudness import calibrated_manifest
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
 from ._mood import mood_from_text
 from ._train.config import TrainingConfig, resolve_config
@@ -185,8 +186,12 @@ def bake(
     progress: bool = True,
     overrides: Mapping[str, Any] | None = None,
     seed: int | None = None,
+    calibrate_loudness: bool = True,
 ) -> BakeResult:
     """Bake the style at ``style_path`` into a bundle at ``out_path``.
+
+    ``calibrate_loudness``: render the bundle's reference session and store the
+    master gain that meets the style's ``mix.loudness_lufs`` (ITU-R BS.1770).
 
     ``overrides`` replace keys of the style's ``[training]`` table (see
     ``authoring._train.config.TrainingConfig``); ``seed`` replaces ``training.seed``.
@@ -233,6 +238,13 @@ def bake(
                 skipped_sources=[p.name for p in skipped],
             ),
         )
+        if calibrate_loudness:
+            level = ui.task("loudness", 1)
+            manifest, loudness = calibrated_manifest(manifest, entries, seed=config.seed)
+            level(
+                1,
+                f"{loudness.measured_lufs:.1f} LUFS, master {manifest.mix.master_gain_db:+.1f} dB",
+            )
         digest = write_bundle(out, manifest, entries)
         write(1, out.name)
     return BakeResult(
