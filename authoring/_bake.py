@@ -36,7 +36,7 @@ from adaptive._conditioning import (
     rank_table,
     ranks_of,
 )
-from adaptive._errors import BundleError, StyleError
+from adaptive._errors import AdaptiveError, BundleError, StyleError
 from adaptive._music import DRUM_VOICES, Bar
 from adaptive._schema import Manifest, Music, ProvenanceEntry, TrainingRecord
 from adaptive._style import Style, load_style
@@ -45,6 +45,7 @@ from adaptive._tokens import Vocabulary
 from ._loudness import calibrated_manifest
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
 from ._mood import mood_from_text
+from ._soundfont import extract_presets
 from ._train.config import TrainingConfig, resolve_config
 
 if TYPE_CHECKING:
@@ -213,6 +214,7 @@ def bake(
     with _Progress(progress).running() as ui:
         # before torch loads: a bad MIDI file fails fast
         imported, skipped = _import_all(style, ui)
+        samplers, soundfonts = _soundfont_presets(style, ui)
 
         import torch  # lazily: the rest of authoring (and the CLI) must not pay for it
 
@@ -238,14 +240,19 @@ def bake(
                 skipped_sources=[p.name for p in skipped],
             ),
         )
+        if soundfonts:
+            provenance = (*manifest.provenance, *soundfonts)
+            manifest = dataclasses.replace(manifest, provenance=provenance)
         if calibrate_loudness:
             level = ui.task("loudness", 1)
-            manifest, loudness = calibrated_manifest(manifest, entries, seed=config.seed)
+            manifest, loudness = calibrated_manifest(
+                manifest, entries, samplers, seed=config.seed
+            )
             level(
                 1,
                 f"{loudness.measured_lufs:.1f} LUFS, master {manifest.mix.master_gain_db:+.1f} dB",
             )
-        digest = write_bundle(out, manifest, entries)
+        digest = write_bundle(out, manifest, entries, samplers)
         write(1, out.name)
     return BakeResult(
         out_path=out,
@@ -256,6 +263,52 @@ def bake(
         bars=sum(len(imp.bars) for imp in imported),
         config=config.to_dict(),
     )
+
+
+def _soundfont_presets(
+    style: Style, ui: _Progress
+) -> tuple[dict[str, dict[str, Any]], list[ProvenanceEntry]]:
+    """The SoundFont preset of every stem that names one, and a credit per SoundFont file.
+
+    Only the samples each preset's zones use are copied (``authoring._soundfont``)."""
+    wanted: dict[Path, dict[str, tuple[int, int]]] = {}
+    for name, stem in style.stems.items():
+        if stem.preset is None:
+            continue
+        path = style.soundfont_path(name)
+        if path is None:
+            raise StyleError(
+                f"{style.path}: field 'stems.{name}.soundfont': preset {stem.preset} needs a "
+                "SoundFont file (a .sf2 path relative to the style)"
+            )
+        wanted.setdefault(path, {})[name] = (stem.bank or 0, stem.preset)
+    if not wanted:
+        return {}, []
+    task = ui.task("SoundFont presets", sum(len(stems) for stems in wanted.values()))
+    samplers: dict[str, dict[str, Any]] = {}
+    credits = []
+    done = 0
+    for path, stems in wanted.items():
+        try:
+            presets = extract_presets(path, stems.values())
+        except AdaptiveError as exc:
+            field_names = ", ".join(f"stems.{n}" for n in stems)
+            raise StyleError(f"{style.path}: field '{field_names}': {exc}") from None
+        for name, key in stems.items():
+            samplers[name] = presets[key]
+            done += 1
+            task(done, f"{name}: {presets[key]['name']}")
+        source = next(iter(presets.values()))["provenance"]
+        credits.append(
+            ProvenanceEntry(
+                file=path.name,
+                sha256=source["sha256"],
+                license=source["license"][:256],
+                attribution=source["attribution"],
+                kind="soundfont",
+            )
+        )
+    return samplers, credits
 
 
 def _import_all(style: Style, ui: _Progress) -> tuple[list[ImportedSource], list[Path]]:

@@ -14,6 +14,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -103,6 +104,7 @@ CALIBRATION_TOLERANCE_LU = 0.2  # a second pass is run only when the first misse
 def calibrated_manifest(
     manifest: Manifest,
     models: Mapping[str, ModelEntry],
+    samplers: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     seed: int = 0,
     passes: int = 2,
@@ -118,7 +120,7 @@ def calibrated_manifest(
     gain = manifest.mix.master_gain_db
     result: LoudnessResult | None = None
     for index in range(passes):
-        bundle = decode_bundle(encode_bundle(manifest, models))
+        bundle = decode_bundle(encode_bundle(manifest, models, samplers))
         result = calibrate(bundle, seed=seed)
         if on_pass is not None:
             on_pass(index, result)

@@ -32,7 +32,7 @@ from ._instruments import (
     make_instrument,
     notes_to_frames,
 )
-from ._mixbus import MixBus, mix_settings, stem_sampler
+from ._mixbus import MixBus, mix_settings
 from .generators import Conditions, DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
 from .generators._harmony import spell_chord, voice_chord
 from .generators._sequence import SequenceContext
@@ -83,13 +83,13 @@ class Composer:
         )
         from ._mixer import MASTER_GAIN  # the mixer imports this module: import it late
 
-        self.mix = mix_settings(bundle.manifest, MASTER_GAIN)
+        self.mix = mix_settings(bundle.manifest, MASTER_GAIN, sampled=bundle.samplers)
         self.instruments: dict[str, Instrument] = {
             name: make_instrument(
                 spec["instrument"],
                 clock.sample_rate,
                 polyphony=self.mix.stems[name].polyphony,
-                sampler=stem_sampler(bundle.manifest, name),
+                sampler=bundle.samplers.get(name),
             )
             for name, spec in bundle.stems.items()
         }
