@@ -86,9 +86,12 @@ class LocalEngine:
         )
         intensity = b.parameters["intensity"]
         voices = StingerVoices(stinger_settings(b, self._clock))
-        self._composer.on_chord = (
-            voices.prepare
-        )  # stingers fitted to each chord, off the audio path
+        # stingers fitted to each new chord, off the audio path: live, once the bars due are composed
+        if self._scheduler is None:
+            self._composer.on_chord = voices.prepare
+        else:
+            chores = self._scheduler.chores
+            self._composer.on_chord = lambda chord: chores.append(lambda: voices.prepare(chord))
         self._mixer = Mixer(
             self._clock,
             self._control,
@@ -122,7 +125,7 @@ class LocalEngine:
             scheduler = self._scheduler
             assert scheduler is not None
             if self._mixer.bar is None and scheduler.playing < 0:
-                scheduler.prime(self.lookahead_bars + 1)  # composed before the device asks
+                scheduler.prime(1)  # the first bar before the device asks; the worker does the rest
             scheduler.start()
             try:
                 self._output, self._output_warning = open_output(

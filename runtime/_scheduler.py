@@ -94,6 +94,8 @@ class LookaheadScheduler:
         self._retired: deque[tuple[BarAudio, bool]] = deque()  # mixer -> worker
         self._on_deck: dict[int, BarAudio] = {}  # the mixer's own: bars it may take
         self._composed: dict[int, str] = {}  # the worker's own: index -> state composed for
+        # work for when no bar is due (rendering stingers fitted to a new chord); any thread adds
+        self.chores: deque[Callable[[], None]] = deque()
         self._loop = LoopThread("adaptive-composer")
 
     # --- the mixer's side -----------------------------------------------------------------
@@ -184,6 +186,9 @@ class LookaheadScheduler:
             if index not in self._composed and self._running:
                 self._compose(index)
                 return True
+        if self.chores:
+            self.chores.popleft()()
+            return True
         for old in [i for i in self._composed if i < playing - 1]:
             del self._composed[old]
         self.composer.forget_before(playing - 2)
