@@ -57,6 +57,18 @@ def cmd_render(args: argparse.Namespace) -> None:
         write_engine_midi(result.engine, Path(args.midi))
 
 
+def cmd_export_midi(args: argparse.Namespace) -> None:
+    try:
+        from ._midi_export import export_timeline_midi
+    except ImportError as exc:
+        raise _need_extra("export-midi", exc) from None
+    path, notes = export_timeline_midi(
+        args.bundle, args.timeline, args.out, seed=args.seed, sample_rate=args.sample_rate
+    )
+    stems = sorted({stem for stem, *_ in notes})
+    print(f"wrote {path}: {len(notes)} notes on {len(stems)} stems ({', '.join(stems)})")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ._evaluate import evaluate, format_report, write_json
 
@@ -90,6 +102,17 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--seed", type=int, default=None)
     bake.add_argument("--quiet", action="store_true", help="no progress bar")
     bake.set_defaults(run=cmd_bake)
+
+    export = sub.add_parser(
+        "export-midi",
+        help="play a timeline offline and write the generated notes as multi-track MIDI",
+    )
+    export.add_argument("bundle", nargs="?", default=None, help="bundle file (default: built-in)")
+    export.add_argument("--timeline", required=True, help="timeline JSON")
+    export.add_argument("-o", "--out", required=True, help="output .mid")
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--sample-rate", type=int, default=48000)
+    export.set_defaults(run=cmd_export_midi)
 
     evaluate = sub.add_parser(
         "evaluate",
