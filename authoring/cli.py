@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from adaptive import AdaptiveError
 from runtime import cli as runtime_cli
@@ -32,6 +33,29 @@ def _need_extra(what: str, exc: ImportError) -> MissingExtraError:
 
 
 def cmd_bake(args: argparse.Namespace) -> None:
+    from . import _distributed
+
+    if args.workers < 1:
+        raise _distributed.DistributedBakeError(f"--workers must be 1 or more, got {args.workers}")
+    launching = (args.workers > 1 or args.rdzv_endpoint) and not _distributed.workers().distributed
+    if launching:  # this process starts the job; the workers run this same command
+        from adaptive import load_style
+
+        load_style(args.style)  # a broken style fails here, not N times over
+        code = _distributed.launch(
+            args.argv,
+            args.workers,
+            nnodes=args.nnodes,
+            rdzv_endpoint=args.rdzv_endpoint,
+            rdzv_id=args.rdzv_id,
+            node_rank=args.node_rank,
+        )
+        if code != 0:
+            raise _distributed.DistributedBakeError(
+                f"bake with {args.workers} workers failed (torchrun exit code {code}); "
+                f"the workers' errors are above, and {args.out} is untouched"
+            )
+        return
     try:
         from ._bake import bake  # torch is imported only for baking
     except ImportError as exc:
@@ -40,10 +64,25 @@ def cmd_bake(args: argparse.Namespace) -> None:
         result = bake(args.style, args.out, progress=not args.quiet, seed=args.seed)
     except ImportError as exc:
         raise _need_extra("bake", exc) from None
+    if result.rank != 0:
+        return  # rank 0 writes, reports and says so
     size = result.out_path.stat().st_size / 1024
     print(
         f"baked {result.out_path} ({size:.0f} KiB, sha256 {result.sha256[:12]}) in {result.seconds:.1f} s"
     )
+    if args.report:
+        _write_report(result.out_path, args.report, reference=args.style, quiet=args.quiet)
+
+
+def _write_report(bundle: Any, out: str, *, reference: str | None, quiet: bool = False) -> None:
+    from ._report import write_report
+
+    page = write_report(bundle, out, reference=reference, progress=not quiet)
+    print(f"training report: {page}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    _write_report(args.bundle, args.out, reference=args.reference, quiet=args.quiet)
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -101,7 +140,37 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("-o", "--out", required=True, help="output bundle path (written atomically)")
     bake.add_argument("--seed", type=int, default=None)
     bake.add_argument("--quiet", action="store_true", help="no progress bar")
+    bake.add_argument(
+        "--report", default=None, help="directory for a training report (index.html and PNGs)"
+    )
+    job = bake.add_argument_group(
+        "distributed training (torch.distributed DDP over gloo, started with torchrun)"
+    )
+    job.add_argument(
+        "--workers", type=int, default=1, help="training processes on this machine (default 1)"
+    )
+    job.add_argument(
+        "--nnodes", default="1", help="machines in the job, e.g. 2 or 1:4 (needs --rdzv-endpoint)"
+    )
+    job.add_argument(
+        "--rdzv-endpoint", default=None, help="HOST:PORT where the machines meet (one of them)"
+    )
+    job.add_argument("--rdzv-id", default="adaptive-bake", help="the job's name, alike everywhere")
+    job.add_argument("--node-rank", type=int, default=None, help="this machine's rank (optional)")
     bake.set_defaults(run=cmd_bake)
+
+    report = sub.add_parser(
+        "report", help="write a bundle's training report: loss curves, piano rolls, metrics"
+    )
+    report.add_argument("bundle", nargs="?", default=None, help="bundle file (default: built-in)")
+    report.add_argument("--out", required=True, help="directory for index.html and the PNGs")
+    report.add_argument(
+        "--reference",
+        default=None,
+        help="style.toml whose sources the metrics compare against (default: no metrics)",
+    )
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.set_defaults(run=cmd_report)
 
     export = sub.add_parser(
         "export-midi",
@@ -141,7 +210,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return runtime_cli.run(build_parser(), argv)
+    parser = build_parser()
+    # the command as given: a distributed bake runs it again in every worker
+    parser.set_defaults(argv=list(sys.argv[1:] if argv is None else argv))
+    return runtime_cli.run(parser, argv)
 
 
 if __name__ == "__main__":
