@@ -203,11 +203,7 @@ def bake(
     style, moods = _apply_moods(style, extras)
     config = resolve_config(style.training, overrides, seed=seed, style_path=style.path)
     config = _distributed.share_threads(config)  # workers on one machine split its threads
-    out = Path(out_path)
-    if out.is_dir():  # fail before minutes of training, not at the final rename
-        raise BundleError(
-            f"{out}: is a directory; give the bundle's file path, e.g. {out / 'style.adaptive'}"
-        )
+    out = check_out_path(out_path)
 
     with (
         _distributed.session() as job,
@@ -256,6 +252,17 @@ def bake(
         config=config.to_dict(),
         rank=job.rank,
     )
+
+
+def check_out_path(out_path: str | os.PathLike[str]) -> Path:
+    """The bundle's path, refused if it is a directory: before minutes of training,
+    not at the final rename."""
+    out = Path(out_path)
+    if out.is_dir():
+        raise BundleError(
+            f"{out}: is a directory; give the bundle's file path, e.g. {out / 'style.adaptive'}"
+        )
+    return out
 
 
 def _import_all(

@@ -41,7 +41,13 @@ def cmd_bake(args: argparse.Namespace) -> None:
     if launching:  # this process starts the job; the workers run this same command
         from adaptive import load_style
 
-        load_style(args.style)  # a broken style fails here, not N times over
+        from ._bake import check_out_path
+        from ._train.config import resolve_config
+
+        # what can be wrong before training fails here, once, not in every worker
+        style = load_style(args.style)
+        resolve_config(style.training, seed=args.seed, style_path=style.path)
+        check_out_path(args.out)
         code = _distributed.launch(
             args.argv,
             args.workers,

@@ -186,5 +186,5 @@ def train_sequence(
         if on_step is not None:
             on_step(step + 1, steps, recent[-1])
     model.eval()
-    _distributed.finish(model, "sequence")
+    _distributed.finish(model, f"sequence (seed {seed})")
     return model, _distributed.mean(float(np.mean(recent))) if recent else float("nan")

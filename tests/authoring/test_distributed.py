@@ -80,3 +80,8 @@ def test_a_broken_style_fails_before_any_worker_starts(
     assert main(["bake", str(tiny_style_path), "-o", str(out), "--workers", "2"]) == 2
     err = capsys.readouterr().err
     assert "style.toml" in err and "tempo" in err and not out.exists()
+    assert "torchrun" not in err  # no worker was started
+
+    tiny_style_path.write_text(tiny_style_path.read_text().replace("tempo = 'x' #", "tempo ="))
+    assert main(["bake", str(tiny_style_path), "-o", str(tmp_path), "--workers", "2"]) == 2
+    assert "is a directory" in capsys.readouterr().err
