@@ -14,8 +14,8 @@ rank 0's weights, each trains on its shard of the windows / bars
 (``DistributedSampler``) with its share of the batch, and gradients are
 all-reduced every step, so the weights stay identical on every worker (checked
 at the end of each model). The harmony model is counted, not trained: every
-worker counts it alike. Rank 0 exports, checks parity and writes the bundle;
-the others only train.
+worker counts it alike. Every worker exports its (identical) models and checks
+their parity; rank 0 alone writes the bundle and shows progress.
 
 With one process (no torchrun) every helper here is a no-op, and the bake
 gives the same bytes as before.

@@ -1,8 +1,10 @@
 """The ``adaptive`` command line: the runtime's commands plus the sound designer's.
 
 ``render``, ``play`` and ``inspect`` come from ``runtime.cli`` and work after a
-plain ``pip install .``. This module adds ``bake`` and MIDI export, which need
-the ``authoring`` extra (torch, mido); without it they say which extra to install.
+plain ``pip install .``. This module adds ``bake`` (one process, or ``--workers``
+under torchrun), ``report``, ``export-midi`` (and ``render --midi``) and
+``evaluate``, which need the ``authoring`` extra (torch, mido); without it they
+say which extra to install.
 """
 
 from __future__ import annotations
