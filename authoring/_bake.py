@@ -42,6 +42,8 @@ from adaptive._schema import Manifest, Music, ProvenanceEntry, TrainingRecord
 from adaptive._style import Style, load_style
 from adaptive._tokens import Vocabulary
 
+from . import _distributed
+from ._losses import LossCurves
 from ._loudness import calibrated_manifest
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
 from ._mood import mood_from_text
@@ -81,6 +83,7 @@ class BakeResult:
     sources: int
     bars: int
     config: Mapping[str, Any] = field(default_factory=dict)
+    rank: int = 0  # in a distributed bake only rank 0 writes the bundle
 
 
 class _Progress:
@@ -205,13 +208,14 @@ def bake(
     style, extras = _load_style_with_extras(Path(style_path))
     style, moods = _apply_moods(style, extras)
     config = resolve_config(style.training, overrides, seed=seed, style_path=style.path)
-    out = Path(out_path)
-    if out.is_dir():  # fail before minutes of training, not at the final rename
-        raise BundleError(
-            f"{out}: is a directory; give the bundle's file path, e.g. {out / 'style.adaptive'}"
-        )
+    config = _distributed.share_threads(config)  # workers on one machine split its threads
+    out = check_out_path(out_path)
 
-    with _Progress(progress).running() as ui:
+    with (
+        _distributed.session() as job,
+        _Progress(progress and job.is_main).running() as display,
+    ):
+        ui = LossCurves(display)  # records each model's loss curve for the training report
         # before torch loads: a bad MIDI file fails fast
         imported, skipped = _import_all(style, ui)
         samplers, soundfonts = _soundfont_presets(style, ui)
@@ -238,21 +242,27 @@ def bake(
                 state_tempo=tempo,
                 moods=moods,
                 skipped_sources=[p.name for p in skipped],
+                loss_curves=ui.thinned(),
+                parity={name: s.parity_max_abs_diff for name, s in stats.items()},
+                distributed=job.record(),
             ),
         )
         if soundfonts:
             provenance = (*manifest.provenance, *soundfonts)
             manifest = dataclasses.replace(manifest, provenance=provenance)
-        if calibrate_loudness:
-            level = ui.task("loudness", 1)
-            manifest, loudness = calibrated_manifest(
-                manifest, entries, samplers, seed=config.seed
-            )
-            level(
-                1,
-                f"{loudness.measured_lufs:.1f} LUFS, master {manifest.mix.master_gain_db:+.1f} dB",
-            )
-        digest = write_bundle(out, manifest, entries, samplers)
+        digest = ""
+        if job.is_main:  # one writer, after every worker's models passed their checks
+            if calibrate_loudness:
+                level = ui.task("loudness", 1)
+                manifest, loudness = calibrated_manifest(
+                    manifest, entries, samplers, seed=config.seed
+                )
+                level(
+                    1,
+                    f"{loudness.measured_lufs:.1f} LUFS, "
+                    f"master {manifest.mix.master_gain_db:+.1f} dB",
+                )
+            digest = write_bundle(out, manifest, entries, samplers)
         write(1, out.name)
     return BakeResult(
         out_path=out,
@@ -262,11 +272,12 @@ def bake(
         sources=len(imported),
         bars=sum(len(imp.bars) for imp in imported),
         config=config.to_dict(),
+        rank=job.rank,
     )
 
 
 def _soundfont_presets(
-    style: Style, ui: _Progress
+    style: Style, ui: _Progress | LossCurves
 ) -> tuple[dict[str, dict[str, Any]], list[ProvenanceEntry]]:
     """The SoundFont preset of every stem that names one, and a credit per SoundFont file.
 
@@ -311,7 +322,20 @@ def _soundfont_presets(
     return samplers, credits
 
 
-def _import_all(style: Style, ui: _Progress) -> tuple[list[ImportedSource], list[Path]]:
+def check_out_path(out_path: str | os.PathLike[str]) -> Path:
+    """The bundle's path, refused if it is a directory: before minutes of training,
+    not at the final rename."""
+    out = Path(out_path)
+    if out.is_dir():
+        raise BundleError(
+            f"{out}: is a directory; give the bundle's file path, e.g. {out / 'style.adaptive'}"
+        )
+    return out
+
+
+def _import_all(
+    style: Style, ui: _Progress | LossCurves
+) -> tuple[list[ImportedSource], list[Path]]:
     """Every source, imported; a source wholly in a meter the style cannot play is
     skipped with a warning naming it (and listed in the bundle's training map)."""
     advance = ui.task("import MIDI", len(style.sources))
@@ -423,7 +447,7 @@ def _train_and_export(
     style: Style,
     config: TrainingConfig,
     imported: list[ImportedSource],
-    ui: _Progress,
+    ui: _Progress | LossCurves,
     state_tempo: Mapping[str, float] | None = None,
 ) -> tuple[dict[str, ModelEntry], dict[str, ModelStats], dict[str, float]]:
     from ._export import export_model

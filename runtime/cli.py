@@ -22,7 +22,7 @@ import numpy as np
 from adaptive import AdaptiveError, Bundle, load_bundle
 
 from ._engine import MusicEngine
-from ._timeline import load_timeline, render_timeline
+from ._timeline import load_timeline, render_timeline, timeline_bars
 from .outputs import write_wav
 
 __all__ = ["main", "build_parser", "run", "RenderResult"]
@@ -45,13 +45,7 @@ def _summary(audio: np.ndarray) -> str:
 def render(args: argparse.Namespace) -> RenderResult:
     bundle = load_bundle(args.bundle)
     timeline = load_timeline(args.timeline)
-    bars = (
-        timeline.duration
-        * bundle.tempo
-        / 60
-        / bundle.meter.numerator
-        * (bundle.meter.denominator / 4)
-    )
+    bars = timeline_bars(timeline, bundle.tempo, bundle.meter)
     engine = MusicEngine(
         bundle, output="offline", sample_rate=args.sample_rate, seed=args.seed,
         report_bars=int(bars) + 8,  # the report lists every bar of the timeline
