@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -29,6 +29,7 @@ from ._instruments import (
     DrumKit,
     Instrument,
     PitchedInstrument,
+    SynthInstrument,
     make_instrument,
     notes_to_frames,
 )
@@ -104,6 +105,10 @@ class Composer:
         self._overflow: dict[int, np.ndarray] = {}
         # told each bar's chord, so what follows the chord (stingers) is ready before it plays
         self.on_chord: Callable[[int], None] | None = None
+        self.level = (
+            0  # the CPU budget's level (runtime._budget): 1 unranked drums, 2 simpler voices
+        )
+        self._simpler: dict[str, Instrument] = {}
 
     def _context_before(self, index: int) -> _Context:
         earlier = [i for i in self._contexts if i < index]
@@ -154,7 +159,11 @@ class Composer:
                 context.sequences[role], rng, cond
             )
         grid_notes["harmony"], voicing = self._voicing(chord, intensity, context.voicing)
-        drum_hits = self.drums.generate_bar(rng, cond) if self.drums is not None else []
+        drum_hits = (
+            self.drums.generate_bar(rng, cond, ranked=self.level < 1)
+            if self.drums is not None
+            else []
+        )
         self._contexts[index] = _Context(
             chords=(context.chords[1], chord), sequences=sequences, voicing=voicing
         )
@@ -169,7 +178,7 @@ class Composer:
         notes: dict[str, list[tuple[int, int, int, int]]] = {}
         for s, name in enumerate(self.stem_names):
             role = self.bundle.stems[name]["role"]
-            instrument = self.instruments[name]
+            instrument = self._simpler_voice(name) if self.level >= 2 else self.instruments[name]
             if role == "drums" and isinstance(instrument, DrumKit):
                 hits = [DrumHit(v, int(round(pos * fps)), vel) for v, pos, vel in drum_hits]
                 instrument.render_into(hits, dry[s])
@@ -206,6 +215,20 @@ class Composer:
             generate_ms=(t1 - t0) * 1000.0,
             render_ms=(t2 - t1) * 1000.0,
         )
+
+    def _simpler_voice(self, stem: str) -> Instrument:
+        """The stem's synth with one oscillator voice (no unison, no sub, no partials)."""
+        instrument = self.instruments[stem]
+        if not isinstance(instrument, SynthInstrument):
+            return instrument
+        simpler = self._simpler.get(stem)
+        if simpler is None:
+            patch = replace(instrument.patch, unison=1, detune_cents=0.0, sub=0.0, partials=())
+            simpler = SynthInstrument(
+                instrument.name, patch, self.clock.sample_rate, instrument.polyphony
+            )
+            self._simpler[stem] = simpler
+        return simpler
 
     def _voicing(
         self, chord: int, intensity: float, previous: tuple[int, ...] = ()

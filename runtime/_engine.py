@@ -72,6 +72,7 @@ class MusicEngine:
         lookahead_bars: int = 1,
         worker: str = "auto",
         report_bars: int = PLAYED_BARS_KEPT,
+        cpu_budget: float | None = None,
     ) -> None:
         if not isinstance(output, Output) and output not in OUTPUT_NAMES:
             raise EngineError(
@@ -83,6 +84,14 @@ class MusicEngine:
         _check_int("buffer_frames", buffer_frames, 32, 8192)
         _check_int("lookahead_bars", lookahead_bars, 1, 8)
         _check_int("report_bars", report_bars, 1, 1 << 20)
+        if cpu_budget is not None:
+            if isinstance(cpu_budget, bool) or not isinstance(cpu_budget, int | float):
+                raise EngineError(f"cpu_budget must be a number or None, got {cpu_budget!r:.40}")
+            if not (math.isfinite(cpu_budget) and 0.0 < cpu_budget <= 1.0):
+                raise EngineError(
+                    f"cpu_budget is a share of one core, in (0, 1], got {cpu_budget!r}"
+                )
+            cpu_budget = float(cpu_budget)
         if seed is not None:
             _check_int("seed", seed, 0, 2**63 - 1)
         if isinstance(bundle, Bundle):
@@ -100,6 +109,7 @@ class MusicEngine:
         self._requested_state = self._bundle.spec.default_state
         args = (
             self._bundle, output, sample_rate, buffer_frames, self.seed, lookahead_bars, report_bars,
+            cpu_budget,
         )  # fmt: skip
         if _use_process(worker, output):
             from ._host import HostedEngine

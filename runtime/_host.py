@@ -60,8 +60,12 @@ class HostedEngine:
         seed: int,
         lookahead_bars: int,
         report_bars: int,
+        cpu_budget: float | None = None,
     ) -> None:
-        self._args = (bundle, output, sample_rate, buffer_frames, seed, lookahead_bars, report_bars)
+        self._args = (
+            bundle, output, sample_rate, buffer_frames, seed, lookahead_bars, report_bars,
+            cpu_budget,
+        )  # fmt: skip
         self._bundle = bundle
         self._output_name = str(output)
         self._context = multiprocessing.get_context("fork")
@@ -285,6 +289,7 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings) -> None:
 
     try:
         engine = LocalEngine(*args)
+        engine.count_whole_process()  # this process is the engine: its budget counts every thread
         engine.start()
     except BaseException as exc:  # told to the game, which raises it as an EngineError
         control.send(("failed", f"{type(exc).__name__}: {exc}", None))

@@ -17,6 +17,7 @@ from adaptive._bundle import Bundle
 from adaptive._errors import EngineError
 
 from ._bar import PlayedBar
+from ._budget import CpuBudget
 from ._clock import MusicalClock
 from ._composer import Composer
 from ._control import Command, Control
@@ -44,6 +45,7 @@ class LocalEngine:
         seed: int,
         lookahead_bars: int,
         report_bars: int,
+        cpu_budget: float | None = None,
     ) -> None:
         self._bundle = bundle
         self._output_choice = output
@@ -68,7 +70,12 @@ class LocalEngine:
             source: Any = InlineSource(self._composer, self._log)
         else:
             self._scheduler = LookaheadScheduler(
-                self._composer, self._control, self._log, lookahead_bars, self._errors.append
+                self._composer,
+                self._control,
+                self._log,
+                lookahead_bars,
+                self._errors.append,
+                CpuBudget(cpu_budget),
             )
             source = self._scheduler
         names = tuple(b.stems)
@@ -106,6 +113,9 @@ class LocalEngine:
             seeks={name: spec.seek for name, spec in b.spec.parameters.items()},
             master_gain=MASTER_GAIN * 10.0 ** (b.spec.mix.master_gain_db / 20.0),
         )
+        if self._scheduler is not None:
+            mixer = self._mixer
+            self._scheduler.callback_seconds = lambda: mixer.callback_seconds
         self._output: Output | None = None
         self._last_output: Output | None = None  # its counters outlive stop()
         self._offline_output = OfflineOutput()
@@ -135,6 +145,11 @@ class LocalEngine:
                 scheduler.stop()
                 raise
             return self
+
+    def count_whole_process(self) -> None:
+        """The CPU budget counts this whole process (the engine's own worker process)."""
+        if self._scheduler is not None:
+            self._scheduler.whole_process = True
 
     def stop(self) -> None:
         """Stop the output and the worker. Safe to call twice; ``start()`` plays on."""
@@ -272,6 +287,7 @@ class LocalEngine:
         )
         bar = mixer.bar
         ahead = 0.0
+        budget = self._scheduler.budget if self._scheduler is not None else None
         if self._scheduler is not None:
             ready_end = self._clock.bar_start(self._scheduler.ready_through + 1)
             ahead = max(0.0, (ready_end - mixer.frame) / self.sample_rate * 1000.0)
@@ -295,6 +311,8 @@ class LocalEngine:
             stingers_dropped=mixer.stingers.dropped,
             stem_gains={name: float(g) for name, g in zip(self.stems, mixer.gains, strict=True)},
             parameters=dict(self._control.parameters),
+            budget_level=budget.level if budget else 0,
+            cpu_share=budget.cpu_share if budget else 0.0,
         )
 
     def _underruns(self) -> int:

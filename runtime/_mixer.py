@@ -132,6 +132,7 @@ class Mixer:
         self.fallback_bars = 0
         self.late_transitions = 0
         self.callbacks = 0
+        self.callback_seconds = 0.0  # all callbacks' time together, for the CPU budget
         self.callback_ms = TimingRing()
         self.capture: np.ndarray | None = None  # (stems, frames, 2): per-stem audio, offline only
         self.capture_pos = 0
@@ -215,7 +216,9 @@ class Mixer:
             out, block_start, self._scratch, self.master_gain, self._stinger_started, chords
         )
         self._limit(out)
-        self.callback_ms.add((time.perf_counter() - started) * 1000.0)
+        spent = time.perf_counter() - started
+        self.callback_seconds += spent
+        self.callback_ms.add(spent * 1000.0)
 
     def _ramp_gains(self, target: np.ndarray, n: int) -> None:
         """Move each stem's gain towards its target; a linear ramp across the block, no zipper noise."""

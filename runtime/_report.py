@@ -95,6 +95,8 @@ class EngineStats:
     stingers_dropped: int
     stem_gains: dict[str, float] = field(default_factory=dict)
     parameters: dict[str, float] = field(default_factory=dict)
+    budget_level: int = 0  # how far the CPU budget has made the engine give way (runtime._budget)
+    cpu_share: float = 0.0  # the engine's measured share of one core, over the last window
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,6 +22,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ._bar import BarAudio, PlayedBar
+from ._budget import CpuBudget
 from ._composer import Composer
 from ._control import Control
 from ._report import TimingRing
@@ -31,6 +32,7 @@ __all__ = ["InlineSource", "LookaheadScheduler", "PlayedLog", "PLAYED_BARS_KEPT"
 
 PLAYED_BARS_KEPT = 512  # bars a report lists by default: about 17 minutes at 120 bpm in 4/4
 WORKER_POLL_SECONDS = 0.004
+SHORTER_LOOKAHEAD = 3  # the CPU budget level that keeps one bar ahead (runtime._budget)
 
 
 class PlayedLog:
@@ -83,8 +85,17 @@ class LookaheadScheduler:
         log: PlayedLog,
         lookahead_bars: int,
         on_error: Callable[[BaseException], None],
+        budget: CpuBudget | None = None,
+        callback_seconds: Callable[[], float] | None = None,
     ) -> None:
         self.composer = composer
+        self.budget = budget or CpuBudget(None)
+        # the audio callback's total time so far, so the budget counts it too
+        self.callback_seconds = callback_seconds or (lambda: 0.0)
+        self._callback_seconds_seen = 0.0
+        # in the engine's own worker process, every thread there is the engine's: count them all
+        self.whole_process = False
+        self._process_seconds_seen = time.process_time()
         self.control = control
         self.log = log
         self.lookahead_bars = lookahead_bars
@@ -159,11 +170,26 @@ class LookaheadScheduler:
     def _work(self) -> None:
         try:
             while self._running:
-                if not self._step():
+                started = time.thread_time()
+                did = self._step()
+                self._account(time.thread_time() - started)
+                if not did:
                     time.sleep(WORKER_POLL_SECONDS)
         except BaseException as exc:  # the engine tells the game on its next update()
             self._loop.running = False
             self.on_error(exc)
+
+    def _account(self, worker_seconds: float) -> None:
+        """Count this step's CPU and the callbacks' since the last step; set the level."""
+        if self.whole_process:
+            total = time.process_time()
+            self.budget.spend(total - self._process_seconds_seen)
+            self._process_seconds_seen = total
+        else:
+            total = self.callback_seconds()
+            self.budget.spend(worker_seconds + total - self._callback_seconds_seen)
+            self._callback_seconds_seen = total
+        self.composer.level = self.budget.update(time.perf_counter())
 
     def _step(self) -> bool:
         """One round of work; False when there was nothing to do."""
@@ -182,7 +208,8 @@ class LookaheadScheduler:
                     continue
                 self._compose(index, again=True)
             return True
-        for index in range(playing + 1, playing + 1 + self.lookahead_bars):
+        ahead = 1 if self.composer.level >= SHORTER_LOOKAHEAD else self.lookahead_bars
+        for index in range(playing + 1, playing + 1 + ahead):
             if index not in self._composed and self._running:
                 self._compose(index)
                 return True
