@@ -94,6 +94,7 @@ class EngineStats:
     stingers_dropped: int
     stem_gains: dict[str, float] = field(default_factory=dict)
     parameters: dict[str, float] = field(default_factory=dict)
+    volume: float = 1.0  # the master volume the mixer is heading for
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
