@@ -15,7 +15,7 @@ import pytest
 
 import adaptive
 import runtime
-from adaptive._bundle import default_bundle_path, write_bundle
+from adaptive import default_bundle_path, write_bundle
 
 SR = 48000
 SEED = 3
