@@ -224,13 +224,12 @@ class HostedEngine:
     def reload(self, bundle: Bundle) -> None:
         """Send ``bundle`` to the worker, which switches to it at a bar line (see the docstring)."""
         self._bundle = bundle
+        self._wire.extend(bundle)  # commands kept since before start() still pack
         if self._rings is None:  # not playing: the worker starts with it
             self._args = (bundle, *self._args[1:])
-            self._wire = Wire(bundle)
             return
         data = _bundle_bytes(bundle)
         generation = next(self._generations)
-        self._wire.extend(bundle)
         where = str(bundle.path) if bundle.path else bundle.name
         if self._send(("reload", generation, where, data, self._wire.tables())):
             self._rings.commands.write(

@@ -202,7 +202,6 @@ class Handoff:
     program: Program
     bar: int  # the bar index it starts on
     first: BarAudio
-    outgoing: BarAudio | None = None  # the old program's bar ``bar``, when the source made it
     taken: bool = False  # the mixer switched (or found it too late); written by the mixer
     retired: tuple[Any, ...] = ()  # the old program's tables, for the worker to free
 
