@@ -31,6 +31,7 @@ import itertools
 import logging
 import multiprocessing
 import signal
+import struct
 import threading
 import time
 import warnings
@@ -108,6 +109,8 @@ class HostedEngine:
         worker_control.close()
         self._process, self._control, self._rings = process, control, rings
         self._final = None
+        bundle = self._args[0]  # a new worker starts its clock, and the latest bundle, afresh
+        self._timing = MusicalClock(self.sample_rate, bundle.tempo, bundle.meter)
         if not control.poll(START_TIMEOUT_SECONDS):
             self._kill()
             raise EngineError("the engine's worker process did not start in time")
@@ -225,8 +228,8 @@ class HostedEngine:
         """Send ``bundle`` to the worker, which switches to it at a bar line (see the docstring)."""
         self._bundle = bundle
         self._wire.extend(bundle)  # commands kept since before start() still pack
+        self._args = (bundle, *self._args[1:])  # a later start() begins with it
         if self._rings is None:  # not playing: the worker starts with it
-            self._args = (bundle, *self._args[1:])
             return
         data = _bundle_bytes(bundle)
         generation = next(self._generations)
@@ -380,7 +383,11 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any,
     while not stopping.wait(EVENT_PERIOD_SECONDS):
         backlog.extend(rings.commands.read())
         while backlog:
-            command = next(wire.unpack_commands(backlog[0]))
+            try:
+                command = next(wire.unpack_commands(backlog[0]))
+            except (IndexError, struct.error):  # never written by this game: skip it
+                backlog.popleft()
+                continue
             if command.kind == "reload":
                 tables = reload_tables.pop(int(command.value), None)
                 if tables is None:
