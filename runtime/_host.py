@@ -248,8 +248,8 @@ class HostedEngine:
 
     def update(self) -> list[MusicEvent]:
         self._read()
-        out = list(self._inbox)
-        self._inbox.clear()
+        inbox = self._inbox
+        out = [inbox.popleft() for _ in range(len(inbox))]  # watch()'s thread may add meanwhile
         for event in out:
             if event.kind == "reload":  # the bar grid of the bundle heard from here on
                 clock = MusicalClock(self.sample_rate, self._bundle.tempo, self._bundle.meter)

@@ -341,7 +341,8 @@ class LocalEngine:
                         "notes": len(bar.notes.get(name, [])),
                         "gain": round(bar.gains[s], 4) if s < len(bar.gains) else None,
                     }
-                    for s, name in enumerate(self.stems)
+                    # the composer keys a bar's notes by stem, in its bundle's order
+                    for s, name in enumerate(bar.notes or self.stems)
                 },
             }
             for bar in self._played_bars()
