@@ -114,7 +114,9 @@ class Audition:
             self.engine.trigger(self.stinger_keys[key])
         elif key == "r":
             where = self.engine.bundle.path
-            if self.engine.reload():
+            if where is None:
+                self.log.append("this bundle was not read from a file: nothing to reload")
+            elif self.engine.reload(where):
                 self.log.append(f"reading {where} again: heard from a coming bar line")
         else:
             return None

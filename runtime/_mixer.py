@@ -183,6 +183,7 @@ class Mixer:
         self._first: BarAudio | None = None  # the new program's first bar, after the switch
         self._reload_out: BarAudio | None = None
         self._reload_gains = self.gains
+        self._reload_curve = "equal_power"
         self._reload_start = 0
         self._reload_end = 0
         self.reload_fade_frames = max(64, int(RELOAD_FADE_SECONDS * clock.sample_rate))
@@ -384,6 +385,7 @@ class Mixer:
         self.stem_view = (self.stem_names, self.gains)
         self.reloads += 1
         self._first = handoff.first
+        self._reload_curve = handoff.fade
         self.source.switched(handoff)
         deferred = self._deferred
         for _ in range(len(deferred)):  # what waited for this bundle; the rest is dropped
@@ -404,7 +406,7 @@ class Mixer:
         np.multiply(self._unit[:m], 1.0 / length, out=x)
         x += (start - self._reload_start) / length
         fade_out = self._fade_out[:m]
-        _fade_curves("equal_power", x, fade_out)  # x becomes the fade-in weight
+        _fade_curves(self._reload_curve, x, fade_out)  # x becomes the fade-in weight
         for channel in (0, 1):
             column = out[:m, channel]
             np.multiply(column, x, out=column)

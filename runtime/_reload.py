@@ -202,6 +202,9 @@ class Handoff:
     program: Program
     bar: int  # the bar index it starts on
     first: BarAudio
+    # the crossfade: the same notes on both sides (a mix edit) add up in phase, so linear;
+    # other music is uncorrelated, so equal power keeps the loudness through the fade
+    fade: str = "equal_power"
     taken: bool = False  # the mixer switched (or found it too late); written by the mixer
     retired: tuple[Any, ...] = ()  # the old program's tables, for the worker to free
 
@@ -231,36 +234,38 @@ def plan_switch(
     program.clock = clock
     composer = program.composer
     composer.clock = clock
-    carry_over(current, composer, bar)
+    continuous = carry_over(current, composer, bar)
     first = composer.compose(bar)
     first.program = program.id
-    return Handoff(program, bar, first)
+    return Handoff(program, bar, first, fade="linear" if continuous else "equal_power")
 
 
-def carry_over(old: Composer, new: Composer, first_bar: int) -> None:
+def carry_over(old: Composer, new: Composer, first_bar: int) -> bool:
     """Let ``new`` continue where ``old`` left off before ``first_bar``, as far as it can.
 
     The same models continue the phrase (chords, melodic memory); the same stems
     and instruments carry the notes ringing across the bar line; the same effects
-    carry the reverb and delay tails.
+    carry the reverb and delay tails. True when the notes go on unchanged.
     """
     new._contexts.clear()
     new._overflow.clear()
     new.mixbus._after.clear()
-    if _model_digests(old.bundle) == _model_digests(new.bundle):
+    same_models = _model_digests(old.bundle) == _model_digests(new.bundle)
+    if same_models:
         new._contexts.update({i: c for i, c in old._contexts.items() if i < first_bar})
     same_voices = old.stem_names == new.stem_names and all(
         old.bundle.stems[n].get("instrument") == new.bundle.stems[n].get("instrument")
         for n in new.stem_names
     )
     if not same_voices:
-        return
+        return False
     new._overflow.update({i: a for i, a in old._overflow.items() if i < first_bar})
     if (
         _effects(old.mix) == _effects(new.mix)
         and old.clock.frames_per_beat == new.clock.frames_per_beat
     ):
         new.mixbus._after.update({i: s for i, s in old.mixbus._after.items() if i < first_bar})
+    return same_models and old.clock.frames_per_bar == new.clock.frames_per_bar
 
 
 def _model_digests(bundle: Bundle) -> dict[str, str]:

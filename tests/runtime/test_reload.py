@@ -86,6 +86,9 @@ def test_a_mix_edit_is_heard_from_the_next_bar_line(
     # identical up to the bar line, different from it on
     assert np.array_equal(mix[:switch], ref_mix[:switch])
     assert not np.allclose(mix[switch : switch + SR // 2], ref_mix[switch : switch + SR // 2])
+    # the crossfade does not click: no sample step near the switch beyond the music's own
+    steps = np.abs(np.diff(mix[switch - 512 : switch + SR // 5], axis=0)).max()
+    assert steps <= 1.05 * np.abs(np.diff(ref_mix, axis=0)).max()
     # after the crossfade each stem plays at its new gain: the same notes, scaled
     settled = switch + SR // 4
     for name, stem in stems.items():
