@@ -365,8 +365,8 @@ class Mixer:
         self.clock = program.clock
         self.master_gain = program.master_gain
         self.rules = program.rules
-        self.seeks = {name: rate for name, rate in program.seeks.items() if rate > 0}
-        self.state_index = {name: i for i, name in enumerate(program.states)}
+        self.seeks = program.active_seeks
+        self.state_index = program.state_index
         self.targets = program.targets
         self.intensity_lo, self.intensity_hi = program.intensity_range
         self.stem_names = program.stems.names

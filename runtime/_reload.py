@@ -75,6 +75,8 @@ class Program:
     gains: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ramps: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     block: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    state_index: dict[str, int] = field(default_factory=dict)
+    active_seeks: dict[str, float] = field(default_factory=dict)  # the seeks that are not 0
 
     def state_for(self, state: str) -> str:
         """``state`` if this bundle has it, else its default state."""
@@ -114,6 +116,8 @@ class Program:
         self.gains = np.zeros(count, dtype=np.float64)
         self.ramps = np.zeros((count, max_frames), dtype=np.float32)
         self.block = np.zeros((count, max_frames, 2), dtype=np.float32)
+        self.state_index = {name: i for i, name in enumerate(self.states)}
+        self.active_seeks = {name: rate for name, rate in self.seeks.items() if rate > 0}
 
 
 class ProgramControl:
