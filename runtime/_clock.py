@@ -1,8 +1,13 @@
-"""The musical clock: bars and beats on the one sample clock."""
+"""The musical clock: bars and beats on the one sample clock.
+
+A hot reload to a bundle with another tempo or meter keeps the one sample clock
+and starts the new bar grid where the new bundle takes over: ``rebased`` puts
+bar ``origin_bar`` at ``origin_frame``, and bars after it have the new length.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from adaptive._music import Meter
 
@@ -12,6 +17,8 @@ class MusicalClock:
     sample_rate: int
     tempo: float  # quarter notes per minute
     meter: Meter
+    origin_bar: int = 0  # the bar at ``origin_frame``: a tempo change re-anchors the grid there
+    origin_frame: int = 0
     # derived once: the mixer reads them in every block
     frames_per_beat: float = field(init=False)
     frames_per_bar: float = field(init=False)
@@ -29,15 +36,19 @@ class MusicalClock:
         offsets = tuple(int(round(b * beat)) for b in range(self.meter.numerator))
         object.__setattr__(self, "beat_offsets", offsets)
 
+    def rebased(self, bar: int, frame: int) -> MusicalClock:
+        """This tempo and meter with bar ``bar`` starting at ``frame`` (for bars from there on)."""
+        return replace(self, origin_bar=bar, origin_frame=frame)
+
     def bar_start(self, index: int) -> int:
         # rounded from the exact position, so bars never drift
-        return int(round(index * self.frames_per_bar))
+        return self.origin_frame + int(round((index - self.origin_bar) * self.frames_per_bar))
 
     def bar_frames(self, index: int) -> int:
         return self.bar_start(index + 1) - self.bar_start(index)
 
     def bar_at(self, frame: int) -> int:
-        index = int(frame // self.frames_per_bar)
+        index = self.origin_bar + int((frame - self.origin_frame) // self.frames_per_bar)
         while self.bar_start(index + 1) <= frame:
             index += 1
         while self.bar_start(index) > frame:

@@ -97,6 +97,7 @@ class EngineStats:
     parameters: dict[str, float] = field(default_factory=dict)
     budget_level: int = 0  # how far the CPU budget has made the engine give way (runtime._budget)
     cpu_share: float = 0.0  # the engine's measured share of one core, over the last window
+    volume: float = 1.0  # the master volume the mixer is heading for
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
