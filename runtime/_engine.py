@@ -12,6 +12,7 @@ import math
 import multiprocessing
 import os
 import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -73,18 +74,15 @@ class MusicEngine:
         worker: str = "auto",
         report_bars: int = PLAYED_BARS_KEPT,
     ) -> None:
-        if not isinstance(output, Output) and output not in OUTPUT_NAMES:
-            raise EngineError(
-                f"output {output!r} is not known; choose one of {', '.join(OUTPUT_NAMES)} or pass an Output"
-            )
-        if worker not in WORKERS:
-            raise EngineError(f"worker {worker!r} is not known; choose one of {', '.join(WORKERS)}")
-        _check_int("sample_rate", sample_rate, 8000, 192000)
-        _check_int("buffer_frames", buffer_frames, 32, 8192)
-        _check_int("lookahead_bars", lookahead_bars, 1, 8)
-        _check_int("report_bars", report_bars, 1, 1 << 20)
+        if not isinstance(output, Output):
+            output = _choice("output", output, OUTPUT_NAMES, " or pass an Output")
+        worker = _choice("worker", worker, WORKERS)
+        sample_rate = _check_int("sample_rate", sample_rate, 8000, 192000)
+        buffer_frames = _check_int("buffer_frames", buffer_frames, 32, 8192)
+        lookahead_bars = _check_int("lookahead_bars", lookahead_bars, 1, 8)
+        report_bars = _check_int("report_bars", report_bars, 1, 1 << 20)
         if seed is not None:
-            _check_int("seed", seed, 0, 2**63 - 1)
+            seed = _check_int("seed", seed, 0, 2**63 - 1)
         if isinstance(bundle, Bundle):
             self._bundle = bundle
         elif bundle is None or isinstance(bundle, str | os.PathLike):
@@ -98,6 +96,9 @@ class MusicEngine:
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
         self.lookahead_bars = lookahead_bars
         self._requested_state = self._bundle.spec.default_state
+        # set_state's "already asked for" check and its enqueue are one step, or two game
+        # threads could leave the music heading one way and the check believing the other
+        self._state_lock = threading.Lock()
         args = (
             self._bundle, output, sample_rate, buffer_frames, self.seed, lookahead_bars, report_bars,
         )  # fmt: skip
@@ -175,17 +176,18 @@ class MusicEngine:
 
     def set_parameter(self, name: str, value: float) -> None:
         """Set a parameter (clamped to its range). Gain changes are heard within the output's latency."""
-        spec = self._known("parameter", name, self._bundle.parameters)
+        name = self._known("parameter", name, self._bundle.parameters)
+        spec = self._bundle.parameters[name]
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-            raise EngineError(f"parameter {name!r} value must be a number, got {value!r:.40}")
+            raise EngineError(f"parameter {name!r} value must be a number, got {_show(value)}")
         try:
             number = float(value)
         except OverflowError:
             raise EngineError(
-                f"parameter {name!r} value must be finite, got {value!r:.40}"
+                f"parameter {name!r} value must be finite, got {_show(value)}"
             ) from None
         if not math.isfinite(number):
-            raise EngineError(f"parameter {name!r} value must be finite, got {value!r}")
+            raise EngineError(f"parameter {name!r} value must be finite, got {_show(value)}")
         clamped = min(max(number, float(spec["min"])), float(spec["max"]))
         self._core.submit(Command("parameter", name, clamped))
 
@@ -201,30 +203,34 @@ class MusicEngine:
         again for the state already asked for does nothing, so a game may call this
         every frame.
         """
-        self._known("state", name, self._bundle.states)
-        parsed = None if sync is None else parse_sync(sync)
-        if name == self._requested_state:
-            return
-        self._requested_state = name
-        self._core.submit(Command("state", name, sync=parsed))
+        name = self._known("state", name, self._bundle.states)
+        if sync is not None and not isinstance(sync, str):
+            raise EngineError(f"sync must be a string or None, got {_show(sync)}")
+        parsed = None if sync is None else parse_sync(_plain(sync))
+        with self._state_lock:  # held for a compare and an append: never waits on the music
+            if name == self._requested_state:
+                return
+            self._requested_state = name
+            self._core.submit(Command("state", name, sync=parsed))
 
     def trigger(self, stinger: str) -> None:
         """Play a stinger on the next beat (dropped if the same one started a moment ago)."""
-        self._known("stinger", stinger, self._bundle.stingers)
+        stinger = self._known("stinger", stinger, self._bundle.stingers)
         self._core.submit(Command("stinger", stinger))
 
-    def _known(self, kind: str, name: object, table: Any) -> Any:
+    def _known(self, kind: str, name: object, table: Any) -> str:
+        """``name`` as a plain ``str`` if ``table`` has it, else a clear EngineError."""
         if not isinstance(name, str):
             raise EngineError(
-                f"{kind} name must be a string, got {type(name).__name__} {name!r:.40}"
+                f"{kind} name must be a string, got {type(name).__name__} {_show(name)}"
             )
-        spec = table.get(name)
-        if spec is None:
+        name = _plain(name)
+        if name not in table:
             known = ", ".join(table) or "none"
             raise UnknownNameError(
                 f"{kind} {name!r:.60} is not in bundle {self._bundle.name!r}; known: {known}"
             )
-        return spec
+        return name
 
     def update(self) -> list[MusicEvent]:
         """The musical events since the last call, oldest first. Never blocks.
@@ -247,11 +253,10 @@ class MusicEngine:
                 f"render() needs output='offline'; a {self.output!r} engine plays in real time"
             )
         limit = int(MAX_RENDER_SECONDS * self.sample_rate)
-        if isinstance(frames, bool) or not isinstance(frames, int) or not 0 <= frames <= limit:
-            raise EngineError(f"render frames {frames!r:.40} must be an integer in 0..{limit}")
-        if not isinstance(stems, bool):
-            raise EngineError(f"render stems must be True or False, got {stems!r:.40}")
-        return self._core.render(frames, stems)
+        frames = _check_int("render frames", frames, 0, limit)
+        if not isinstance(stems, bool | np.bool_):
+            raise EngineError(f"render stems must be True or False, got {_show(stems)}")
+        return self._core.render(frames, bool(stems))
 
     # --- measuring ------------------------------------------------------------------------
 
@@ -272,9 +277,41 @@ class MusicEngine:
         return self._core.played_notes()  # type: ignore[no-any-return]
 
 
-def _check_int(name: str, value: object, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise EngineError(f"{name} {value!r:.40} must be an integer in {lo}..{hi}")
+def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+    """``value`` as a plain int in ``lo..hi`` (numpy integers too; never a bool)."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = int.__int__(value)  # a plain int, whatever a subclass overrides
+    elif isinstance(value, np.integer):
+        number = int(value)
+    if number is None or not lo <= number <= hi:
+        raise EngineError(f"{name} {_show(value)} must be an integer in {lo}..{hi}")
+    return number
+
+
+def _plain(value: object) -> object:
+    """A ``str`` subclass as a plain ``str``, so its own ``__eq__`` or ``__hash__`` never runs."""
+    return str.__str__(value) if isinstance(value, str) else value
+
+
+def _choice(kind: str, value: object, allowed: tuple[str, ...], hint: str = "") -> str:
+    plain = _plain(value)
+    if not isinstance(plain, str) or plain not in allowed:
+        raise EngineError(
+            f"{kind} {_show(value)} is not known; choose one of {', '.join(allowed)}{hint}"
+        )
+    return plain
+
+
+def _show(value: object) -> str:
+    """A short repr for an error message, even of a value whose repr is huge or raises."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of {value.bit_length()} bits>"  # repr() of 10**5000 raises
+    try:
+        text = repr(_plain(value)) if isinstance(value, str) else repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _use_process(worker: str, output: str | Output) -> bool:
