@@ -239,6 +239,8 @@ class HostedEngine:
 
     @property
     def output(self) -> str:
+        if self._stats is not None:  # "silent" once a device that failed mid-session gave way
+            return self._stats.output
         return self._output_name
 
     @property

@@ -122,7 +122,11 @@ class LocalEngine:
             scheduler.start()
             try:
                 self._output, self._output_warning = open_output(
-                    self._output_choice, self._mixer.process, self.sample_rate, self.buffer_frames
+                    self._output_choice,
+                    self._mixer.process,
+                    self.sample_rate,
+                    self.buffer_frames,
+                    on_fault=self._errors.append,  # a device failing mid-session: update() says so
                 )
             except BaseException:
                 scheduler.stop()

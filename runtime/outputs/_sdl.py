@@ -12,6 +12,13 @@ at 48 kHz: 85 ms) plus the gain smoothing, and the feeder may be kept from
 running for most of that time without a glitch. ``SdlOutput(queue_blocks=...)``
 sets it; the feeder wakes every quarter of the queue (at most every 10 ms).
 
+A device that fails while playing is noticed here, on the feeder's next wake-up:
+SDL reports it stopped (SDL's disk driver closes the device when a write fails;
+an unplugged device does the same), ``SDL_QueueAudio`` refuses audio, the queue
+has not drained for ``STALL_SECONDS`` (a hung driver), or the feeder itself
+raises. The feeder then stops, closes the device and calls ``failed``, and the
+engine plays on silently from the same frame (``outputs._open.FallbackOutput``).
+
 SDL comes with pygame; it is called through ctypes (which releases the GIL around
 each call) from the very library pygame loaded. Headless machines set
 ``SDL_AUDIODRIVER=disk`` (SDL then writes the stream to ``SDL_DISKAUDIOFILE``)
@@ -34,9 +41,11 @@ import numpy as np
 
 from ._base import FillFn, Output, OutputError
 
-__all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS"]
+__all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS", "STALL_SECONDS"]
 
 DEFAULT_QUEUE_BLOCKS = 8
+STALL_SECONDS = 2.0  # a device that takes no audio for this long (and 4 queues' time) has hung
+_SDL_AUDIO_STOPPED = 0  # SDL_GetAudioDeviceStatus: closed, or disconnected by its driver
 _SDL_INIT_AUDIO = 0x00000010
 _AUDIO_F32SYS = 0x8120 if sys.byteorder == "little" else 0x9120
 _FRAME_BYTES = 8  # two float32 channels
@@ -54,6 +63,10 @@ class _AudioSpec(ctypes.Structure):
         ("callback", ctypes.c_void_p),
         ("userdata", ctypes.c_void_p),
     ]
+
+
+class DeviceFailed(Exception):
+    """The device stopped playing while the feeder was feeding it."""
 
 
 class SdlOutput(Output):
@@ -115,7 +128,8 @@ class SdlOutput(Output):
             except Exception:  # a broken mixer must not kill the feeder: play silence, count it
                 block.fill(0.0)
                 self.fill_errors += 1
-            sdl.SDL_QueueAudio(device, block.ctypes.data, block.nbytes)
+            if sdl.SDL_QueueAudio(device, block.ctypes.data, block.nbytes) < 0:
+                raise DeviceFailed(f"SDL refused the audio: {_error(sdl)}")
             queued += block.shape[0]
         self._queued_frames = queued
         return int(starved)
@@ -123,25 +137,46 @@ class SdlOutput(Output):
     def _feed(self, fill: FillFn, block: np.ndarray, target: int, sample_rate: int) -> None:
         # wake when a quarter of the queue has played: a late wake-up still finds audio queued
         nap = min(0.25 * target / sample_rate, 0.01)
-        while self._running:
-            self.underruns += self._top_up(fill, block, target)
-            time.sleep(nap)
+        stall = max(STALL_SECONDS, 4.0 * target / sample_rate)
+        drained_at = time.monotonic()
+        try:
+            while self._running:
+                if self._sdl.SDL_GetAudioDeviceStatus(self.device) == _SDL_AUDIO_STOPPED:
+                    raise DeviceFailed(
+                        f"the {self.driver or 'SDL'} device stopped: {_error(self._sdl)}"
+                    )
+                queued = self._sdl.SDL_GetQueuedAudioSize(self.device) // _FRAME_BYTES
+                now = time.monotonic()
+                if queued < self._queued_frames:
+                    drained_at = now
+                elif now - drained_at > stall:
+                    raise DeviceFailed(f"the device took no audio for {now - drained_at:.1f} s")
+                self.underruns += self._top_up(fill, block, target)
+                time.sleep(nap)
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the game must not crash
+            reason = str(exc) if isinstance(exc, DeviceFailed) else f"{type(exc).__name__}: {exc}"
+            if self._running:  # not a stop() racing a closing device
+                self._running = False
+                self._close()
+                self.failed(reason)
 
     def pending_frames(self) -> int:
-        return self._queued_frames
+        return self._queued_frames if self._running else 0
 
     def stop(self) -> None:
         self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
-        sdl, device = self._sdl, self.device
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+        self._close()
+
+    def _close(self) -> None:
+        sdl, device, self.device = self._sdl, self.device, 0
         if sdl is not None and device:
             sdl.SDL_PauseAudioDevice(device, 1)
             sdl.SDL_ClearQueuedAudio(device)
             sdl.SDL_CloseAudioDevice(device)
             sdl.SDL_QuitSubSystem(_SDL_INIT_AUDIO)
-        self.device = 0
 
 
 def _error(sdl: Any) -> str:
@@ -184,6 +219,7 @@ def _sdl() -> Any:
             "SDL_GetQueuedAudioSize": ([u32], u32),
             "SDL_ClearQueuedAudio": ([u32], None),
             "SDL_CloseAudioDevice": ([u32], None),
+            "SDL_GetAudioDeviceStatus": ([u32], c_int),
         }
         for name, (args, result) in signatures.items():
             function = getattr(lib, name)
