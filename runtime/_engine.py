@@ -53,7 +53,8 @@ class MusicEngine:
     in a worker process, so a game that holds the GIL for whole frames neither
     starves the audio nor pays for composing; ``"thread"`` keeps it in this
     process. ``"auto"`` (the default) picks ``"process"`` for the ``"sdl"``
-    output where processes can be forked (Linux), else ``"thread"``.
+    output where processes can be forked (Linux), else ``"thread"``. An offline
+    engine, or one given an ``Output`` instance, always composes in this process.
 
     ``report_bars``: how many played bars ``report()``, ``played_bars()`` and
     ``played_notes()`` keep (the oldest go first, so memory stays flat in long
@@ -315,8 +316,10 @@ def _show(value: object) -> str:
 
 
 def _use_process(worker: str, output: str | Output) -> bool:
-    if worker == "thread" or isinstance(output, Output) or output not in ("sdl", "pygame"):
+    if worker == "thread" or isinstance(output, Output) or output == "offline":
         return False
+    if worker == "auto" and output not in ("sdl", "pygame"):
+        return False  # a silent engine carries no audio for the game's GIL to starve
     forkable = (
         sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
     )

@@ -70,6 +70,7 @@ class HostedEngine:
         self._wire = Wire(bundle)
         self._rings: Rings | None = None
         self._send_lock = threading.Lock()  # control messages only
+        self._read_lock = threading.Lock()  # the pipe and the event ring have one reader each
         self._pending: deque[Command] = deque()  # commands before start(): sent when it plays
         self._inbox: deque[MusicEvent] = deque()
         self._replies: dict[int, Any] = {}
@@ -148,6 +149,15 @@ class HostedEngine:
                 return False
 
     def _read(self, wait: float = 0.0) -> None:
+        # a game thread finding another one reading goes without: update() never waits
+        if not (self._read_lock.acquire(timeout=wait) if wait else self._read_lock.acquire(False)):
+            return
+        try:
+            self._read_now(wait)
+        finally:
+            self._read_lock.release()
+
+    def _read_now(self, wait: float) -> None:
         rings = self._rings
         if rings is not None:
             for record in rings.events.read():
@@ -208,11 +218,12 @@ class HostedEngine:
 
     def update(self) -> list[MusicEvent]:
         self._read()
-        out = list(self._inbox)
-        self._inbox.clear()
-        if self._problem is not None:
-            out.append(MusicEvent("error", self.frame, -1, 0, self._problem, 0.0))
-            self._problem = None
+        out, inbox = [], self._inbox
+        while inbox:  # popleft: an event another thread appends meanwhile is not lost
+            out.append(inbox.popleft())
+        problem, self._problem = self._problem, None
+        if problem is not None:
+            out.append(MusicEvent("error", self.frame, -1, 0, problem, 0.0))
         return out
 
     def stats(self) -> EngineStats:

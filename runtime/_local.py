@@ -201,8 +201,11 @@ class LocalEngine:
         """
         events = self._mixer.events
         out: list[MusicEvent] = []
-        if self._errors:
-            error = self._errors.pop(0)
+        try:
+            error: BaseException | None = self._errors.pop(0)
+        except IndexError:  # none, or another game thread took it first
+            error = None
+        if error is not None:
             out.append(
                 MusicEvent(
                     "error", self._mixer.frame, -1, 0, f"{type(error).__name__}: {error}", 0.0
