@@ -47,7 +47,9 @@ class MusicEngine:
     ``output`` is a name or an ``Output``: ``"sdl"`` (alias ``"pygame"``) plays on
     the audio device, ``"silent"`` runs in real time without sound, ``"offline"``
     renders on demand with ``render(frames)``, identical for identical seeds and
-    calls. If the device cannot open, the engine warns once and plays silently.
+    calls. If the device cannot open, the engine warns once and plays silently;
+    if it fails while playing, the music goes on silently from the same frame
+    and ``update()`` returns an ``"error"`` event that says so.
 
     ``worker``: where a real-time engine composes and mixes. ``"process"`` runs it
     in a worker process, so a game that holds the GIL for whole frames neither
@@ -237,7 +239,9 @@ class MusicEngine:
         """The musical events since the last call, oldest first. Never blocks.
 
         If the composer failed, an ``"error"`` event names the error, and the
-        composer is restarted; the music holds or repeats bars meanwhile.
+        composer is restarted; the music holds or repeats bars meanwhile. If the
+        device failed, an ``"error"`` event says so, and the music plays on the
+        silent output (``output`` becomes ``"silent"``). Safe from any thread.
         """
         return self._core.update()  # type: ignore[no-any-return]
 

@@ -337,8 +337,9 @@ class LocalEngine:
                 "path": str(self._bundle.path) if self._bundle.path else None,
             },
             "bars": bars,
-            "transitions": [t.as_dict() for t in self._mixer.transitions],
-            "stingers": [s.as_dict() for s in self._mixer.stinger_log],
+            # list() copies in one step; iterating the mixer's deques while it appends would raise
+            "transitions": [t.as_dict() for t in list(self._mixer.transitions)],
+            "stingers": [s.as_dict() for s in list(self._mixer.stinger_log)],
             "underruns": stats.underruns,
             "fallback_bars": stats.fallback_bars,
             "late_transitions": self._mixer.late_transitions,

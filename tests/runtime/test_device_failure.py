@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 import adaptive
-from runtime import MusicEngine, Output, SilentOutput, read_disk_audio
+from runtime import MusicEngine, Output, read_disk_audio
 from runtime.outputs import FillFn
 
 FAILING_DEVICE_SCRIPT = textwrap.dedent(
@@ -116,32 +117,35 @@ def test_device_that_refuses_the_first_write_falls_back_to_silent(
 
 
 class GivingUpOutput(Output):
-    """A device that plays ``blocks`` blocks in real time, then fails (as a driver reports it)."""
+    """A device that plays ``blocks`` blocks in real time on its own thread, then fails for good."""
 
     name = "flaky"
 
     def __init__(self, blocks: int) -> None:
         super().__init__()
         self.blocks = blocks
-        self.inner = SilentOutput()
         self.played = 0
         self.stopped = False
+        self._thread: threading.Thread | None = None
 
     def start(self, fill: FillFn, sample_rate: int, block_frames: int) -> None:
-        def play_then_fail(block: np.ndarray) -> None:
-            if self.played == self.blocks:
-                return  # gone: no more fill calls
-            fill(block)
-            self.played += 1
-            if self.played == self.blocks:
-                self.inner._loop.running = False  # the driver's thread ends after this block
-                self.failed("the flaky device went away")
+        block = np.zeros((block_frames, 2), dtype=np.float32)
 
-        self.inner.start(play_then_fail, sample_rate, block_frames)
+        def play_then_fail() -> None:
+            while self.played < self.blocks and not self.stopped:
+                fill(block)
+                self.played += 1
+                time.sleep(block_frames / sample_rate)
+            if not self.stopped:
+                self.failed("the flaky device went away")  # as a driver reports it: then gone
+
+        self._thread = threading.Thread(target=play_then_fail, daemon=True)
+        self._thread.start()
 
     def stop(self) -> None:
         self.stopped = True
-        self.inner.stop()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def test_an_output_that_fails_is_replaced_by_silence_at_the_same_frame(

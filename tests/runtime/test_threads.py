@@ -30,3 +30,21 @@ def test_eight_threads_calling_at_random_lose_nothing(bundle: adaptive.Bundle, w
     assert result.stingers_played + result.stingers_dropped == result.triggered
     assert result.stingers_reported == result.stingers_played
     assert all(result.states_landed.values()) and len(result.states_landed) == len(bundle.states)
+
+
+def test_report_survives_the_mixer_logging_while_it_reads(bundle: adaptive.Bundle) -> None:
+    """The mixer's thread appends to its logs at any moment; report() must not iterate them live."""
+    engine = MusicEngine(bundle, output="offline", seed=3)
+    engine.trigger("pickup")
+    engine.render(engine.timing.bar_frames(0))
+    log = engine._core._mixer.stinger_log
+    (played,) = list(log)
+
+    class AppendsWhileRead:
+        def as_dict(self) -> dict:
+            log.append(played)  # what the mixer does when a stinger starts mid-report
+            return played.as_dict()
+
+    log.append(AppendsWhileRead())
+    stingers = engine.report()["stingers"]
+    assert [s["name"] for s in stingers] == ["pickup", "pickup"]
