@@ -227,7 +227,7 @@ class MusicEngine:
             raise EngineError(
                 f"{kind} name must be a string, got {type(name).__name__} {_show(name)}"
             )
-        name = _plain(name)
+        name = str.__str__(name)  # a plain str: a subclass's own __eq__ or __hash__ never runs
         if name not in table:
             known = ", ".join(table) or "none"
             raise UnknownNameError(

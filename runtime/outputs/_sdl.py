@@ -12,6 +12,13 @@ at 48 kHz: 85 ms) plus the gain smoothing, and the feeder may be kept from
 running for most of that time without a glitch. ``SdlOutput(queue_blocks=...)``
 sets it; the feeder wakes every quarter of the queue (at most every 10 ms).
 
+The depth adapts to how late the feeder is: a wake-up that finds less than a
+quarter of the queue left (the feeder was kept from running for most of it, as
+on a machine busy with other processes) doubles the depth, up to
+``max_queue_blocks`` (default 32 blocks: 340 ms at 512 frames); after
+``CALM_SECONDS`` without one it halves again, down to ``queue_blocks``. So an idle
+machine keeps the short latency, and a loaded one trades latency for no glitches.
+
 A device that fails while playing is noticed here, on the feeder's next wake-up:
 SDL reports it stopped (SDL's disk driver closes the device when a write fails;
 an unplugged device does the same), ``SDL_QueueAudio`` refuses audio, the queue
@@ -41,9 +48,11 @@ import numpy as np
 
 from ._base import FillFn, Output, OutputError
 
-__all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS", "STALL_SECONDS"]
+__all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS", "DEFAULT_MAX_QUEUE_BLOCKS", "STALL_SECONDS"]
 
 DEFAULT_QUEUE_BLOCKS = 8
+DEFAULT_MAX_QUEUE_BLOCKS = 32
+CALM_SECONDS = 30.0  # this long without a late wake-up, and the queue halves towards its start
 STALL_SECONDS = 2.0  # a device that takes no audio for this long (and 4 queues' time) has hung
 _SDL_AUDIO_STOPPED = 0  # SDL_GetAudioDeviceStatus: closed, or disconnected by its driver
 _SDL_INIT_AUDIO = 0x00000010
@@ -72,11 +81,22 @@ class DeviceFailed(Exception):
 class SdlOutput(Output):
     name = "sdl"
 
-    def __init__(self, queue_blocks: int = DEFAULT_QUEUE_BLOCKS) -> None:
+    def __init__(
+        self, queue_blocks: int = DEFAULT_QUEUE_BLOCKS, max_queue_blocks: int | None = None
+    ) -> None:
         super().__init__()
         if not isinstance(queue_blocks, int) or not 2 <= queue_blocks <= 64:
             raise OutputError(f"queue_blocks {queue_blocks!r} must be an integer in 2..64")
+        if max_queue_blocks is None:
+            max_queue_blocks = max(queue_blocks, DEFAULT_MAX_QUEUE_BLOCKS)
+        if not isinstance(max_queue_blocks, int) or not queue_blocks <= max_queue_blocks <= 64:
+            raise OutputError(
+                f"max_queue_blocks {max_queue_blocks!r} must be an integer in {queue_blocks}..64"
+            )
         self.queue_blocks = queue_blocks
+        self.max_queue_blocks = max_queue_blocks
+        self.depth_blocks = queue_blocks  # the queue's depth now: it adapts to late wake-ups
+        self.late_wakeups = 0  # wake-ups that found less than a quarter of the queue left
         self.device = 0
         self.driver = ""
         self._sdl: Any = None
@@ -106,13 +126,13 @@ class SdlOutput(Output):
         driver = sdl.SDL_GetCurrentAudioDriver()
         self.driver = driver.decode() if driver else ""
         block = np.zeros((block_frames, 2), dtype=np.float32)
-        target = self.queue_blocks * block_frames
-        self._top_up(fill, block, target)  # the first blocks are queued before it plays
+        self.depth_blocks = self.queue_blocks
+        self._top_up(fill, block, self.queue_blocks * block_frames)  # queued before it plays
         sdl.SDL_PauseAudioDevice(device, 0)
         self._running = True
         self._thread = threading.Thread(
             target=self._feed,
-            args=(fill, block, target, sample_rate),
+            args=(fill, block, sample_rate),
             name="adaptive-sdl-feeder",
             daemon=True,
         )
@@ -134,13 +154,11 @@ class SdlOutput(Output):
         self._queued_frames = queued
         return int(starved)
 
-    def _feed(self, fill: FillFn, block: np.ndarray, target: int, sample_rate: int) -> None:
-        # wake when a quarter of the queue has played: a late wake-up still finds audio queued
-        nap = min(0.25 * target / sample_rate, 0.01)
-        stall = max(STALL_SECONDS, 4.0 * target / sample_rate)
-        drained_at = time.monotonic()
+    def _feed(self, fill: FillFn, block: np.ndarray, sample_rate: int) -> None:
+        drained_at = calm_since = time.monotonic()
         try:
             while self._running:
+                target = self.depth_blocks * block.shape[0]
                 if self._sdl.SDL_GetAudioDeviceStatus(self.device) == _SDL_AUDIO_STOPPED:
                     raise DeviceFailed(
                         f"the {self.driver or 'SDL'} device stopped: {_error(self._sdl)}"
@@ -149,10 +167,19 @@ class SdlOutput(Output):
                 now = time.monotonic()
                 if queued < self._queued_frames:
                     drained_at = now
-                elif now - drained_at > stall:
+                elif now - drained_at > max(STALL_SECONDS, 4.0 * target / sample_rate):
                     raise DeviceFailed(f"the device took no audio for {now - drained_at:.1f} s")
+                if queued < target // 4:  # kept from running for most of the queue: deepen it
+                    self.late_wakeups += 1
+                    self.depth_blocks = min(self.max_queue_blocks, 2 * self.depth_blocks)
+                    calm_since = now
+                elif now - calm_since > CALM_SECONDS and self.depth_blocks > self.queue_blocks:
+                    self.depth_blocks = max(self.queue_blocks, self.depth_blocks // 2)
+                    calm_since = now
+                target = self.depth_blocks * block.shape[0]
                 self.underruns += self._top_up(fill, block, target)
-                time.sleep(nap)
+                # wake when a quarter of the queue has played: a late wake-up still finds audio
+                time.sleep(min(0.25 * target / sample_rate, 0.01))
         except Exception as exc:  # noqa: BLE001 - whatever broke, the game must not crash
             reason = str(exc) if isinstance(exc, DeviceFailed) else f"{type(exc).__name__}: {exc}"
             if self._running:  # not a stop() racing a closing device
