@@ -12,12 +12,16 @@ at 48 kHz: 85 ms) plus the gain smoothing, and the feeder may be kept from
 running for most of that time without a glitch. ``SdlOutput(queue_blocks=...)``
 sets it; the feeder wakes every quarter of the queue (at most every 10 ms).
 
-The depth adapts to how late the feeder is: a wake-up that finds less than a
-quarter of the queue left (the feeder was kept from running for most of it, as
-on a machine busy with other processes) doubles the depth, up to
+The depth adapts to how late the feeder is: a wake-up that finds less than
+half the queue left (the feeder was kept from running for half of it, as on a
+machine busy with other processes) doubles the depth, up to
 ``max_queue_blocks`` (default 32 blocks: 340 ms at 512 frames); after
-``CALM_SECONDS`` without one it halves again, down to ``queue_blocks``. So an idle
-machine keeps the short latency, and a loaded one trades latency for no glitches.
+``CALM_SECONDS`` without one, and if the longest the feeder went without running
+in that time fits in a quarter of the queue, it halves again, down to
+``queue_blocks``. The first
+``WARM_UP_SECONDS``, when the game is still loading and the first bars are being
+composed, play on a doubled queue. So an idle machine keeps the short latency,
+and a loaded one trades latency for no glitches.
 
 A device that fails while playing is noticed here, on the feeder's next wake-up:
 SDL reports it stopped (SDL's disk driver closes the device when a write fails;
@@ -53,6 +57,9 @@ __all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS", "DEFAULT_MAX_QUEUE_BLOCKS", "STA
 DEFAULT_QUEUE_BLOCKS = 8
 DEFAULT_MAX_QUEUE_BLOCKS = 32
 CALM_SECONDS = 30.0  # this long without a late wake-up, and the queue halves towards its start
+WARM_UP_SECONDS = (
+    5.0  # the first seconds (the game loading, the first bars) play on a doubled queue
+)
 STALL_SECONDS = 2.0  # a device that takes no audio for this long (and 4 queues' time) has hung
 _SDL_AUDIO_STOPPED = 0  # SDL_GetAudioDeviceStatus: closed, or disconnected by its driver
 _SDL_INIT_AUDIO = 0x00000010
@@ -96,7 +103,7 @@ class SdlOutput(Output):
         self.queue_blocks = queue_blocks
         self.max_queue_blocks = max_queue_blocks
         self.depth_blocks = queue_blocks  # the queue's depth now: it adapts to late wake-ups
-        self.late_wakeups = 0  # wake-ups that found less than a quarter of the queue left
+        self.late_wakeups = 0  # wake-ups that found less than half the queue left
         self.device = 0
         self.driver = ""
         self._sdl: Any = None
@@ -126,8 +133,8 @@ class SdlOutput(Output):
         driver = sdl.SDL_GetCurrentAudioDriver()
         self.driver = driver.decode() if driver else ""
         block = np.zeros((block_frames, 2), dtype=np.float32)
-        self.depth_blocks = self.queue_blocks
-        self._top_up(fill, block, self.queue_blocks * block_frames)  # queued before it plays
+        self.depth_blocks = min(self.max_queue_blocks, 2 * self.queue_blocks)  # warming up
+        self._top_up(fill, block, self.depth_blocks * block_frames)  # queued before it plays
         sdl.SDL_PauseAudioDevice(device, 0)
         self._running = True
         self._thread = threading.Thread(
@@ -155,7 +162,9 @@ class SdlOutput(Output):
         return int(starved)
 
     def _feed(self, fill: FillFn, block: np.ndarray, sample_rate: int) -> None:
-        drained_at = calm_since = time.monotonic()
+        drained_at = woke = time.monotonic()
+        calm_since = drained_at - CALM_SECONDS + WARM_UP_SECONDS  # the warm-up ends sooner
+        worst_gap = 0.0  # the longest the feeder went without running, since calm_since
         try:
             while self._running:
                 target = self.depth_blocks * block.shape[0]
@@ -165,17 +174,20 @@ class SdlOutput(Output):
                     )
                 queued = self._sdl.SDL_GetQueuedAudioSize(self.device) // _FRAME_BYTES
                 now = time.monotonic()
+                worst_gap, woke = max(worst_gap, now - woke), now
                 if queued < self._queued_frames:
                     drained_at = now
                 elif now - drained_at > max(STALL_SECONDS, 4.0 * target / sample_rate):
                     raise DeviceFailed(f"the device took no audio for {now - drained_at:.1f} s")
-                if queued < target // 4:  # kept from running for most of the queue: deepen it
+                if queued < target // 2:  # kept from running for half the queue: deepen it
                     self.late_wakeups += 1
                     self.depth_blocks = min(self.max_queue_blocks, 2 * self.depth_blocks)
-                    calm_since = now
+                    calm_since, worst_gap = now, 0.0
                 elif now - calm_since > CALM_SECONDS and self.depth_blocks > self.queue_blocks:
-                    self.depth_blocks = max(self.queue_blocks, self.depth_blocks // 2)
-                    calm_since = now
+                    # halve only if the worst gap of the calm spell would leave half of that
+                    if worst_gap * sample_rate < target // 4:
+                        self.depth_blocks = max(self.queue_blocks, self.depth_blocks // 2)
+                    calm_since, worst_gap = now, 0.0
                 target = self.depth_blocks * block.shape[0]
                 self.underruns += self._top_up(fill, block, target)
                 # wake when a quarter of the queue has played: a late wake-up still finds audio
