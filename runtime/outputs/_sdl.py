@@ -20,7 +20,8 @@ machine busy with other processes) doubles the depth, up to
 in that time fits in a quarter of the queue, it halves again, down to
 ``queue_blocks``. The first
 ``WARM_UP_SECONDS``, when the game is still loading and the first bars are being
-composed, play on a doubled queue. So an idle machine keeps the short latency,
+composed, play on a queue four times as deep (the feeder is likeliest to
+be kept waiting then). So an idle machine keeps the short latency,
 and a loaded one trades latency for no glitches.
 
 A device that fails while playing is noticed here, on the feeder's next wake-up:
@@ -57,9 +58,7 @@ __all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS", "DEFAULT_MAX_QUEUE_BLOCKS", "STA
 DEFAULT_QUEUE_BLOCKS = 8
 DEFAULT_MAX_QUEUE_BLOCKS = 32
 CALM_SECONDS = 30.0  # this long without a late wake-up, and the queue halves towards its start
-WARM_UP_SECONDS = (
-    5.0  # the first seconds (the game loading, the first bars) play on a doubled queue
-)
+WARM_UP_SECONDS = 5.0  # the first seconds (the game loading): a queue four times as deep
 STALL_SECONDS = 2.0  # a device that takes no audio for this long (and 4 queues' time) has hung
 _SDL_AUDIO_STOPPED = 0  # SDL_GetAudioDeviceStatus: closed, or disconnected by its driver
 _SDL_INIT_AUDIO = 0x00000010
@@ -133,7 +132,7 @@ class SdlOutput(Output):
         driver = sdl.SDL_GetCurrentAudioDriver()
         self.driver = driver.decode() if driver else ""
         block = np.zeros((block_frames, 2), dtype=np.float32)
-        self.depth_blocks = min(self.max_queue_blocks, 2 * self.queue_blocks)  # warming up
+        self.depth_blocks = min(self.max_queue_blocks, 4 * self.queue_blocks)  # warming up
         self._top_up(fill, block, self.depth_blocks * block_frames)  # queued before it plays
         sdl.SDL_PauseAudioDevice(device, 0)
         self._running = True
