@@ -19,7 +19,7 @@ from .hammer import THREADS, hammer
 def test_eight_threads_calling_at_random_lose_nothing(bundle: adaptive.Bundle, worker: str) -> None:
     engine = MusicEngine(bundle, output="silent", worker=worker, seed=3)
     assert engine.worker == worker
-    result = hammer(engine, seconds=3.0)
+    result = hammer(engine, seconds=2.0)
     assert result.unexpected == []
     assert result.stuck_threads == 0 and result.stop_returned  # no deadlock
     assert THREADS == 8 and {"set_parameter", "set_state", "trigger", "update", "misuse"} <= set(
