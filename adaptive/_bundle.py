@@ -782,7 +782,12 @@ def read_bundle(path: str | os.PathLike[str]) -> Bundle:
     """Read and validate the bundle at ``path`` (see the module docstring for every check)."""
     if not isinstance(path, str | os.PathLike):
         raise BundleError(f"a bundle path must be a str or a path, got {show(path)}")
-    path = Path(path)
+    try:
+        path = Path(path)
+    except Exception as exc:  # noqa: BLE001 - a PathLike whose __fspath__ fails or lies
+        raise BundleError(
+            f"a bundle path must be a str or a path: {type(exc).__name__}: {exc}"
+        ) from None
     return decode_bundle(_read_regular_file(path), path)
 
 

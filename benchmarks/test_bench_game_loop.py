@@ -7,8 +7,8 @@ in one run, so the frame-time figures are ratios on the same machine at the
 same moment. Each round runs in a fresh subprocess.
 
 ``ADAPTIVE_BENCH_SECONDS`` sets each round's length (default 6; the issue's
-five-minute figure: 300). Burners: run two ``python3 -c "while True: pass" &``
-beside it for the loaded figures.
+five-minute figure: 300). ``ADAPTIVE_BENCH_BURNERS=2`` runs two CPU burners
+beside it for the loaded figures (see ``conftest.py``).
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def _p(values: list[float], q: float) -> float:
 
 
 def test_game_loop_with_and_without_the_engine(
-    benchmark: pytest.FixtureRequest, tmp_path: Path
+    benchmark: pytest.FixtureRequest, tmp_path: Path, cpu_burners: int
 ) -> None:
     rounds: dict[str, list[dict]] = {"off": [], "on": [], "on256": []}
 
@@ -118,6 +118,7 @@ def test_game_loop_with_and_without_the_engine(
     off, on, on256 = rounds["off"][0], rounds["on"][0], rounds["on256"][0]
     info = {
         "seconds_per_round": SECONDS,
+        "burners": cpu_burners,
         "worker": on["worker"],
         "frame_ms_p99": {"off": _p(off["frames_ms"], 99), "on": _p(on["frames_ms"], 99)},
         "frame_ms_p50": {"off": _p(off["frames_ms"], 50), "on": _p(on["frames_ms"], 50)},

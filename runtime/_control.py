@@ -49,12 +49,15 @@ class Sync:
 
 def parse_sync(text: object) -> Sync:
     """``"immediate"``, ``"beat"``, ``"bar"``, ``"bars:N"`` (N in 1..16) or ``"cue"``."""
-    if text in ("immediate", "beat", "bar", "cue"):
-        return Sync(str(text))
-    if isinstance(text, str) and text.startswith("bars:"):
-        count = text[5:]
-        if count.isdigit() and 1 <= int(count) <= MAX_SYNC_BARS:
-            return Sync("bar", int(count))
+    if isinstance(text, str):
+        text = str.__str__(text)  # a plain str: a subclass's own __eq__ never runs
+        if text in ("immediate", "beat", "bar", "cue"):
+            return Sync(text)
+        count = text[5:] if text.startswith("bars:") else ""
+        # ASCII digits only: int() refuses some that isdigit() accepts ("¹"), and long ones
+        if 0 < len(count) <= 2 and count.isascii() and count.isdigit():
+            if 1 <= int(count) <= MAX_SYNC_BARS:
+                return Sync("bar", int(count))
     raise EngineError(
         f"sync {text!r:.40} is not supported; choose one of immediate, beat, bar, "
         f"bars:N (N in 1..{MAX_SYNC_BARS}), cue"

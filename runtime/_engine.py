@@ -13,6 +13,7 @@ import math
 import multiprocessing
 import os
 import sys
+import threading
 from typing import Any
 
 import numpy as np
@@ -51,13 +52,16 @@ class MusicEngine:
     ``output`` is a name or an ``Output``: ``"sdl"`` (alias ``"pygame"``) plays on
     the audio device, ``"silent"`` runs in real time without sound, ``"offline"``
     renders on demand with ``render(frames)``, identical for identical seeds and
-    calls. If the device cannot open, the engine warns once and plays silently.
+    calls. If the device cannot open, the engine warns once and plays silently;
+    if it fails while playing, the music goes on silently from the same frame
+    and ``update()`` returns an ``"error"`` event that says so.
 
     ``worker``: where a real-time engine composes and mixes. ``"process"`` runs it
     in a worker process, so a game that holds the GIL for whole frames neither
     starves the audio nor pays for composing; ``"thread"`` keeps it in this
     process. ``"auto"`` (the default) picks ``"process"`` for the ``"sdl"``
-    output where processes can be forked (Linux), else ``"thread"``.
+    output where processes can be forked (Linux), else ``"thread"``. An offline
+    engine, or one given an ``Output`` instance, always composes in this process.
 
     ``report_bars``: how many played bars ``report()``, ``played_bars()`` and
     ``played_notes()`` keep (the oldest go first, so memory stays flat in long
@@ -82,26 +86,17 @@ class MusicEngine:
         report_bars: int = PLAYED_BARS_KEPT,
         cpu_budget: float | None = None,
     ) -> None:
-        if not isinstance(output, Output) and output not in OUTPUT_NAMES:
-            raise EngineError(
-                f"output {output!r} is not known; choose one of {', '.join(OUTPUT_NAMES)} or pass an Output"
-            )
-        if worker not in WORKERS:
-            raise EngineError(f"worker {worker!r} is not known; choose one of {', '.join(WORKERS)}")
-        _check_int("sample_rate", sample_rate, 8000, 192000)
-        _check_int("buffer_frames", buffer_frames, 32, 8192)
-        _check_int("lookahead_bars", lookahead_bars, 1, 8)
-        _check_int("report_bars", report_bars, 1, 1 << 20)
+        if not isinstance(output, Output):
+            output = _choice("output", output, OUTPUT_NAMES, " or pass an Output")
+        worker = _choice("worker", worker, WORKERS)
+        sample_rate = _check_int("sample_rate", sample_rate, 8000, 192000)
+        buffer_frames = _check_int("buffer_frames", buffer_frames, 32, 8192)
+        lookahead_bars = _check_int("lookahead_bars", lookahead_bars, 1, 8)
+        report_bars = _check_int("report_bars", report_bars, 1, 1 << 20)
         if cpu_budget is not None:
-            if isinstance(cpu_budget, bool) or not isinstance(cpu_budget, int | float):
-                raise EngineError(f"cpu_budget must be a number or None, got {cpu_budget!r:.40}")
-            if not (math.isfinite(cpu_budget) and 0.0 < cpu_budget <= 1.0):
-                raise EngineError(
-                    f"cpu_budget is a share of one core, in (0, 1], got {cpu_budget!r}"
-                )
-            cpu_budget = float(cpu_budget)
+            cpu_budget = _check_share("cpu_budget", cpu_budget)
         if seed is not None:
-            _check_int("seed", seed, 0, 2**63 - 1)
+            seed = _check_int("seed", seed, 0, 2**63 - 1)
         if isinstance(bundle, Bundle):
             self._bundle = bundle
         elif bundle is None or isinstance(bundle, str | os.PathLike):
@@ -117,6 +112,9 @@ class MusicEngine:
         self._requested_state = self._bundle.spec.default_state
         self._volume = 1.0
         self._watcher: BundleWatcher | None = None
+        # set_state's "already asked for" check and its enqueue are one step, or two game
+        # threads could leave the music heading one way and the check believing the other
+        self._state_lock = threading.Lock()
         args = (
             self._bundle, output, sample_rate, buffer_frames, self.seed, lookahead_bars, report_bars,
             cpu_budget,
@@ -205,17 +203,18 @@ class MusicEngine:
 
     def set_parameter(self, name: str, value: float) -> None:
         """Set a parameter (clamped to its range). Gain changes are heard within the output's latency."""
-        spec = self._known("parameter", name, self._bundle.parameters)
+        name = self._known("parameter", name, self._bundle.parameters)
+        spec = self._bundle.parameters[name]
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-            raise EngineError(f"parameter {name!r} value must be a number, got {value!r:.40}")
+            raise EngineError(f"parameter {name!r} value must be a number, got {_show(value)}")
         try:
             number = float(value)
         except OverflowError:
             raise EngineError(
-                f"parameter {name!r} value must be finite, got {value!r:.40}"
+                f"parameter {name!r} value must be finite, got {_show(value)}"
             ) from None
         if not math.isfinite(number):
-            raise EngineError(f"parameter {name!r} value must be finite, got {value!r}")
+            raise EngineError(f"parameter {name!r} value must be finite, got {_show(value)}")
         clamped = min(max(number, float(spec["min"])), float(spec["max"]))
         self._core.submit(Command("parameter", name, clamped))
 
@@ -231,12 +230,15 @@ class MusicEngine:
         again for the state already asked for does nothing, so a game may call this
         every frame.
         """
-        self._known("state", name, self._bundle.states)
-        parsed = None if sync is None else parse_sync(sync)
-        if name == self._requested_state:
-            return
-        self._requested_state = name
-        self._core.submit(Command("state", name, sync=parsed))
+        name = self._known("state", name, self._bundle.states)
+        if sync is not None and not isinstance(sync, str):
+            raise EngineError(f"sync must be a string or None, got {_show(sync)}")
+        parsed = None if sync is None else parse_sync(_plain(sync))
+        with self._state_lock:  # held for a compare and an append: never waits on the music
+            if name == self._requested_state:
+                return
+            self._requested_state = name
+            self._core.submit(Command("state", name, sync=parsed))
 
     def set_volume(self, volume: float) -> None:
         """Master volume, linear: 0 silent .. 1 as mixed (the default).
@@ -244,13 +246,16 @@ class MusicEngine:
         Applied after the limiter, so 0.5 is exactly half the level; a change ramps
         over at most 30 ms, without a click, and is heard within the output's latency.
         """
-        if isinstance(volume, bool) or not isinstance(
-            volume, int | float | np.floating | np.integer
+        number = None
+        if isinstance(volume, int | float | np.floating | np.integer) and not isinstance(
+            volume, bool
         ):
-            raise EngineError(f"volume must be a number in 0..{MAX_VOLUME:g}, got {volume!r:.40}")
-        number = float(volume)
-        if not math.isfinite(number) or not 0.0 <= number <= MAX_VOLUME:
-            raise EngineError(f"volume must be a number in 0..{MAX_VOLUME:g}, got {volume!r:.40}")
+            try:
+                number = float(volume)
+            except (OverflowError, ValueError):
+                number = None
+        if number is None or not math.isfinite(number) or not 0.0 <= number <= MAX_VOLUME:
+            raise EngineError(f"volume must be a number in 0..{MAX_VOLUME:g}, got {_show(volume)}")
         self._volume = number
         self._core.submit(Command("volume", "", number))
 
@@ -281,7 +286,13 @@ class MusicEngine:
         if isinstance(bundle, Bundle):
             new, where = bundle, str(bundle.path or bundle.name)
         elif isinstance(bundle, str | os.PathLike):
-            where = os.fspath(bundle)
+            try:
+                where = os.fspath(bundle)
+                if not isinstance(where, str | bytes):
+                    raise TypeError(f"its __fspath__ gave {type(where).__name__}")
+                where = os.fsdecode(where)
+            except Exception as exc:  # a PathLike that is not one
+                raise EngineError(f"reload() path {_show(bundle)} is not a path: {exc}") from None
             try:
                 new = load_bundle(bundle)
             except (
@@ -324,7 +335,7 @@ class MusicEngine:
         if not isinstance(path, str | os.PathLike):
             raise EngineError(f"watch() path must be a str or a path, got {type(path).__name__}")
         if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0.01 <= poll <= 60.0:
-            raise EngineError(f"watch() poll {poll!r:.40} must be a number of seconds in 0.01..60")
+            raise EngineError(f"watch() poll {_show(poll)} must be a number of seconds in 0.01..60")
         self.unwatch()
         self._watcher = BundleWatcher(path, self.reload, float(poll))
 
@@ -341,27 +352,30 @@ class MusicEngine:
 
     def trigger(self, stinger: str) -> None:
         """Play a stinger on the next beat (dropped if the same one started a moment ago)."""
-        self._known("stinger", stinger, self._bundle.stingers)
+        stinger = self._known("stinger", stinger, self._bundle.stingers)
         self._core.submit(Command("stinger", stinger))
 
-    def _known(self, kind: str, name: object, table: Any) -> Any:
+    def _known(self, kind: str, name: object, table: Any) -> str:
+        """``name`` as a plain ``str`` if ``table`` has it, else a clear EngineError."""
         if not isinstance(name, str):
             raise EngineError(
-                f"{kind} name must be a string, got {type(name).__name__} {name!r:.40}"
+                f"{kind} name must be a string, got {type(name).__name__} {_show(name)}"
             )
-        spec = table.get(name)
-        if spec is None:
+        name = str.__str__(name)  # a plain str: a subclass's own __eq__ or __hash__ never runs
+        if name not in table:
             known = ", ".join(table) or "none"
             raise UnknownNameError(
                 f"{kind} {name!r:.60} is not in bundle {self._bundle.name!r}; known: {known}"
             )
-        return spec
+        return name
 
     def update(self) -> list[MusicEvent]:
         """The musical events since the last call, oldest first. Never blocks.
 
         If the composer failed, an ``"error"`` event names the error, and the
-        composer is restarted; the music holds or repeats bars meanwhile.
+        composer is restarted; the music holds or repeats bars meanwhile. If the
+        device failed, an ``"error"`` event says so, and the music plays on the
+        silent output (``output`` becomes ``"silent"``). Safe from any thread.
         """
         return self._core.update()  # type: ignore[no-any-return]
 
@@ -378,11 +392,10 @@ class MusicEngine:
                 f"render() needs output='offline'; a {self.output!r} engine plays in real time"
             )
         limit = int(MAX_RENDER_SECONDS * self.sample_rate)
-        if isinstance(frames, bool) or not isinstance(frames, int) or not 0 <= frames <= limit:
-            raise EngineError(f"render frames {frames!r:.40} must be an integer in 0..{limit}")
-        if not isinstance(stems, bool):
-            raise EngineError(f"render stems must be True or False, got {stems!r:.40}")
-        return self._core.render(frames, stems)
+        frames = _check_int("render frames", frames, 0, limit)
+        if not isinstance(stems, bool | np.bool_):
+            raise EngineError(f"render stems must be True or False, got {_show(stems)}")
+        return self._core.render(frames, bool(stems))
 
     # --- measuring ------------------------------------------------------------------------
 
@@ -403,14 +416,61 @@ class MusicEngine:
         return self._core.played_notes()  # type: ignore[no-any-return]
 
 
-def _check_int(name: str, value: object, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise EngineError(f"{name} {value!r:.40} must be an integer in {lo}..{hi}")
+def _check_int(name: str, value: object, lo: int, hi: int) -> int:
+    """``value`` as a plain int in ``lo..hi`` (numpy integers too; never a bool)."""
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = int.__int__(value)  # a plain int, whatever a subclass overrides
+    elif isinstance(value, np.integer):
+        number = int(value)
+    if number is None or not lo <= number <= hi:
+        raise EngineError(f"{name} {_show(value)} must be an integer in {lo}..{hi}")
+    return number
+
+
+def _check_share(name: str, value: object) -> float:
+    """``value`` as a float share of one core, in (0, 1]."""
+    number = None
+    if isinstance(value, int | float | np.floating | np.integer) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (OverflowError, ValueError):
+            number = None
+    if number is None or not (math.isfinite(number) and 0.0 < number <= 1.0):
+        raise EngineError(f"{name} {_show(value)} must be a share of one core, in (0, 1]")
+    return number
+
+
+def _plain(value: object) -> object:
+    """A ``str`` subclass as a plain ``str``, so its own ``__eq__`` or ``__hash__`` never runs."""
+    return str.__str__(value) if isinstance(value, str) else value
+
+
+def _choice(kind: str, value: object, allowed: tuple[str, ...], hint: str = "") -> str:
+    plain = _plain(value)
+    if not isinstance(plain, str) or plain not in allowed:
+        raise EngineError(
+            f"{kind} {_show(value)} is not known; choose one of {', '.join(allowed)}{hint}"
+        )
+    return plain
+
+
+def _show(value: object) -> str:
+    """A short repr for an error message, even of a value whose repr is huge or raises."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"<an integer of {value.bit_length()} bits>"  # repr() of 10**5000 raises
+    try:
+        text = repr(_plain(value)) if isinstance(value, str) else repr(value)
+    except Exception:  # noqa: BLE001 - a hostile __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _use_process(worker: str, output: str | Output) -> bool:
-    if worker == "thread" or isinstance(output, Output) or output not in ("sdl", "pygame"):
+    if worker == "thread" or isinstance(output, Output) or output == "offline":
         return False
+    if worker == "auto" and output not in ("sdl", "pygame"):
+        return False  # a silent engine carries no audio for the game's GIL to starve
     forkable = (
         sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
     )

@@ -85,6 +85,7 @@ class HostedEngine:
         self._wire = Wire(bundle)
         self._rings: Rings | None = None
         self._send_lock = threading.Lock()  # control messages only
+        self._read_lock = threading.Lock()  # the pipe and the event ring have one reader each
         self._pending: deque[Command] = deque()  # commands before start(): sent when it plays
         self._inbox: deque[MusicEvent] = deque()
         self._replies: dict[int, Any] = {}
@@ -167,6 +168,15 @@ class HostedEngine:
                 return False
 
     def _read(self, wait: float = 0.0) -> None:
+        # a game thread finding another one reading goes without: update() never waits
+        if not (self._read_lock.acquire(timeout=wait) if wait else self._read_lock.acquire(False)):
+            return
+        try:
+            self._read_now(wait)
+        finally:
+            self._read_lock.release()
+
+    def _read_now(self, wait: float) -> None:
         rings = self._rings
         if rings is not None:
             for record in rings.events.read():
@@ -252,16 +262,17 @@ class HostedEngine:
 
     def update(self) -> list[MusicEvent]:
         self._read()
-        inbox = self._inbox
-        out = [inbox.popleft() for _ in range(len(inbox))]  # watch()'s thread may add meanwhile
+        out, inbox = [], self._inbox
+        while inbox:  # popleft: an event another thread (watch()'s too) appends meanwhile is kept
+            out.append(inbox.popleft())
         for event in out:
             if event.kind == "reload":  # the bar grid of the bundle heard from here on
                 clock = MusicalClock(self.sample_rate, self._bundle.tempo, self._bundle.meter)
                 if (clock.tempo, clock.meter) != (self._timing.tempo, self._timing.meter):
                     self._timing = clock.rebased(event.bar, event.frame)
-        if self._problem is not None:
-            out.append(MusicEvent("error", self.frame, -1, 0, self._problem, 0.0))
-            self._problem = None
+        problem, self._problem = self._problem, None
+        if problem is not None:
+            out.append(MusicEvent("error", self.frame, -1, 0, problem, 0.0))
         return out
 
     def stats(self) -> EngineStats:
@@ -288,6 +299,8 @@ class HostedEngine:
 
     @property
     def output(self) -> str:
+        if self._stats is not None:  # "silent" once a device that failed mid-session gave way
+            return self._stats.output
         return self._output_name
 
     @property

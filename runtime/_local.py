@@ -134,7 +134,11 @@ class LocalEngine:
             scheduler.start()
             try:
                 self._output, self._output_warning = open_output(
-                    self._output_choice, self._mixer.process, self.sample_rate, self.buffer_frames
+                    self._output_choice,
+                    self._mixer.process,
+                    self.sample_rate,
+                    self.buffer_frames,
+                    on_fault=self._errors.append,  # a device failing mid-session: update() says so
                 )
             except BaseException:
                 scheduler.stop()
@@ -237,8 +241,11 @@ class LocalEngine:
         out: list[MusicEvent] = []
         while self._notices:
             out.append(MusicEvent("error", self._mixer.frame, -1, 0, self._notices.popleft(), 0.0))
-        if self._errors:
-            error = self._errors.pop(0)
+        try:
+            error: BaseException | None = self._errors.pop(0)
+        except IndexError:  # none, or another game thread took it first
+            error = None
+        if error is not None:
             out.append(
                 MusicEvent(
                     "error", self._mixer.frame, -1, 0, f"{type(error).__name__}: {error}", 0.0
@@ -379,11 +386,12 @@ class LocalEngine:
             },
             "reloads": self._mixer.reloads,
             "bars": bars,
-            "transitions": [t.as_dict() for t in self._mixer.transitions],
+            # list() copies in one step; iterating the mixer's deques while it appends would raise
+            "transitions": [t.as_dict() for t in list(self._mixer.transitions)],
             "stingers": [
                 s.as_dict()
                 | {"chord": self._composer.chord_name(s.chord) if s.chord >= 0 else None}
-                for s in self._mixer.stinger_log
+                for s in list(self._mixer.stinger_log)
             ],
             "underruns": stats.underruns,
             "fallback_bars": stats.fallback_bars,

@@ -12,13 +12,14 @@ offline  no thread: ``MusicEngine.render`` pulls audio as fast as it can
 ======== =====================================================================
 
 ``open_output`` falls back from a device that cannot open to ``silent``, with
-one warning, so a game never crashes for want of a sound card.
+one warning, so a game never crashes for want of a sound card; a device that
+fails while playing gives way to ``silent`` at the same frame (``FallbackOutput``).
 """
 
-from ._base import FillFn, Output, OutputError
+from ._base import FailFn, FillFn, Output, OutputError
 from ._files import read_disk_audio, read_wav, write_wav
 from ._offline import OfflineOutput
-from ._open import open_output
+from ._open import FallbackOutput, open_output
 from ._sdl import SdlOutput
 from ._silent import SilentOutput
 
@@ -26,6 +27,8 @@ __all__ = [
     "Output",
     "OutputError",
     "FillFn",
+    "FailFn",
+    "FallbackOutput",
     "open_output",
     "SdlOutput",
     "SilentOutput",

@@ -12,6 +12,25 @@ at 48 kHz: 85 ms) plus the gain smoothing, and the feeder may be kept from
 running for most of that time without a glitch. ``SdlOutput(queue_blocks=...)``
 sets it; the feeder wakes every quarter of the queue (at most every 10 ms).
 
+The depth adapts to how late the feeder is: a wake-up that finds less than
+half the queue left (the feeder was kept from running for half of it, as on a
+machine busy with other processes) doubles the depth, up to
+``max_queue_blocks`` (default 32 blocks: 340 ms at 512 frames); after
+``CALM_SECONDS`` without one, and if the longest the feeder went without running
+in that time fits in a quarter of the queue, it halves again, down to
+``queue_blocks``. The first
+``WARM_UP_SECONDS``, when the game is still loading and the first bars are being
+composed, play on a queue four times as deep (the feeder is likeliest to
+be kept waiting then). So an idle machine keeps the short latency,
+and a loaded one trades latency for no glitches.
+
+A device that fails while playing is noticed here, on the feeder's next wake-up:
+SDL reports it stopped (SDL's disk driver closes the device when a write fails;
+an unplugged device does the same), ``SDL_QueueAudio`` refuses audio, the queue
+has not drained for ``STALL_SECONDS`` (a hung driver), or the feeder itself
+raises. The feeder then stops, closes the device and calls ``failed``, and the
+engine plays on silently from the same frame (``outputs._open.FallbackOutput``).
+
 SDL comes with pygame; it is called through ctypes (which releases the GIL around
 each call) from the very library pygame loaded. Headless machines set
 ``SDL_AUDIODRIVER=disk`` (SDL then writes the stream to ``SDL_DISKAUDIOFILE``)
@@ -34,9 +53,14 @@ import numpy as np
 
 from ._base import FillFn, Output, OutputError
 
-__all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS"]
+__all__ = ["SdlOutput", "DEFAULT_QUEUE_BLOCKS", "DEFAULT_MAX_QUEUE_BLOCKS", "STALL_SECONDS"]
 
 DEFAULT_QUEUE_BLOCKS = 8
+DEFAULT_MAX_QUEUE_BLOCKS = 32
+CALM_SECONDS = 30.0  # this long without a late wake-up, and the queue halves towards its start
+WARM_UP_SECONDS = 5.0  # the first seconds (the game loading): a queue four times as deep
+STALL_SECONDS = 2.0  # a device that takes no audio for this long (and 4 queues' time) has hung
+_SDL_AUDIO_STOPPED = 0  # SDL_GetAudioDeviceStatus: closed, or disconnected by its driver
 _SDL_INIT_AUDIO = 0x00000010
 _AUDIO_F32SYS = 0x8120 if sys.byteorder == "little" else 0x9120
 _FRAME_BYTES = 8  # two float32 channels
@@ -56,14 +80,29 @@ class _AudioSpec(ctypes.Structure):
     ]
 
 
+class DeviceFailed(Exception):
+    """The device stopped playing while the feeder was feeding it."""
+
+
 class SdlOutput(Output):
     name = "sdl"
 
-    def __init__(self, queue_blocks: int = DEFAULT_QUEUE_BLOCKS) -> None:
+    def __init__(
+        self, queue_blocks: int = DEFAULT_QUEUE_BLOCKS, max_queue_blocks: int | None = None
+    ) -> None:
         super().__init__()
         if not isinstance(queue_blocks, int) or not 2 <= queue_blocks <= 64:
             raise OutputError(f"queue_blocks {queue_blocks!r} must be an integer in 2..64")
+        if max_queue_blocks is None:
+            max_queue_blocks = max(queue_blocks, DEFAULT_MAX_QUEUE_BLOCKS)
+        if not isinstance(max_queue_blocks, int) or not queue_blocks <= max_queue_blocks <= 64:
+            raise OutputError(
+                f"max_queue_blocks {max_queue_blocks!r} must be an integer in {queue_blocks}..64"
+            )
         self.queue_blocks = queue_blocks
+        self.max_queue_blocks = max_queue_blocks
+        self.depth_blocks = queue_blocks  # the queue's depth now: it adapts to late wake-ups
+        self.late_wakeups = 0  # wake-ups that found less than half the queue left
         self.device = 0
         self.driver = ""
         self._sdl: Any = None
@@ -93,13 +132,13 @@ class SdlOutput(Output):
         driver = sdl.SDL_GetCurrentAudioDriver()
         self.driver = driver.decode() if driver else ""
         block = np.zeros((block_frames, 2), dtype=np.float32)
-        target = self.queue_blocks * block_frames
-        self._top_up(fill, block, target)  # the first blocks are queued before it plays
+        self.depth_blocks = min(self.max_queue_blocks, 4 * self.queue_blocks)  # warming up
+        self._top_up(fill, block, self.depth_blocks * block_frames)  # queued before it plays
         sdl.SDL_PauseAudioDevice(device, 0)
         self._running = True
         self._thread = threading.Thread(
             target=self._feed,
-            args=(fill, block, target, sample_rate),
+            args=(fill, block, sample_rate),
             name="adaptive-sdl-feeder",
             daemon=True,
         )
@@ -115,33 +154,67 @@ class SdlOutput(Output):
             except Exception:  # a broken mixer must not kill the feeder: play silence, count it
                 block.fill(0.0)
                 self.fill_errors += 1
-            sdl.SDL_QueueAudio(device, block.ctypes.data, block.nbytes)
+            if sdl.SDL_QueueAudio(device, block.ctypes.data, block.nbytes) < 0:
+                raise DeviceFailed(f"SDL refused the audio: {_error(sdl)}")
             queued += block.shape[0]
         self._queued_frames = queued
         return int(starved)
 
-    def _feed(self, fill: FillFn, block: np.ndarray, target: int, sample_rate: int) -> None:
-        # wake when a quarter of the queue has played: a late wake-up still finds audio queued
-        nap = min(0.25 * target / sample_rate, 0.01)
-        while self._running:
-            self.underruns += self._top_up(fill, block, target)
-            time.sleep(nap)
+    def _feed(self, fill: FillFn, block: np.ndarray, sample_rate: int) -> None:
+        drained_at = woke = time.monotonic()
+        calm_since = drained_at - CALM_SECONDS + WARM_UP_SECONDS  # the warm-up ends sooner
+        worst_gap = 0.0  # the longest the feeder went without running, since calm_since
+        try:
+            while self._running:
+                target = self.depth_blocks * block.shape[0]
+                if self._sdl.SDL_GetAudioDeviceStatus(self.device) == _SDL_AUDIO_STOPPED:
+                    raise DeviceFailed(
+                        f"the {self.driver or 'SDL'} device stopped: {_error(self._sdl)}"
+                    )
+                queued = self._sdl.SDL_GetQueuedAudioSize(self.device) // _FRAME_BYTES
+                now = time.monotonic()
+                worst_gap, woke = max(worst_gap, now - woke), now
+                if queued < self._queued_frames:
+                    drained_at = now
+                elif now - drained_at > max(STALL_SECONDS, 4.0 * target / sample_rate):
+                    raise DeviceFailed(f"the device took no audio for {now - drained_at:.1f} s")
+                if queued < target // 2:  # kept from running for half the queue: deepen it
+                    self.late_wakeups += 1
+                    self.depth_blocks = min(self.max_queue_blocks, 2 * self.depth_blocks)
+                    calm_since, worst_gap = now, 0.0
+                elif now - calm_since > CALM_SECONDS and self.depth_blocks > self.queue_blocks:
+                    # halve only if the worst gap of the calm spell would leave half of that
+                    if worst_gap * sample_rate < target // 4:
+                        self.depth_blocks = max(self.queue_blocks, self.depth_blocks // 2)
+                    calm_since, worst_gap = now, 0.0
+                target = self.depth_blocks * block.shape[0]
+                self.underruns += self._top_up(fill, block, target)
+                # wake when a quarter of the queue has played: a late wake-up still finds audio
+                time.sleep(min(0.25 * target / sample_rate, 0.01))
+        except Exception as exc:  # noqa: BLE001 - whatever broke, the game must not crash
+            reason = str(exc) if isinstance(exc, DeviceFailed) else f"{type(exc).__name__}: {exc}"
+            if self._running:  # not a stop() racing a closing device
+                self._running = False
+                self._close()
+                self.failed(reason)
 
     def pending_frames(self) -> int:
-        return self._queued_frames
+        return self._queued_frames if self._running else 0
 
     def stop(self) -> None:
         self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
-        sdl, device = self._sdl, self.device
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
+        self._close()
+
+    def _close(self) -> None:
+        sdl, device, self.device = self._sdl, self.device, 0
         if sdl is not None and device:
             sdl.SDL_PauseAudioDevice(device, 1)
             sdl.SDL_ClearQueuedAudio(device)
             sdl.SDL_CloseAudioDevice(device)
             sdl.SDL_QuitSubSystem(_SDL_INIT_AUDIO)
-        self.device = 0
 
 
 def _error(sdl: Any) -> str:
@@ -184,6 +257,7 @@ def _sdl() -> Any:
             "SDL_GetQueuedAudioSize": ([u32], u32),
             "SDL_ClearQueuedAudio": ([u32], None),
             "SDL_CloseAudioDevice": ([u32], None),
+            "SDL_GetAudioDeviceStatus": ([u32], c_int),
         }
         for name, (args, result) in signatures.items():
             function = getattr(lib, name)

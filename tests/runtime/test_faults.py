@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import adaptive
@@ -47,42 +46,3 @@ def test_a_failing_composer_restarts_and_later_changes_land_on_their_bar(
     timing = engine.timing
     assert transition.name == "combat" and transition.frame == timing.bar_start(transition.bar)
     assert transition.bar > bar.bar and transition.frame > asked
-
-
-def test_eight_threads_calling_at_random_lose_nothing(bundle: adaptive.Bundle) -> None:
-    engine = MusicEngine(bundle, output="silent", worker="thread", seed=3)
-    states, stingers = list(bundle.states), list(bundle.stingers)
-    errors: list[BaseException] = []
-    stop = threading.Event()
-
-    def hammer(seed: int) -> None:
-        import random
-
-        rng = random.Random(seed)
-        try:
-            while not stop.is_set():
-                choice = rng.random()
-                if choice < 0.6:
-                    engine.set_parameter("intensity", rng.random())
-                elif choice < 0.8:
-                    engine.set_state(rng.choice(states), sync=rng.choice(["bar", "beat"]))
-                elif stingers:
-                    engine.trigger(rng.choice(stingers))
-                engine.stats()
-        except BaseException as exc:  # noqa: BLE001 - any escape fails the test
-            errors.append(exc)
-
-    with engine:
-        threads = [threading.Thread(target=hammer, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        time.sleep(4.0)
-        stop.set()
-        for t in threads:
-            t.join(timeout=10)
-        engine.set_parameter("intensity", 0.123)  # the last word
-        wait_for_events(engine, 10, lambda _: abs(engine.parameters["intensity"] - 0.123) < 1e-9)
-        alive = engine.update()
-    assert not errors and not any(t.is_alive() for t in threads)
-    assert abs(engine.parameters["intensity"] - 0.123) < 1e-9  # no update was lost
-    assert engine.stats().callbacks > 0 and alive is not None

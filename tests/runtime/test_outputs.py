@@ -187,3 +187,31 @@ def test_silent_output_runs_in_real_time() -> None:
 def test_sdl_output_rejects_a_bad_queue_depth() -> None:
     with pytest.raises(OutputError, match="queue_blocks"):
         SdlOutput(queue_blocks=1)
+
+
+def test_sdl_queue_deepens_after_the_feeder_was_kept_from_running(tmp_path: Path) -> None:
+    """A feeder starved for most of its queue (here: the GIL held 300 ms) doubles the queue's depth."""
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from runtime import SdlOutput
+        output = SdlOutput(queue_blocks=2, max_queue_blocks=64)  # 2 x 512 frames: 21 ms
+        output.start(lambda out: out.fill(0.1), 48000, 512)
+        time.sleep(0.2)
+        before = output.depth_blocks  # deeper while warming up
+        sys.setswitchinterval(5.0)  # the feeder cannot run until this loop ends
+        spin = time.perf_counter()
+        while time.perf_counter() - spin < 0.3:
+            pass
+        sys.setswitchinterval(0.005)
+        time.sleep(0.2)
+        print(before, output.depth_blocks, output.late_wakeups, output.pending_frames())
+        output.stop()
+        """
+    )
+    env = {"SDL_AUDIODRIVER": "disk", "SDL_DISKAUDIOFILE": str(tmp_path / "deep.raw")}
+    done = run_script(script, env=env)
+    assert done.returncode == 0, done.stderr
+    before, after, late, pending = (int(x) for x in done.stdout.split()[-4:])
+    assert before >= 8 and after > before and late >= 1  # deepened (a busy machine: sooner)
+    assert pending >= after * 512 // 2  # and the deeper queue is kept full
