@@ -366,7 +366,7 @@ def _train_and_export(
     from ._train.harmony import ChordSequence, fit_harmony
     from ._train.sequence import SequenceStep, build_windows, train_sequence
 
-    states = list(style.states)
+    states = style.trained_states()  # a state that borrows material is not trained
     harmony_features = condition_features(states)
     vocab = Vocabulary.default()
     spb = style.meter.steps_per_bar
@@ -646,7 +646,7 @@ def _drum_data(
     the groove table the runtime picks from, and the raw attribute corpus."""
     from ._train.drums import DrumData
 
-    states = list(style.states)
+    states = style.trained_states()  # a state that borrows material is not trained
     spb = style.meter.steps_per_bar
     onsets, velocities, timings, raws, labels = [], [], [], [], []
     for imp in imported:
@@ -755,7 +755,7 @@ def _manifest(
         **shared,
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         vocabulary=Vocabulary.default().tokens,
-        conditioning=tuple(condition_features(list(style.states))),
+        conditioning=tuple(condition_features(style.trained_states())),
         provenance=tuple(provenance),
         training=TrainingRecord(
             config=config.to_dict(),
