@@ -32,6 +32,9 @@ def _need_extra(what: str, exc: ImportError) -> MissingExtraError:
 
 
 def cmd_bake(args: argparse.Namespace) -> None:
+    if args.reuse_models is not None:
+        _rebake(args)
+        return
     try:
         from ._bake import bake  # torch is imported only for baking
     except ImportError as exc:
@@ -43,6 +46,20 @@ def cmd_bake(args: argparse.Namespace) -> None:
     size = result.out_path.stat().st_size / 1024
     print(
         f"baked {result.out_path} ({size:.0f} KiB, sha256 {result.sha256[:12]}) in {result.seconds:.1f} s"
+    )
+
+
+def _rebake(args: argparse.Namespace) -> None:
+    """The style's manifest over an earlier bundle's models: seconds, no training."""
+    if args.seed is not None:
+        raise AdaptiveError("--seed trains models; --reuse-models keeps the old ones: give one")
+    from ._bake import rebake_manifest
+
+    digest = rebake_manifest(args.style, args.reuse_models, args.out)
+    size = Path(args.out).stat().st_size / 1024
+    print(
+        f"baked {args.out} ({size:.0f} KiB, sha256 {digest[:12]}) with the models of "
+        f"{args.reuse_models}, not retrained"
     )
 
 
@@ -89,6 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("-o", "--out", required=True, help="output bundle path (written atomically)")
     bake.add_argument("--seed", type=int, default=None)
     bake.add_argument("--quiet", action="store_true", help="no progress bar")
+    bake.add_argument(
+        "--reuse-models",
+        metavar="BUNDLE",
+        default=None,
+        help="keep this bundle's trained models and write only the style's manifest "
+        "(mix, states, parameters, stingers, transitions); no training",
+    )
     bake.set_defaults(run=cmd_bake)
 
     evaluate = sub.add_parser(
