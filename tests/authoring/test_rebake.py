@@ -117,3 +117,21 @@ def test_a_style_the_models_cannot_play_is_refused_by_field(
         rebake_manifest(style, out, out)
     assert str(style) in str(caught.value)
     assert out.read_bytes() == tiny_bundle_path.read_bytes()  # left as it was
+
+
+def test_a_fresh_bake_trains_only_the_states_that_borrow_nothing(
+    tiny_style_path: Path, tmp_path: Path
+) -> None:
+    from authoring import bake
+
+    result = bake(with_extra(tiny_style_path), tmp_path / "fresh.adaptive", progress=False)
+    bundle = adaptive.read_bundle(result.out_path)
+    assert "victory" in bundle.states
+    assert [f for f in bundle.spec.conditioning if f.startswith("state:")] == [
+        "state:explore",
+        "state:combat",
+    ]
+    for name, model in bundle.models.items():
+        assert "state:victory" not in model.conditioning, name
+    grooves = bundle.models["drums_generator"].meta["grooves"]
+    assert all(set(g["states"]) == {"explore", "combat"} for g in grooves)
