@@ -278,7 +278,7 @@ def _with_mood(bundle: adaptive.Bundle, valence: float, arousal: float) -> adapt
     manifest = copy.deepcopy(dict(bundle.manifest))
     for spec in manifest["states"].values():
         spec["valence"], spec["arousal"] = valence, arousal
-    return replace(bundle, manifest=manifest)
+    return replace(bundle, manifest=manifest, spec=None)  # the typed spec follows the manifest
 
 
 # --- the drum critic ---------------------------------------------------------------------
