@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import adaptive
-from authoring._loudness import calibrate, integrated_loudness
+from authoring._loudness import calibrate, integrated_loudness, reference_timeline
 from runtime import MusicEngine, load_timeline, render_timeline
 
 pytest.importorskip("pyloudnorm")
@@ -36,3 +36,10 @@ def test_default_render_meets_the_loudness_target_after_the_master_gain() -> Non
     after = audio.astype(np.float64) * 10.0 ** (result.gain_db / 20.0)
     loudness = integrated_loudness(after, engine.sample_rate)
     assert abs(loudness - result.target_lufs) <= 1.0, (loudness, result)
+
+
+def test_the_reference_leaves_out_states_that_borrow_material() -> None:
+    """Victory and game over are mixes of trained material at levels the designer chose."""
+    timeline = reference_timeline(adaptive.load_bundle())
+    visited = [e.name for e in timeline.events if e.kind == "state"]
+    assert visited == ["explore", "combat", "boss"]
