@@ -206,11 +206,7 @@ def bake(
     style, extras = _load_style_with_extras(Path(style_path))
     style, moods = _apply_moods(style, extras)
     config = resolve_config(style.training, overrides, seed=seed, style_path=style.path)
-    out = Path(out_path)
-    if out.is_dir():  # fail before minutes of training, not at the final rename
-        raise BundleError(
-            f"{out}: is a directory; give the bundle's file path, e.g. {out / 'style.adaptive'}"
-        )
+    out = _bundle_file(out_path)  # fail before minutes of training, not at the final rename
 
     with _Progress(progress).running() as ui:
         # before torch loads: a bad MIDI file fails fast
@@ -251,6 +247,15 @@ def bake(
         bars=sum(len(imp.bars) for imp in imported),
         config=config.to_dict(),
     )
+
+
+def _bundle_file(out_path: str | os.PathLike[str]) -> Path:
+    out = Path(out_path)
+    if out.is_dir():
+        raise BundleError(
+            f"{out}: is a directory; give the bundle's file path, e.g. {out / 'style.adaptive'}"
+        )
+    return out
 
 
 def _import_all(style: Style, ui: _Progress) -> tuple[list[ImportedSource], list[Path]]:
@@ -797,6 +802,7 @@ def rebake_manifest(
         adaptive bake examples/default/style.toml \\
             --reuse-models adaptive/data/default.adaptive -o adaptive/data/default.adaptive
     """
+    out = _bundle_file(out_path)
     style, extras = _load_style_with_extras(Path(style_path))
     style, moods = _apply_moods(style, extras)
     old = read_bundle(old_bundle)
@@ -830,7 +836,7 @@ def rebake_manifest(
         check_links(manifest)
     except SchemaError as exc:
         raise fail(exc.where, exc.message) from None
-    return write_bundle(out_path, manifest, old.models)
+    return write_bundle(out, manifest, old.models)
 
 
 def _reused_provenance(

@@ -119,6 +119,11 @@ def test_a_style_the_models_cannot_play_is_refused_by_field(
     assert out.read_bytes() == tiny_bundle_path.read_bytes()  # left as it was
 
 
+def test_an_out_path_that_is_a_directory(tiny_style_path: Path, tiny_bundle_path: Path) -> None:
+    with pytest.raises(adaptive.BundleError, match="is a directory"):
+        rebake_manifest(tiny_style_path, tiny_bundle_path, tiny_style_path.parent)
+
+
 def test_a_fresh_bake_trains_only_the_states_that_borrow_nothing(
     tiny_style_path: Path, tmp_path: Path
 ) -> None:
