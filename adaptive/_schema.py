@@ -34,10 +34,13 @@ Field table (style key / manifest key, range, default):
     needs preset), soundfont (style only: a path relative to the style file)
 [states.NAME] (1..64 states)
     valence (0..1, 0.5), arousal (0..1, 0.5), stems ({stem = gain 0..2}), mood (text, ""),
-    tempo (30..300, none: the style tempo)
+    tempo (30..300, none: the style tempo), material (a state name, none: its own; the
+    trained state whose learned material it plays: not itself, not a state that borrows;
+    in a bundle, a state of ``conditioning``)
 [parameters.NAME] (1..64; ``intensity`` always exists, within 0..1)
     min (0), max (1; above min), default (min; within [min, max]), seek (units per second
-    0..1e6, 0 = immediate)
+    0..1e6, 0 = immediate), valence / arousal (-1..1, 0: added to the state's valence /
+    arousal at max, in proportion from min; the sum is clamped to 0..1)
 [stingers.NAME] (0..64 stingers)
     instrument (INSTRUMENTS, "lead"), notes (1..64 of [step 0..63, semitones -36..48,
     steps 1..64, velocity 1..127]; required), gain (0..2, 0.8), sync (immediate/beat/bar,
@@ -688,6 +691,17 @@ class StateSpec:
     stems: Mapping[str, float] = _core(Gains(), factory=dict, doc="per-stem gain multipliers")
     mood: str = _opt(Text(256, empty=True), "", doc='words, e.g. "tense, dark, driving"')
     tempo: float | None = _opt(Number(30.0, 300.0), None, doc="overrides the style tempo")
+    material: str | None = _opt(
+        Name(),
+        None,
+        doc="a trained state whose learned material this state plays (the models are "
+        "conditioned on that state); its own if left out",
+    )
+
+    @property
+    def trained_as(self) -> str:
+        """The state the models are conditioned on while this state plays."""
+        return self.material or self.name
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -699,6 +713,17 @@ class ParameterSpec:
     maximum: float = _core(Number(-1e9, 1e9), 1.0, key="max")
     default: float = _core(Number(-1e9, 1e9), doc="min if left out")
     seek: float = _opt(Number(0.0, 1e6), 0.0, doc="units per second toward a new value; 0 jumps")
+    valence: float = _opt(
+        Number(-1.0, 1.0), 0.0, doc="added to the state's valence at max, in proportion from min"
+    )
+    arousal: float = _opt(
+        Number(-1.0, 1.0), 0.0, doc="added to the state's arousal at max, in proportion from min"
+    )
+
+    def share(self, value: float) -> float:
+        """Where ``value`` sits in [min, max], as 0..1."""
+        span = self.maximum - self.minimum
+        return min(1.0, max(0.0, (value - self.minimum) / span))
 
     @staticmethod
     def context_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -816,6 +841,26 @@ class Music(Header):
         spec = self.states.get(state)
         return spec.tempo if spec is not None and spec.tempo is not None else self.tempo
 
+    def mood(self, state: str, parameters: Mapping[str, float]) -> tuple[float, float]:
+        """The valence and arousal the models are conditioned on: the state's own, moved by
+        every parameter that declares a shift (in proportion to where it sits in its range),
+        each clamped to 0..1. A parameter named ``valence`` sets the valence outright."""
+        spec = self.states.get(state)
+        valence = spec.valence if spec is not None else 0.5
+        arousal = spec.arousal if spec is not None else 0.5
+        if "valence" in self.parameters and "valence" in parameters:
+            valence = parameters["valence"]
+        for name, parameter in self.parameters.items():
+            if (parameter.valence or parameter.arousal) and name in parameters:
+                share = parameter.share(parameters[name])
+                valence += parameter.valence * share
+                arousal += parameter.arousal * share
+        return min(1.0, max(0.0, valence)), min(1.0, max(0.0, arousal))
+
+    def trained_states(self) -> list[str]:
+        """The states the models learn from: those that borrow no other state's material."""
+        return [name for name, spec in self.states.items() if spec.material is None]
+
     def transition(self, from_state: str, to_state: str) -> TransitionSpec:
         """The most specific rule for a move (exact > from > to > any), or the default rule."""
         best: tuple[int, TransitionSpec] | None = None
@@ -855,6 +900,7 @@ def check_links(music: Music, where: str = "", header: str = "style") -> None:
                     f"{prefix}states.{state.name}.stems.{stem}",
                     f"is not a stem; stems: {', '.join(stems)}",
                 )
+    _check_materials(music, prefix)
     seen: dict[tuple[str, str], int] = {}
     for i, rule in enumerate(music.transitions):
         for attr, key in (("from_state", "from"), ("to_state", "to")):
@@ -885,6 +931,43 @@ def check_links(music: Music, where: str = "", header: str = "style") -> None:
         if not 0.0 <= value <= 1.0:
             raise SchemaError(
                 f"{prefix}parameters.intensity.{key}", f"must be within [0, 1], got {value:g}"
+            )
+
+
+def _check_materials(music: Music, prefix: str) -> None:
+    """A borrowed material is a state's own; in a bundle, one the models were trained on."""
+    trained = music.trained_states()
+    learned = None
+    if isinstance(music, Manifest):
+        learned = [s for s in music.states if f"state:{s}" in music.conditioning]
+    for state in music.states.values():
+        material = state.material
+        where = f"{prefix}states.{state.name}.material"
+        if material is None:
+            if learned and state.name not in learned:  # models that know states, not this one
+                raise SchemaError(
+                    where,
+                    f"is missing; the models were not trained on state {state.name!r}, so it "
+                    f"must borrow the material of one that was: {', '.join(learned)}",
+                )
+            continue
+        if material == state.name:
+            raise SchemaError(where, "names the state itself; leave it out")
+        if material not in music.states:
+            raise SchemaError(
+                where, f"is {material!r}, not a state; states: {', '.join(music.states)}"
+            )
+        if material not in trained:
+            raise SchemaError(
+                where,
+                f"is {material!r}, which borrows {music.states[material].material!r} itself; "
+                f"borrow one of: {', '.join(trained)}",
+            )
+        if learned is not None and material not in learned:
+            raise SchemaError(
+                where,
+                f"is {material!r}, a state the models were not trained on; trained: "
+                f"{', '.join(learned) or 'none'}",
             )
 
 

@@ -213,13 +213,22 @@ def _parse_source(
         where,
     )
     file = r.string(raw, "file", f"{where}.file")
-    tagged = raw.get("states", list(states))
+    # a state that borrows another's material has no sources of its own
+    trained = [name for name, spec in states.items() if spec.material is None]
+    tagged = raw.get("states", trained)
     if not isinstance(tagged, list) or not tagged:
         raise r.fail(f"{where}.states", f"must be a non-empty list of state names, got {tagged!r}")
     for state in tagged:
         if state not in states:
             raise r.fail(
                 f"{where}.states", f"{state!r} is not a state; states: {', '.join(states)}"
+            )
+        if state not in trained:
+            raise r.fail(
+                f"{where}.states",
+                f"{state!r} plays the material of {states[state].material!r} "
+                f"(states.{state}.material), so it learns from no source; "
+                f"tag one of: {', '.join(trained)}",
             )
     mappings: dict[str, dict[str, tuple[int, ...]]] = {}
     for field_name, lo, hi in (("tracks", 0, 255), ("channels", 1, 16)):

@@ -6,7 +6,8 @@
 
 ``bake`` imports the style's MIDI sources (``import_midi``), trains one model
 per musical role (torch, CPU), exports each to ONNX with a parity check and
-writes one bundle atomically. The names below load on first use, so
+writes one bundle atomically. ``rebake_manifest`` writes a style's new manifest
+over an earlier bundle's models, for edits that need no training. The names below load on first use, so
 ``import authoring`` (and the ``adaptive`` CLI) work without the authoring
 extra until a command needs torch or mido.
 """
@@ -17,12 +18,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._bake import BakeResult, ModelStats, bake
+    from ._bake import BakeResult, ModelStats, bake, rebake_manifest
     from ._midi import ImportedSource, estimate_key, import_midi
     from ._train.config import TrainingConfig
 
 __all__ = [
     "bake",
+    "rebake_manifest",
     "BakeResult",
     "ModelStats",
     "import_midi",
@@ -33,6 +35,7 @@ __all__ = [
 
 _HOMES = {
     "bake": "._bake",
+    "rebake_manifest": "._bake",
     "BakeResult": "._bake",
     "ModelStats": "._bake",
     "import_midi": "._midi",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adaptive._bundle import ModelEntry, write_bundle
+from adaptive._bundle import ModelEntry, read_bundle, write_bundle
 from adaptive._conditioning import (
     ATTRIBUTES,
     bar_attributes,
@@ -38,8 +38,15 @@ from adaptive._conditioning import (
 )
 from adaptive._errors import AdaptiveError, BundleError, StyleError
 from adaptive._music import DRUM_VOICES, Bar
-from adaptive._schema import Manifest, Music, ProvenanceEntry, TrainingRecord
-from adaptive._style import Style, load_style
+from adaptive._schema import (
+    Manifest,
+    Music,
+    ProvenanceEntry,
+    SchemaError,
+    TrainingRecord,
+    check_links,
+)
+from adaptive._style import SourceSpec, Style, load_style
 from adaptive._tokens import Vocabulary
 
 from . import _distributed
@@ -53,7 +60,7 @@ from ._train.config import TrainingConfig, resolve_config
 if TYPE_CHECKING:
     from ._train.drums import DrumData
 
-__all__ = ["bake", "BakeResult", "ModelStats"]
+__all__ = ["bake", "rebake_manifest", "BakeResult", "ModelStats"]
 
 # The mood the data carries: a minor-key source trains the models as dark music.
 MINOR_VALENCE, MAJOR_VALENCE = 0.2, 0.8
@@ -455,7 +462,7 @@ def _train_and_export(
     from ._train.harmony import ChordSequence, fit_harmony
     from ._train.sequence import SequenceStep, build_windows, train_sequence
 
-    states = list(style.states)
+    states = style.trained_states()  # a state that borrows material is not trained
     harmony_features = condition_features(states)
     vocab = Vocabulary.default()
     spb = style.meter.steps_per_bar
@@ -735,7 +742,7 @@ def _drum_data(
     the groove table the runtime picks from, and the raw attribute corpus."""
     from ._train.drums import DrumData
 
-    states = list(style.states)
+    states = style.trained_states()  # a state that borrows material is not trained
     spb = style.meter.steps_per_bar
     onsets, velocities, timings, raws, labels = [], [], [], [], []
     for imp in imported:
@@ -813,6 +820,17 @@ def _groove_labels(onsets: np.ndarray, seed: int) -> np.ndarray:
     return np.searchsorted(used, labels)
 
 
+def _provenance(style: Style, source: SourceSpec, sha256: str) -> ProvenanceEntry:
+    """A source's credit: its path relative to the style, its digest, licence and attribution."""
+    try:
+        relative = Path(os.path.relpath(source.path, style.path.resolve().parent)).as_posix()
+    except ValueError:  # another drive on Windows
+        relative = source.path.as_posix()
+    return ProvenanceEntry(
+        file=relative, sha256=sha256, license=source.license, attribution=source.attribution
+    )
+
+
 def _manifest(
     style: Style,
     config: TrainingConfig,
@@ -821,22 +839,7 @@ def _manifest(
     seconds: float,
 ) -> Manifest:
     """The bundle's typed manifest: the style's shared fields plus what the bake learned."""
-    base = style.path.resolve().parent
-    provenance = []
-    for imp in imported:
-        source = imp.source
-        try:
-            relative = Path(os.path.relpath(source.path, base)).as_posix()
-        except ValueError:  # another drive on Windows
-            relative = source.path.as_posix()
-        provenance.append(
-            ProvenanceEntry(
-                file=relative,
-                sha256=_sha256_file(source.path),
-                license=source.license,
-                attribution=source.attribution,
-            )
-        )
+    provenance = [_provenance(style, imp.source, _sha256_file(imp.source.path)) for imp in imported]
     import torch  # already loaded by the bake; recorded so a bundle says what trained it
 
     shared = {f.name: getattr(style, f.name) for f in dataclasses.fields(Music)}
@@ -844,7 +847,7 @@ def _manifest(
         **shared,
         created=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         vocabulary=Vocabulary.default().tokens,
-        conditioning=tuple(condition_features(list(style.states))),
+        conditioning=tuple(condition_features(style.trained_states())),
         provenance=tuple(provenance),
         training=TrainingRecord(
             config=config.to_dict(),
@@ -857,3 +860,103 @@ def _manifest(
             },
         ),
     )
+
+
+# --- a new manifest over the models of an earlier bake ---------------------------------------
+
+
+def rebake_manifest(
+    style_path: str | os.PathLike[str],
+    old_bundle: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    calibrate_loudness: bool = True,
+) -> str:
+    """Write a bundle whose manifest comes from the style and whose models are ``old_bundle``'s.
+
+    SoundFont presets are copied again from the style's files, and the master gain is
+    calibrated again to ``mix.loudness_lufs`` (as ``bake`` does), unless
+    ``calibrate_loudness`` is False.
+
+    For edits that need no training: the mix, stem gains and fades, states (a new state
+    borrows a trained state's ``material``), parameters, stingers, transitions, credits.
+    The models, their conditioning, the training record and the bake time are kept. It
+    refuses, naming the style file and field, a style whose models would differ: another
+    meter, other sources, another ``[training]`` value, or a new state that borrows no
+    trained state's material. Returns the new bundle's sha256; ``out_path`` may be
+    ``old_bundle`` (written atomically; on failure the file there stays as it was).
+
+    The default bundle was re-baked this way after its style gained danger, victory and
+    game over::
+
+        adaptive bake examples/default/style.toml \\
+            --reuse-models adaptive/data/default.adaptive -o adaptive/data/default.adaptive
+    """
+    out = check_out_path(out_path)
+    style, extras = _load_style_with_extras(Path(style_path))
+    style, moods = _apply_moods(style, extras)
+    old = read_bundle(old_bundle)
+    trained = old.spec
+
+    def fail(where: str, message: str) -> StyleError:
+        return StyleError(f"{style.path}: field '{where}': {message}")
+
+    if style.meter != trained.meter:
+        raise fail(
+            "style.meter", f"is {style.meter}; the models of {old.path} play {trained.meter}"
+        )
+    for key, value in style.training.items():
+        if (trained.training.config or {}).get(key) != value:
+            raise fail(
+                f"training.{key}",
+                f"is {value!r}; the models of {old.path} were trained with "
+                f"{(trained.training.config or {}).get(key)!r}: bake again to train with it",
+            )
+    provenance = _reused_provenance(style, trained, fail)
+    shared = {f.name: getattr(style, f.name) for f in dataclasses.fields(Music)}
+    manifest = Manifest(
+        **shared,
+        created=trained.created,
+        vocabulary=trained.vocabulary,
+        conditioning=trained.conditioning,
+        provenance=provenance,
+        training=dataclasses.replace(trained.training, moods=moods),
+    )
+    try:  # names the style's field, e.g. a new state that borrows no trained material
+        check_links(manifest)
+    except SchemaError as exc:
+        raise fail(exc.where, exc.message) from None
+    samplers, soundfonts = _soundfont_presets(style, _Progress(False))
+    if soundfonts:
+        manifest = dataclasses.replace(manifest, provenance=(*manifest.provenance, *soundfonts))
+    if calibrate_loudness:
+        manifest, _ = calibrated_manifest(manifest, old.models, samplers)
+    return write_bundle(out, manifest, old.models, samplers)
+
+
+def _reused_provenance(
+    style: Style, trained: Manifest, fail: Callable[[str, str], StyleError]
+) -> tuple[ProvenanceEntry, ...]:
+    """The style's credits for the sources the models learned from; the sources must be those."""
+    learned = {entry.sha256 for entry in trained.provenance}
+    skipped = set(trained.training.skipped_sources)
+    out = []
+    for i, source in enumerate(style.sources):
+        digest = _sha256_file(source.path)
+        if digest in learned:
+            out.append(_provenance(style, source, digest))
+        elif source.path.name not in skipped:
+            raise fail(
+                f"sources[{i}].file",
+                f"{source.path.name} is not a source the models were trained on; "
+                "bake again to learn from it",
+            )
+    missing = learned - {entry.sha256 for entry in out}
+    if missing:
+        names = [e.file for e in trained.provenance if e.sha256 in missing]
+        raise fail(
+            "sources",
+            f"leaves out {len(names)} source(s) the models were trained on "
+            f"({', '.join(names[:3])}); bake again to train without them",
+        )
+    return tuple(out)

@@ -278,7 +278,7 @@ def _with_mood(bundle: adaptive.Bundle, valence: float, arousal: float) -> adapt
     manifest = copy.deepcopy(dict(bundle.manifest))
     for spec in manifest["states"].values():
         spec["valence"], spec["arousal"] = valence, arousal
-    return replace(bundle, manifest=manifest)
+    return replace(bundle, manifest=manifest, spec=None)  # the typed spec follows the manifest
 
 
 # --- the drum critic ---------------------------------------------------------------------
@@ -310,7 +310,7 @@ def _critic_check(
         OnnxModel(bundle.models["drums_generator"]), OnnxModel(bundle.models["drums_critic"])
     )
     rng = np.random.default_rng(12345)
-    states = list(bundle.states)
+    states = bundle.spec.trained_states()  # the states the critic learned (none borrowed)
     picked, random_pick, best_possible, wins = [], [], [], 0
     for t in range(trials):
         state = states[t % len(states)]

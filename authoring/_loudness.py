@@ -3,7 +3,7 @@
 The measurement is pyloudnorm's BS.1770-4 meter (K-weighting, 400 ms blocks,
 absolute and relative gates), which needs scipy: it belongs to authoring and
 is never imported by the runtime. ``calibrate`` renders a reference session
-offline, one that visits every state at a calm and at a busy intensity, and
+offline, one that visits every trained state at a calm and at a busy intensity, and
 returns the master gain that brings it to the style's target; the bake stores
 it in the manifest as ``mix.master_gain_db``.
 """
@@ -52,18 +52,24 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
 def reference_timeline(
     bundle: adaptive.Bundle, seconds_per_state: float = REFERENCE_SECONDS_PER_STATE
 ):  # type: ignore[no-untyped-def]
-    """Every state in turn, first calm (intensity 0.35) then busy (0.85), changing on bars."""
+    """Every trained state in turn, first calm (intensity 0.35) then busy (0.85), changing on bars.
+
+    A state that borrows another's material (a victory or game over) is left out: it is
+    a mix of that material, and its level against it (a quiet game over) is the sound
+    designer's choice, which the master gain must not undo.
+    """
     from runtime._timeline import Timeline
 
     events = []
-    for i, state in enumerate(bundle.states):
+    states = bundle.spec.trained_states()
+    for i, state in enumerate(states):
         start = i * seconds_per_state
         events.append({"time": start, "state": state, "sync": "bar"})
         events.append({"time": start, "parameter": "intensity", "value": 0.35})
         events.append(
             {"time": start + seconds_per_state / 2, "parameter": "intensity", "value": 0.85}
         )
-    duration = seconds_per_state * len(bundle.states)
+    duration = seconds_per_state * len(states)
     return Timeline.from_dict({"duration": duration, "events": events}, "reference timeline")
 
 

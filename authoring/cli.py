@@ -35,6 +35,9 @@ def _need_extra(what: str, exc: ImportError) -> MissingExtraError:
 
 
 def cmd_bake(args: argparse.Namespace) -> None:
+    if args.reuse_models is not None:
+        _rebake(args)
+        return
     from . import _distributed
 
     if args.workers < 1:
@@ -91,6 +94,20 @@ def _write_report(bundle: Any, out: str, *, reference: str | None, quiet: bool =
 
 def cmd_report(args: argparse.Namespace) -> None:
     _write_report(args.bundle, args.out, reference=args.reference, quiet=args.quiet)
+
+
+def _rebake(args: argparse.Namespace) -> None:
+    """The style's manifest over an earlier bundle's models: seconds, no training."""
+    if args.seed is not None:
+        raise AdaptiveError("--seed trains models; --reuse-models keeps the old ones: give one")
+    from ._bake import rebake_manifest
+
+    digest = rebake_manifest(args.style, args.reuse_models, args.out)
+    size = Path(args.out).stat().st_size / 1024
+    print(
+        f"baked {args.out} ({size:.0f} KiB, sha256 {digest[:12]}) with the models of "
+        f"{args.reuse_models}, not retrained"
+    )
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -165,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     job.add_argument("--rdzv-id", default="adaptive-bake", help="the job's name, alike everywhere")
     job.add_argument("--node-rank", type=int, default=None, help="this machine's rank (optional)")
+    bake.add_argument(
+        "--reuse-models",
+        metavar="BUNDLE",
+        default=None,
+        help="keep this bundle's trained models and write only the style's manifest "
+        "(mix, states, parameters, stingers, transitions); no training",
+    )
     bake.set_defaults(run=cmd_bake)
 
     report = sub.add_parser(

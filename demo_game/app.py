@@ -39,6 +39,7 @@ STOP_TIMEOUT_S = 15.0
 BOT_TITLE_S = 1.0  # the headless bot waits this long on the title screen...
 BOT_END_S = 3.0  # ...and on victory / game over, before it plays again
 # What SDL's disk driver prints (as CRITICAL) when it opens: expected in headless mode.
+CUE_BARS = 4  # the engine's exit cues mark the end of every 4-bar phrase (sync "cue")
 END_GRACE_S = 0.8  # a dash key still held at the end must not skip the end screen
 DISK_BANNER = ("SDL disk i/o audio driver", "Writing to file [")
 
@@ -660,6 +661,7 @@ def _finish(
         "kills": world.kills,
         "bosses_defeated": world.bosses_defeated,
         "mood_parameter": director.mood_parameter,
+        "parameters_sent": {k: list(v) for k, v in director.parameters_sent.items()},
         "bundle": {
             "name": game.renderer.info.name,
             "sources": len(game.renderer.info.sources),
@@ -705,10 +707,12 @@ def _finish(
 
 
 def _with_boundaries(engine_report: Mapping[str, Any], beats_per_bar: int) -> list[dict[str, Any]]:
-    """The engine's transitions, each marked with whether it landed on a bar or beat start.
+    """The engine's transitions, each marked with whether it landed on a bar or beat start,
+    or on a phrase start (every ``CUE_BARS`` bars: where ``cue`` lands).
 
     The boundaries come from the bars the engine played (their start and length),
-    so the check does not trust the engine's own arithmetic.
+    so the check does not trust the engine's own arithmetic. ``sync`` is the style's
+    rule for the pair: the game asks for states without one.
     """
     bars = {bar["index"]: bar for bar in engine_report.get("bars", [])}
     out = []
@@ -720,7 +724,8 @@ def _with_boundaries(engine_report: Mapping[str, Any], beats_per_bar: int) -> li
             abs(landed - (bar["start_frame"] + b * bar["frames"] / beats_per_bar)) <= 1.0
             for b in range(beats_per_bar)
         )
-        out.append({**t, "on_bar_start": on_bar, "on_beat": on_beat})
+        on_phrase = on_bar and bar["index"] % CUE_BARS == 0
+        out.append({**t, "on_bar_start": on_bar, "on_beat": on_beat, "on_phrase_start": on_phrase})
     return out
 
 

@@ -2,11 +2,13 @@
 
 Every frame the director turns the world's threat into the ``intensity``
 parameter (smoothed: quick to rise, slow to fall, the way a film score follows
-danger), the world's ``danger`` into the bundle's mood parameter if it declares
-one, picks a mood (explore / combat / boss / victory / game over) with
-hysteresis so the music does not flap, asks for a state change only when the
-mood changes, fires stingers for game events, and hands the engine's beat/bar
-events back to the game so gameplay and visuals move with the music.
+danger), the world's ``danger`` (lost health, the pack, a boss) into the
+bundle's mood parameter if it declares one, picks a mood (explore / combat /
+boss / victory when a boss falls / game over) with hysteresis so the music does
+not flap, asks for a state change only when the mood changes, fires stingers
+for game events, and hands the engine's beat/bar events back to the game so
+gameplay and visuals move with the music. Where a change lands (bar, beat) and
+how it fades is the style's ``[[transitions]]`` rule for the pair, not the game's.
 
 It also measures what the engine costs the game: the wall time spent inside the
 engine's calls, per frame.
@@ -53,15 +55,10 @@ MOOD_STATES: Mapping[str, tuple[str, ...]] = {
     "game_over": ("game_over", "gameover", "defeat", "explore"),
 }
 
-# How each mood change is quantized: a fight may not wait a whole bar, an ending
-# should land with the downbeat. Engines that know fewer sync modes get "bar".
-MOOD_SYNC: Mapping[str, str] = {
-    "explore": "bar",
-    "combat": "bar",
-    "boss": "bar",
-    "victory": "bar",
-    "game_over": "beat",
-}
+# The intensity each ending plays at: victory loud enough for the tune to sing
+# (the melody fades in above 0.3), game over down to the bare harmony.
+SCENE_INTENSITY: Mapping[str, float] = {"title": 0.12, "won": 0.55, "lost": 0.0}
+VICTORY_INTENSITY = 0.55  # a boss falling mid-game sounds the same fanfare
 
 # Which stinger each game event fires, best first; events with no match stay quiet.
 GAME_STINGERS: Mapping[str, tuple[str, ...]] = {
@@ -83,7 +80,7 @@ class EngineLike(Protocol):
     """The slice of ``runtime.MusicEngine`` the game uses."""
 
     def set_parameter(self, name: str, value: float) -> None: ...
-    def set_state(self, name: str, sync: str = ...) -> None: ...
+    def set_state(self, name: str, sync: str | None = ...) -> None: ...
     def trigger(self, name: str) -> None: ...
     def update(self) -> Sequence[Any]: ...
     def stats(self) -> Any: ...
@@ -137,40 +134,57 @@ class IntensitySmoother:
 
 
 class MoodMachine:
-    """explore / combat / boss during play, with hysteresis.
+    """explore / combat / boss during play, with hysteresis, and victory when a boss falls.
 
     Escalate at once, calm down slowly: combat starts as soon as something
     hunts the player, but ends only after ``calm_hold_s`` of calm and no sooner
     than ``min_dwell_s`` after it began, so one enemy grazing the chase radius
-    cannot toggle the score every bar.
+    cannot toggle the score every bar. A boss falling is the fanfare's moment:
+    ``victory`` holds for ``victory_hold_s`` unless another boss comes.
     """
 
-    RANK: Mapping[str, int] = {"explore": 0, "combat": 1, "boss": 2}
+    RANK: Mapping[str, int] = {"explore": 0, "victory": 0, "combat": 1, "boss": 2}
 
     def __init__(
-        self, calm_hold_s: float = 3.0, min_dwell_s: float = 2.0, danger_threat: float = 0.5
+        self,
+        calm_hold_s: float = 3.0,
+        min_dwell_s: float = 2.0,
+        danger_threat: float = 0.5,
+        victory_hold_s: float = 5.0,
     ) -> None:
         self.calm_hold_s = calm_hold_s
         self.min_dwell_s = min_dwell_s
         self.danger_threat = danger_threat
+        self.victory_hold_s = victory_hold_s
         self.reset()
 
     def reset(self) -> None:
         self.mood = "explore"
         self._calm_s = self.calm_hold_s
         self._dwell_s = 0.0
+        self._bosses = 0  # bosses seen falling in this game
+        self._victory_s = 0.0  # the fanfare's time left
 
     def update(self, world: World, dt: float) -> str:
         self._dwell_s += dt
         danger = world.boss is not None or world.chasing_count() > 0
         danger = danger or world.threat() >= self.danger_threat
         self._calm_s = 0.0 if danger else self._calm_s + dt
+        if world.bosses_defeated > self._bosses:
+            self._bosses = world.bosses_defeated
+            self._victory_s = self.victory_hold_s
+        self._victory_s = max(0.0, self._victory_s - dt)
         if world.boss is not None:
             want = "boss"
+        elif self._victory_s > 0.0:
+            want = "victory"
         elif danger or self._calm_s < self.calm_hold_s:
-            want = "combat" if (danger or self.mood != "explore") else "explore"
+            want = "combat" if (danger or self.mood in ("combat", "boss")) else "explore"
         else:
             want = "explore"
+        if want == "victory" and self.mood != "victory":  # the moment itself: no dwell
+            self.mood, self._dwell_s = want, 0.0
+            return self.mood
         escalate = self.RANK[want] > self.RANK[self.mood]
         if want != self.mood and (escalate or self._dwell_s >= self.min_dwell_s):
             self.mood = want
@@ -230,6 +244,7 @@ class MusicDirector:
                 break
         self._requested: str | None = None
         self._sent: dict[str, int] = {}  # the step last sent per parameter
+        self.parameters_sent: dict[str, tuple[float, float]] = {}  # (lowest, highest) sent
         self._stats_due = 0.0
         self.states_requested: list[str] = []
         self.states_visited: list[str] = []  # in the order transitions landed
@@ -276,7 +291,7 @@ class MusicDirector:
 
     def begin(self) -> None:
         """Ask for the opening state; call once after the engine starts."""
-        self._request(self.state_for("explore"), "bar")
+        self._request(self.state_for("explore"))
 
     def use_bundle(self, bundle: Any) -> None:
         """Steer another bundle (a hot reload): its states, stingers and parameter ranges."""
@@ -291,27 +306,22 @@ class MusicDirector:
         """Carry on with another engine (music on/off): ask it for the current state."""
         self.engine = engine
         state, self._requested = self._requested, None
-        self._request(state, "bar")
+        self._request(state)
 
     def restart(self) -> None:
         """A new game: calm moods, the same engine and the same counters."""
         self.moods.reset()
         self.smoother.value = 0.0
 
-    def _request(self, state: str | None, sync: str) -> None:
+    def _request(self, state: str | None) -> None:
+        """Ask for ``state``; the style's transition rule for the pair says where it lands
+        (a fight on the bar line, the fanfare on the next beat, game over sinking in)."""
         if state is None or state == self._requested:
             return
-        from adaptive import EngineError
-
         self._requested = state
         self.states_requested.append(state)
         self.view.pending = state
-        try:
-            self.engine.set_state(state, sync=sync)
-        except EngineError:
-            if sync == "bar":
-                raise
-            self.engine.set_state(state, sync="bar")  # an engine that knows only "bar"
+        self.engine.set_state(state)
 
     def _landed(self, state: str) -> None:
         self.view.state = state
@@ -333,7 +343,10 @@ class MusicDirector:
         if self._sent.get(name) == step:
             return
         self._sent[name] = step
-        self.engine.set_parameter(name, lo + (hi - lo) * step / self.PARAMETER_STEPS)
+        value = lo + (hi - lo) * step / self.PARAMETER_STEPS
+        self.engine.set_parameter(name, value)
+        low, high = self.parameters_sent.get(name, (value, value))
+        self.parameters_sent[name] = (min(low, value), max(high, value))
 
     def mood_for(self, world: World, scene: Scene, dt: float) -> str:
         """The mood the music should have: the scene's, or during play the mood machine's."""
@@ -354,17 +367,19 @@ class MusicDirector:
     ) -> list[Any]:
         """Feed this frame's game to the engine; returns the engine's musical events."""
         view = self.view
-        threat = world.threat() if scene == "play" else (0.12 if scene == "title" else 0.0)
+        view.mood = self.mood_for(world, scene, dt)
+        threat = world.threat() if scene == "play" else SCENE_INTENSITY.get(scene, 0.0)
+        if view.mood == "victory":
+            threat = max(threat, VICTORY_INTENSITY)
         view.intensity = self.smoother.update(threat, dt)
         view.danger = self.danger_smoother.update(world.danger() if scene != "title" else 0.0, dt)
-        view.mood = self.mood_for(world, scene, dt)
 
         t0 = time.perf_counter()
         if self._param is not None:
             self._send(self._param, view.intensity)
         if self._mood_param is not None:
             self._send(self._mood_param, view.danger)
-        self._request(self.state_for(view.mood), MOOD_SYNC.get(view.mood, "bar"))
+        self._request(self.state_for(view.mood))
 
         for ev in game_events:
             for stinger in GAME_STINGERS.get(ev.kind, ()):

@@ -539,7 +539,12 @@ class Renderer:
         rows.append((f"bar {view.bar + 1}  beat {view.beat + 1}  state {state}", TEXT))
         rows.append((f"mood {view.mood}  intensity {view.intensity:.2f}", TEXT))
         if dev.mood_parameter:
-            rows.append((f"{dev.mood_parameter} from danger {view.danger:.2f}", TEXT))
+            # the game's danger, and where the engine's seek has brought the parameter
+            name = dev.mood_parameter
+            label = "danger" if name == "danger" else f"{name} from danger"
+            heard = (stats.get("parameters") or {}).get(name)
+            engine = f"  (engine {float(heard):.2f})" if isinstance(heard, int | float) else ""
+            rows.append((f"{label} {view.danger:.2f}{engine}", TEXT))
         rows.append((f"output {dev.output}  fps {_num(dev.fps, 0)}", TEXT))
         engine_cost = f"p50 {_num(dev.engine_ms_p50, 3)} p99 {_num(dev.engine_ms_p99, 3)} ms"
         rows.append((f"engine calls/frame {engine_cost}", TEXT))

@@ -52,6 +52,8 @@ class Composer:
         self.clock = clock
         self.control = control
         self.seed = seed
+        self.spec = bundle.spec
+        self.trained_as = {name: spec.trained_as for name, spec in bundle.spec.states.items()}
         self.stem_names = list(bundle.stems)
         self.steps_per_bar = clock.meter.steps_per_bar
         self.transpose = -bundle.key.normalization_shift
@@ -130,8 +132,10 @@ class Composer:
         control = self.control
         state = control.state_for_bar(index)
         intensity = float(control.parameters.get("intensity", 0.5))
-        valence = control.valence_for(state)
-        arousal = float(self.bundle.states.get(state, {}).get("arousal", 0.5))
+        # the state's mood moved by the mood parameters (e.g. danger), and the trained
+        # state whose material it plays: what the models are conditioned on
+        valence, arousal = self.spec.mood(state, control.parameters)
+        trained = self.trained_as.get(state, state)
         rng = np.random.default_rng((self.seed, index))
         context = self._context_before(index)
         chord = 0
@@ -141,13 +145,13 @@ class Composer:
                 rng,
                 intensity=intensity,
                 valence=valence,
-                state=state,
+                state=trained,
                 bar_index=index,
             )
         cond = Conditions(
             intensity=intensity,
             valence=valence,
-            state=state,
+            state=trained,
             chord=chord,
             bar_index=index,
             arousal=arousal,

@@ -7,6 +7,8 @@ JSON, times in seconds::
         {"time": 4.0, "parameter": "intensity", "value": 0.9},
         {"time": 9.1, "state": "combat", "sync": "bar"},
         {"time": 12.0, "stinger": "pickup"}]}
+
+A state event without ``sync`` follows the style's transition rule for the pair.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class TimelineEvent:
     kind: str  # "state" | "parameter" | "stinger"
     name: str
     value: float = 0.0
-    sync: str = "bar"
+    sync: str | None = None  # states: None follows the style's transition rule
 
 
 @dataclass(frozen=True)
@@ -84,8 +86,8 @@ class Timeline:
                 if kind == "parameter"
                 else 0.0
             )
-            sync = raw.get("sync", "bar")
-            if not isinstance(sync, str):
+            sync = raw.get("sync")  # left out: the style's [[transitions]] rule decides
+            if sync is not None and not isinstance(sync, str):
                 raise fail(f"{where}.sync", f"must be a string, got {sync!r}")
             events.append(TimelineEvent(time, kind, name, value, sync))
         events.sort(key=lambda e: e.time)  # stable: equal times keep file order

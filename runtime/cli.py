@@ -138,8 +138,11 @@ def inspect(args: argparse.Namespace) -> None:
     print(f"  music     {manifest['tempo']} bpm, {manifest['meter']}, {manifest['key']}")
     stems = ", ".join(f"{n} ({s['role']}/{s['instrument']})" for n, s in bundle.stems.items())
     print(f"  stems     {stems}")
-    print(f"  states    {', '.join(bundle.states)}")
-    params = ", ".join(f"{n} [{p['min']}, {p['max']}]" for n, p in bundle.parameters.items())
+    states = ", ".join(
+        f"{n} (plays {s.material})" if s.material else n for n, s in bundle.spec.states.items()
+    )
+    print(f"  states    {states}")
+    params = ", ".join(_parameter_line(p) for p in bundle.spec.parameters.values())
     print(f"  params    {params}")
     print(f"  stingers  {', '.join(bundle.stingers) or '-'}")
     print("  models")
@@ -158,6 +161,17 @@ def inspect(args: argparse.Namespace) -> None:
         print(
             f"    {source['file']}  {source['license']}  {source['sha256'][:12]}  {source['attribution']}"
         )
+
+
+def _parameter_line(parameter: Any) -> str:
+    """``danger [0, 1] (valence -0.35, arousal +0.25)``: the range and any mood it drives."""
+    shifts = [
+        f"{label} {value:+g}"
+        for label, value in (("valence", parameter.valence), ("arousal", parameter.arousal))
+        if value
+    ]
+    mood = f" ({', '.join(shifts)})" if shifts else ""
+    return f"{parameter.name} [{parameter.minimum:g}, {parameter.maximum:g}]{mood}"
 
 
 Command = Callable[[argparse.Namespace], Any]

@@ -677,7 +677,7 @@ author = "adaptive contributors"
 # The licence of the bundle you bake from this style. The sources are public
 # domain compositions plus material the adaptive contributors wrote.
 license = "Apache-2.0"
-description = "Chorales, fiddle reels, our own grooves: calm explore, driving combat, heavy boss."
+description = "Chorales, fiddle reels, our own grooves: calm explore, driving combat, heavy boss, bright victory, dark game over."
 tempo = {tempo}           # quarter notes per minute
 meter = "4/4"         # only 4/4 today: every source is written in 4/4
 key = "D minor"       # the key the runtime plays in; sources are moved there
@@ -735,15 +735,42 @@ valence = 0.15
 arousal = 0.95
 stems = {{ harmony = 1.0, bass = 1.2, drums = 1.2, melody = 0.9 }}
 
+# A state may play the learned material of a state the models were trained on
+# (`material`), with its own mood and mix: no sources of its own, no retraining.
+
+[states.victory]           # the boss falls: explore's bright material, tune forward
+material = "explore"
+valence = 0.95
+arousal = 0.6
+stems = {{ harmony = 1.1, bass = 0.9, drums = 0.35, melody = 1.25 }}
+
+[states.game_over]         # the player is down: the boss's dark chords, nearly alone
+material = "boss"
+valence = 0.05
+arousal = 0.1
+stems = {{ harmony = 0.8, bass = 0.4, drums = 0.0, melody = 0.0 }}
+
 # ----------------------------------------------------------------------------
 # Parameters: continuous values the game sets (`set_parameter("intensity", x)`).
-# `intensity` drives the stem fades above and conditions the models.
+# `intensity` drives the stem fades above and conditions the models. `seek`
+# is how fast the music follows a new value (units per second; 0 jumps).
+# `valence` / `arousal` shift the state's mood by that much at `max` (in
+# proportion below it; the sum stays within 0..1), so the models write darker
+# or more agitated music as the parameter rises.
 # ----------------------------------------------------------------------------
 
 [parameters.intensity]
 min = 0.0
 max = 1.0
 default = 0.3
+
+[parameters.danger]        # how grim things look: low health, a big pack, a boss
+min = 0.0
+max = 1.0
+default = 0.0
+seek = 0.5                 # a full swing takes 2 s: mood drifts, it does not jump
+valence = -0.35            # at full danger every state is 0.35 darker...
+arousal = 0.25             # ...and more agitated
 
 # ----------------------------------------------------------------------------
 # Stingers: short motifs the game triggers (`trigger("hit")`), mixed over the
@@ -768,6 +795,49 @@ notes = [
   [0, 7, 2, 96], [2, 7, 1, 90], [3, 7, 1, 90], [4, 12, 4, 108],
   [8, 10, 2, 96], [10, 12, 2, 100], [12, 16, 8, 116], [12, 12, 8, 100], [12, 7, 8, 96],
 ]
+
+# ----------------------------------------------------------------------------
+# Transitions: how the music moves between states. The most specific rule wins
+# (from and to > from > to > "*"); a pair with no rule changes on the next bar.
+# `sync`: immediate, beat, bar, bars (with `bars = N`) or cue (the end of the
+# 4-bar phrase). A change within a bar (immediate, beat) crossfades the old
+# music into the new with `fade` (linear, equal_power, s_curve) over
+# `fade_beats` beats.
+# ----------------------------------------------------------------------------
+
+[[transitions]]            # a fight starts, or calms down, on the bar line
+from = "explore"
+to = "combat"
+sync = "bar"
+
+[[transitions]]
+from = "combat"
+to = "explore"
+sync = "bar"
+
+[[transitions]]            # the boss enters with the downbeat
+from = "*"
+to = "boss"
+sync = "bar"
+
+[[transitions]]            # the boss falls: the very next beat, a quick bright swell
+from = "*"
+to = "victory"
+sync = "beat"
+fade = "s_curve"
+fade_beats = 0.5
+
+[[transitions]]            # after the fanfare, explore picks up at the end of the phrase
+from = "victory"
+to = "explore"
+sync = "cue"
+
+[[transitions]]            # the player is down: on the beat, the music sinks over two beats
+from = "*"
+to = "game_over"
+sync = "beat"
+fade = "equal_power"
+fade_beats = 2
 
 # ----------------------------------------------------------------------------
 # Sources: the example MIDI the models learn from. Each entry names the file,

@@ -52,8 +52,10 @@ def test_spec_is_typed_and_agrees_with_the_plain_manifest(default: adaptive.Bund
     # fields the file leaves out come from the schema's defaults
     assert spec.stems["melody"].pan == 0.0 and spec.stems["bass"].program == 33
     assert spec.stingers["hit"].sync == "beat" and spec.stingers["hit"].max_voices == 4
-    assert spec.mix.loudness_lufs == -16.0 and spec.transitions == ()
-    assert spec.transition("explore", "boss").sync == "bar"
+    assert spec.mix.loudness_lufs == -16.0 and spec.transition("victory", "boss").sync == "bar"
+    assert spec.transition("explore", "victory").fade == "s_curve"  # the style's "*" rule
+    assert spec.transition("victory", "combat").sync == "bar"  # no rule: the default
+    assert spec.states["victory"].material == "explore" and spec.states["explore"].material is None
     assert spec.provenance[0].file == default.provenance[0]["file"]
 
 

@@ -77,6 +77,39 @@ LINKS: list[tuple[str, Callable[[Body], None], str]] = [
         "manifest.transitions[1]",
     ),
     (
+        "a state borrowing its own material",
+        lambda b: b["manifest"]["states"]["boss"].update(material="boss"),
+        "manifest.states.boss.material",
+    ),
+    (
+        "a state borrowing the material of a state that does not exist",
+        lambda b: b["manifest"]["states"]["boss"].update(material="nap"),
+        "manifest.states.boss.material",
+    ),
+    (
+        "a state borrowing from a state that borrows",
+        lambda b: (
+            b["manifest"]["states"]["combat"].update(material="explore"),
+            b["manifest"]["states"]["boss"].update(material="combat"),
+        ),
+        "manifest.states.boss.material",
+    ),
+    (
+        "a state the models were not trained on, borrowing nothing",
+        lambda b: b["manifest"]["states"].update(
+            victory={"valence": 0.9, "arousal": 0.3, "stems": {}}
+        ),
+        "manifest.states.victory.material",
+    ),
+    (
+        "a state borrowing the material of a state the models were not trained on",
+        lambda b: b["manifest"]["states"].update(
+            victory={"valence": 0.9, "arousal": 0.3, "stems": {}, "material": "rest"},
+            rest={"valence": 0.5, "arousal": 0.5, "stems": {}},
+        ),
+        "manifest.states.victory.material",
+    ),
+    (
         "default state that does not exist",
         lambda b: b["manifest"].update(default_state="nap"),
         "manifest.default_state",
@@ -275,6 +308,20 @@ def test_the_base_body_itself_loads() -> None:
     bundle = decode_bundle(repack(base_body()))
     assert bundle.spec.transitions[0].bars == 2 and bundle.spec.mix.loudness_lufs == -14.0
     assert bundle.spec.transition("explore", "combat").sync == "bars"
+
+
+def test_a_state_may_borrow_the_material_of_a_trained_state() -> None:
+    body = base_body()
+    body["manifest"]["states"]["victory"] = {
+        "valence": 0.9,
+        "arousal": 0.3,
+        "stems": {},
+        "material": "explore",
+    }
+    spec = decode_bundle(repack(body)).spec
+    assert spec.states["victory"].trained_as == "explore"
+    assert spec.states["explore"].trained_as == "explore"
+    assert spec.trained_states() == ["explore", "combat", "boss"]
 
 
 def test_the_table_covers_every_field() -> None:

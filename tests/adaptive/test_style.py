@@ -161,6 +161,21 @@ def test_new_fields_load_typed(tmp_path: Path) -> None:
         ),
         ("[[sources]]", "[[transitions]]\n[[transitions]]\n[[sources]]", r"transitions\[1\]"),
         ('name = "s"', 'name = "s"\ncolour = "red"', r"style.colour"),
+        ("[states.fight]", '[states.fight]\nmaterial = "fight"', r"states.fight.material"),
+        ("[states.fight]", '[states.fight]\nmaterial = "nap"', r"states.fight.material"),
+        ("[states.fight]", "[states.fight]\nmaterial = 3", r"states.fight.material"),
+        (
+            "valence = 0.7",
+            'valence = 0.7\nmaterial = "fight"\n[states.won]\nmaterial = "calm"',
+            r"states.won.material",
+        ),
+        (
+            "[states.fight]",
+            '[states.fight]\nmaterial = "calm"\n[states.won]\nmaterial = "fight"',
+            r"states.won.material",
+        ),
+        ("default = 2", "default = 2\nvalence = -1.5", r"parameters.danger.valence"),
+        ("default = 2", 'default = 2\narousal = "up"', r"parameters.danger.arousal"),
     ],
 )
 def test_mistakes_name_the_file_and_field(tmp_path: Path, old: str, new: str, field: str) -> None:
@@ -169,6 +184,36 @@ def test_mistakes_name_the_file_and_field(tmp_path: Path, old: str, new: str, fi
     with pytest.raises(StyleError, match=field) as caught:
         load_style(path)
     assert str(path) in str(caught.value)
+
+
+BORROWING = GOOD.replace(
+    "[states.fight]", '[states.won]\nvalence = 0.9\nmaterial = "calm"\n[states.fight]'
+)
+
+
+def test_a_state_borrows_material_and_learns_from_no_source(tmp_path: Path) -> None:
+    style = load_style(write(tmp_path, BORROWING.replace('states = ["calm"]\n', "")))
+    assert style.states["won"].trained_as == "calm" and style.states["won"].valence == 0.9
+    assert style.trained_states() == ["calm", "fight"]
+    assert style.sources[0].states == ("calm", "fight")  # untagged: every trained state
+    path = write(tmp_path, BORROWING.replace('states = ["calm"]', 'states = ["won"]'))
+    with pytest.raises(StyleError, match=r"sources\[0\].states.*states.won.material") as caught:
+        load_style(path)
+    assert str(path) in str(caught.value)
+
+
+def test_mood_parameters_move_valence_and_arousal_in_proportion_and_clamp(tmp_path: Path) -> None:
+    text = GOOD.replace("default = 2", "default = 2\nvalence = -0.5\narousal = 0.4")
+    style = load_style(write(tmp_path, text))
+    calm = style.states["calm"]
+    assert style.mood("calm", {"danger": 0.0}) == (calm.valence, calm.arousal)
+    valence, arousal = style.mood("calm", {"danger": 5.0})  # halfway through 0..10
+    assert valence == pytest.approx(0.7 - 0.25) and arousal == pytest.approx(0.5 + 0.2)
+    assert style.mood("calm", {"danger": 10.0}) == pytest.approx((0.2, 0.9))
+    assert style.mood("calm", {"danger": 50.0}) == pytest.approx((0.2, 0.9))  # past max: max
+    assert style.mood("calm", {}) == (calm.valence, calm.arousal)  # not set yet
+    strong = load_style(write(tmp_path, text.replace("valence = -0.5", "valence = -1.0")))
+    assert strong.mood("calm", {"danger": 10.0})[0] == 0.0  # clamped, never below 0
 
 
 def test_unreadable_files(tmp_path: Path) -> None:

@@ -45,3 +45,10 @@ def test_a_baked_bundle_plays_at_its_loudness_target(tiny_bundle_path: Path) -> 
     engine = MusicEngine(bundle, output="offline", seed=11)  # not the reference's seed
     audio = render_timeline(engine, reference_timeline(bundle))
     assert abs(integrated_loudness(audio, engine.sample_rate) - target) <= 1.0
+
+
+def test_the_reference_leaves_out_states_that_borrow_material() -> None:
+    """Victory and game over are mixes of trained material at levels the designer chose."""
+    timeline = reference_timeline(adaptive.load_bundle())
+    visited = [e.name for e in timeline.events if e.kind == "state"]
+    assert visited == ["explore", "combat", "boss"]

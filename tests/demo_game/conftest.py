@@ -52,7 +52,7 @@ class ClockedEngine:
     def set_parameter(self, name: str, value: float) -> None:
         self.parameters[name] = value
 
-    def set_state(self, name: str, sync: str = "bar") -> None:
+    def set_state(self, name: str, sync: str | None = None) -> None:
         self._pending_state = name
 
     def trigger(self, name: str) -> None:
@@ -109,7 +109,7 @@ class RecordingEngine(ClockedEngine):
         self.calls.append(("set_parameter", name, value))
         super().set_parameter(name, value)
 
-    def set_state(self, name: str, sync: str = "bar") -> None:
+    def set_state(self, name: str, sync: str | None = None) -> None:
         self.calls.append(("set_state", name, sync))
         super().set_state(name, sync)
 

@@ -61,6 +61,30 @@ def test_mood_machine_explore_combat_boss_and_back() -> None:
     assert steps == ["boss", "combat", "explore"]  # calming down goes through combat
 
 
+def test_a_boss_falling_holds_victory_then_the_fight_or_the_calm_returns() -> None:
+    m = MoodMachine(calm_hold_s=1.0, min_dwell_s=2.0, victory_hold_s=4.0)
+    w = calm_world()
+    dt = 1 / 60
+
+    def run(seconds: float) -> list[str]:
+        return [m.update(w, dt) for _ in range(round(seconds / dt))]
+
+    w.summon_boss()
+    assert run(0.5)[-1] == "boss"
+    w.boss, w.bosses_defeated = None, 1  # the boss falls
+    assert set(run(3.9)) == {"victory"}  # the fanfare holds
+    assert run(1.0)[-1] == "explore"  # then calm again (the field is empty)
+    w.bosses_defeated = 2
+    assert run(0.1)[-1] == "victory"
+    w.enemies.append(Enemy(w.player.x + 100, w.player.y, 12.0, 0.0, chasing=True))
+    assert set(run(3.5)) == {"victory"}  # even through a chase
+    assert run(1.0)[-1] == "combat"  # the pack is still hunting: the fight resumes
+    m.reset()  # a new game, in a new world
+    w.enemies.clear()
+    w.bosses_defeated = 0
+    assert set(run(0.5)) == {"explore"}
+
+
 def test_mood_machine_does_not_flap() -> None:
     m = MoodMachine(calm_hold_s=1.0, min_dwell_s=2.0)
     w = calm_world()
@@ -74,15 +98,15 @@ def test_mood_machine_does_not_flap() -> None:
     assert changes <= 1
 
 
-def test_director_requests_states_only_on_change_and_on_the_bar(
+def test_director_requests_states_only_on_change_and_leaves_the_sync_to_the_style(
     director: MusicDirector, engine: Any, clock: Any, play: Any
 ) -> None:
     w = calm_world()
     play(w, director, clock, 2.0)
-    assert engine.of("set_state") == [("set_state", "explore", "bar")]
+    assert engine.of("set_state") == [("set_state", "explore", None)]  # the style's rule
     w.enemies.append(Enemy(w.player.x + 100, w.player.y, 12.0, 0.0))
     play(w, director, clock, 1.0)
-    assert engine.of("set_state")[-1] == ("set_state", "combat", "bar")
+    assert engine.of("set_state")[-1] == ("set_state", "combat", None)
     assert director.view.pending == "combat" or director.view.state == "combat"
     play(w, director, clock, 4.0)  # a bar is 2 s at 120 bpm in 4/4
     assert director.view.state == "combat" and director.view.pending is None
@@ -209,13 +233,13 @@ def test_endings_play_their_own_state_or_the_closest_one(
     assert d.state_for("game_over") == game_over
 
 
-def test_the_scene_sets_the_mood_and_endings_calm_the_intensity(
+def test_the_scene_sets_the_mood_victory_sings_and_game_over_calms(
     clock: Any, make_engine: Any
 ) -> None:
     engine = make_engine(clock)
     d = MusicDirector(
         engine,
-        states=["explore", "combat", "boss", "victory"],
+        states=["explore", "combat", "boss", "victory", "game_over"],
         stingers=[],
         parameters={"intensity": {"min": 0.0, "max": 1.0}},
     )
@@ -226,8 +250,16 @@ def test_the_scene_sets_the_mood_and_endings_calm_the_intensity(
     assert d.view.mood == "boss" and d.view.intensity > 0.5
     for _ in range(240):
         d.frame(w, [], 1 / 60, "won")
-    assert d.view.mood == "victory" and d.view.intensity < 0.3
-    assert [c[1] for c in engine.of("set_state")] == ["boss", "victory"]
+    # loud enough for the melody (it fades in above 0.3), calmer than the fight
+    assert d.view.mood == "victory" and 0.45 < d.view.intensity < 0.6
+    for _ in range(240):
+        d.frame(w, [], 1 / 60, "lost")
+    assert d.view.mood == "game_over" and d.view.intensity < 0.15
+    assert engine.of("set_state") == [
+        ("set_state", "boss", None),
+        ("set_state", "victory", None),
+        ("set_state", "game_over", None),  # where each lands is the style's rule
+    ]
     d.frame(w, [], 1 / 60, "title")
     assert d.view.mood == "explore"
 

@@ -7,7 +7,9 @@ needed only there, never here).
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,52 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_the_style_is_its_generator_template(style):
+    """style.toml is written by prepare_sources.py: its template and the file agree."""
+    script = STYLE_PATH.parent / "prepare_sources.py"
+    template = next(
+        ast.literal_eval(node.value)
+        for node in ast.parse(script.read_text()).body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TEMPLATE"
+    )
+    text = STYLE_PATH.read_text()
+    version = re.search(r"music21 ([\d.]+)\)", text)
+    assert version is not None
+    assert text.startswith(template.format(music21=version.group(1), tempo=round(style.tempo)))
+
+
+def test_victory_and_game_over_borrow_trained_material_and_have_their_rules(style):
+    assert style.trained_states() == ["explore", "combat", "boss"]
+    victory, game_over = style.states["victory"], style.states["game_over"]
+    assert victory.trained_as == "explore" and game_over.trained_as == "boss"
+    assert victory.valence > style.states["explore"].valence  # brighter than its material
+    assert game_over.valence < style.states["boss"].valence
+    assert victory.stems["melody"] > victory.stems["drums"]  # the tune forward, drums low
+    assert game_over.stems["melody"] == game_over.stems["drums"] == 0.0  # harmony (and bass) only
+    assert style.transition("boss", "victory").sync == "beat"
+    for state in ("explore", "combat", "boss", "victory"):
+        rule = style.transition(state, "game_over")
+        assert (rule.sync, rule.fade) == ("beat", "equal_power")
+    assert style.transition("explore", "combat").sync == style.transition("combat", "boss").sync
+    assert style.transition("combat", "boss").sync == "bar"
+    danger = style.parameters["danger"]
+    assert danger.seek > 0 and danger.valence < 0  # danger darkens every state
+
+
+def test_the_default_bundle_plays_this_style(style):
+    """The bundle in adaptive/data was baked (or its manifest re-baked) from this file."""
+    import dataclasses
+
+    import adaptive
+    from adaptive._schema import Music
+
+    bundle = adaptive.load_bundle()
+    for field in dataclasses.fields(Music):
+        assert getattr(bundle.spec, field.name) == getattr(style, field.name), field.name
+    learned = {entry.sha256 for entry in bundle.spec.provenance}
+    assert learned == {_sha256(src.path) for src in style.sources}
+
+
 def test_style_header(style):
     assert style.name == "default"
     assert style.license == "Apache-2.0"
@@ -58,9 +106,9 @@ def test_provenance_is_complete_and_clean(style):
         assert src.license.strip() and src.attribution.strip(), src.path
 
 
-def test_every_state_has_every_role(style):
+def test_every_trained_state_has_every_role(style):
     roles = {s.role for s in style.stems.values()}
-    for state in style.states:
+    for state in style.trained_states():
         covered = {
             style.stems[stem].role
             for src in style.sources

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,3 +45,32 @@ def test_unreadable_timeline_names_the_file(tmp_path: Path) -> None:
     path.write_text("{nope")
     with pytest.raises(EngineError, match="bad.json"):
         load_timeline(path)
+
+
+def test_a_state_event_without_sync_follows_the_styles_rule(default_bundle: Any) -> None:
+    """The default style moves into victory on the beat, with a swell: so does the timeline."""
+    from runtime import MusicEngine, render_timeline
+
+    timeline = Timeline.from_dict(
+        {
+            "duration": 9.0,
+            "events": [
+                {"time": 0.0, "state": "boss"},
+                {"time": 5.3, "state": "victory"},
+                {"time": 5.3, "state": "combat", "sync": "bar"},  # given: it wins
+            ],
+        }
+    )
+    assert [e.sync for e in timeline.events] == [None, None, "bar"]
+    engine = MusicEngine(default_bundle, output="offline", seed=2)
+    render_timeline(engine, Timeline(timeline.duration, timeline.events[:2]))
+    (victory,) = [t for t in engine.report()["transitions"] if t["to"] == "victory"]
+    per_beat = engine.timing.frames_per_beat
+    assert victory["sync"] == "beat"
+    assert victory["landed_frame"] % engine.timing.frames_per_bar != 0  # within the bar...
+    assert (
+        abs(victory["landed_frame"] / per_beat - round(victory["landed_frame"] / per_beat)) < 1e-3
+    )
+    again = MusicEngine(default_bundle, output="offline", seed=2)
+    render_timeline(again, timeline)
+    assert [t["sync"] for t in again.report()["transitions"]][-1] == "bar"
