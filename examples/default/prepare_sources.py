@@ -695,24 +695,42 @@ role = "harmony"
 instrument = "pad"
 gain = 0.6
 intensity = [0.0, 0.0]     # always there: the floor of the music
+pan = -0.1                 # -1 left .. 1 right
+reverb = 0.45              # send to the mix reverb, 0..1
 
 [stems.bass]
 role = "bass"
 instrument = "bass"
 gain = 0.8
 intensity = [0.0, 0.25]
+pan = 0.0                  # centred and dry: the low end stays tight
+reverb = 0.0
 
 [stems.drums]
 role = "drums"
 instrument = "drums"
 gain = 0.8
 intensity = [0.15, 0.5]
+reverb = 0.12              # a little room; each drum has its own pan in the kit
 
 [stems.melody]
 role = "melody"
 instrument = "lead"
 gain = 0.7
 intensity = [0.3, 0.7]
+pan = 0.12
+reverb = 0.3
+delay = 0.18               # send to the mix delay, synced to the tempo
+
+# The master bus: the loudness the bake calibrates to (LUFS, ITU-R BS.1770), the
+# limiter's ceiling, the shared reverb and the tempo-synced delay.
+[mix]
+loudness_lufs = -16.0
+ceiling_db = -1.0
+reverb_seconds = 1.8
+reverb_damping = 0.5
+delay_beats = 0.75         # a dotted eighth
+delay_feedback = 0.3
 
 # ----------------------------------------------------------------------------
 # States: what the game says is happening (`set_state("combat")`). Valence

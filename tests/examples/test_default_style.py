@@ -77,7 +77,10 @@ def test_the_default_bundle_plays_this_style(style):
 
     bundle = adaptive.load_bundle()
     for field in dataclasses.fields(Music):
-        assert getattr(bundle.spec, field.name) == getattr(style, field.name), field.name
+        baked, written = getattr(bundle.spec, field.name), getattr(style, field.name)
+        if field.name == "mix":  # the bake adds the master gain it calibrated
+            baked = dataclasses.replace(baked, master_gain_db=written.master_gain_db)
+        assert baked == written, field.name
     learned = {entry.sha256 for entry in bundle.spec.provenance}
     assert learned == {_sha256(src.path) for src in style.sources}
 
