@@ -25,7 +25,7 @@ from adaptive._errors import EngineError, UnknownNameError
 from ._bar import PlayedBar
 from ._clock import MusicalClock
 from ._control import Command, parse_sync
-from ._local import LocalEngine
+from ._local import EngineSettings, LocalEngine
 from ._mixer import MusicEvent
 from ._reload import BundleWatcher
 from ._report import EngineStats
@@ -115,17 +115,16 @@ class MusicEngine:
         # set_state's "already asked for" check and its enqueue are one step, or two game
         # threads could leave the music heading one way and the check believing the other
         self._state_lock = threading.Lock()
-        args = (
-            self._bundle, output, sample_rate, buffer_frames, self.seed, lookahead_bars, report_bars,
-            cpu_budget,
-        )  # fmt: skip
+        settings = EngineSettings(
+            output, sample_rate, buffer_frames, self.seed, lookahead_bars, report_bars, cpu_budget
+        )
         if _use_process(worker, output):
             from ._host import HostedEngine
 
-            self._core: Any = HostedEngine(*args)
+            self._core: Any = HostedEngine(self._bundle, settings)
             self.worker = "process"
         else:
-            self._core = LocalEngine(*args)
+            self._core = LocalEngine(self._bundle, settings)
             self.worker = "thread"
         self._offline = output == "offline" or (isinstance(output, Output) and not output.realtime)
 
@@ -174,14 +173,17 @@ class MusicEngine:
 
     @property
     def states(self) -> tuple[str, ...]:
+        """The states ``set_state`` knows: the bundle's, the latest reload's once it is asked."""
         return tuple(self._bundle.states)
 
     @property
     def stingers(self) -> tuple[str, ...]:
+        """The stingers ``trigger`` knows."""
         return tuple(self._bundle.stingers)
 
     @property
     def stems(self) -> tuple[str, ...]:
+        """The bundle's stems, in mix order (the names of ``render(stems=True)``)."""
         return tuple(self._bundle.stems)
 
     @property

@@ -44,12 +44,11 @@ from adaptive._errors import EngineError
 
 from ._clock import MusicalClock
 from ._control import Command
-from ._local import LocalEngine
+from ._local import EngineSettings, LocalEngine
 from ._mixer import MusicEvent
 from ._report import EngineStats, Percentiles
 from ._ring import Ring, shared_memory
 from ._wire import Wire
-from .outputs import Output
 
 __all__ = ["HostedEngine"]
 
@@ -62,23 +61,10 @@ STATS_PERIOD_SECONDS = 0.1
 
 
 class HostedEngine:
-    def __init__(
-        self,
-        bundle: Bundle,
-        output: str | Output,
-        sample_rate: int,
-        buffer_frames: int,
-        seed: int,
-        lookahead_bars: int,
-        report_bars: int,
-        cpu_budget: float | None = None,
-    ) -> None:
-        self._args = (
-            bundle, output, sample_rate, buffer_frames, seed, lookahead_bars, report_bars,
-            cpu_budget,
-        )  # fmt: skip
+    def __init__(self, bundle: Bundle, settings: EngineSettings) -> None:
+        self._args: tuple[Bundle, EngineSettings] = (bundle, settings)
         self._bundle = bundle
-        self._output_name = str(output)
+        self._output_name = str(settings.output)
         self._context = multiprocessing.get_context("fork")
         self._process: Any = None
         self._control: Any = None  # a Connection: control messages, both ways
@@ -93,9 +79,9 @@ class HostedEngine:
         self._stats: EngineStats | None = None
         self._final: tuple[dict[str, Any], list[Any]] | None = None
         self._problem: str | None = None  # the worker died: told once, as an "error" event
-        self.sample_rate = sample_rate
+        self.sample_rate = settings.sample_rate
         self._generations = itertools.count(1)
-        self._timing = MusicalClock(sample_rate, bundle.tempo, bundle.meter)
+        self._timing = MusicalClock(self.sample_rate, bundle.tempo, bundle.meter)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -242,7 +228,7 @@ class HostedEngine:
         """Send ``bundle`` to the worker, which switches to it at a bar line (see the docstring)."""
         self._bundle = bundle
         self._wire.extend(bundle)  # commands kept since before start() still pack
-        self._args = (bundle, *self._args[1:])  # a later start() begins with it
+        self._args = (bundle, self._args[1])  # a later start() begins with it
         if self._rings is None:  # not playing: the worker starts with it
             return
         data = _bundle_bytes(bundle)

@@ -11,6 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,26 +29,36 @@ from ._report import EngineStats, StatsCache
 from ._scheduler import InlineSource, LookaheadScheduler, PlayedLog
 from .outputs import OfflineOutput, Output, open_output
 
-__all__ = ["LocalEngine", "READY_MARGIN_SECONDS"]
+__all__ = ["EngineSettings", "LocalEngine", "READY_MARGIN_SECONDS"]
 
 OFFLINE_BLOCK_FRAMES = 8192
 READY_MARGIN_SECONDS = 0.25  # a state change asked for closer than this to a bar line waits a bar
 
 
+@dataclass(frozen=True)
+class EngineSettings:
+    """What ``MusicEngine`` was asked for, checked; both cores are built from it."""
+
+    output: str | Output
+    sample_rate: int
+    buffer_frames: int
+    seed: int
+    lookahead_bars: int
+    report_bars: int
+    cpu_budget: float | None = None
+
+
 class LocalEngine:
     """Composer, scheduler, mixer and output in this process. Arguments are checked by the caller."""
 
-    def __init__(
-        self,
-        bundle: Bundle,
-        output: str | Output,
-        sample_rate: int,
-        buffer_frames: int,
-        seed: int,
-        lookahead_bars: int,
-        report_bars: int,
-        cpu_budget: float | None = None,
-    ) -> None:
+    def __init__(self, bundle: Bundle, settings: EngineSettings) -> None:
+        output, sample_rate, buffer_frames = (
+            settings.output, settings.sample_rate, settings.buffer_frames,
+        )  # fmt: skip
+        seed, lookahead_bars, report_bars = (
+            settings.seed, settings.lookahead_bars, settings.report_bars,
+        )  # fmt: skip
+        cpu_budget = settings.cpu_budget
         self._bundle = bundle
         self._output_choice = output
         self.sample_rate = sample_rate
@@ -212,6 +223,7 @@ class LocalEngine:
 
     @property
     def parameters(self) -> dict[str, float]:
+        """As the mixer applied them (a seeking parameter mid-way to its target)."""
         return dict(self._control.parameters)
 
     @property

@@ -284,12 +284,17 @@ class Mixer:
             return
         step = n / (VOLUME_RAMP_SECONDS * self.clock.sample_rate)
         v1 = v0 + min(max(target - v0, -step), step)
+        self._apply_ramp(out, v0, v1)
+        self._volume_gain = v1
+
+    def _apply_ramp(self, out: np.ndarray, g0: float, g1: float) -> None:
+        """Scale ``out`` by a gain moving linearly from ``g0`` to ``g1`` across the block."""
+        n = out.shape[0]
         ramp = self._ramp[:n]
-        np.multiply(self._unit[:n], (v1 - v0) / n, out=ramp)
-        ramp += v0
+        np.multiply(self._unit[:n], (g1 - g0) / n, out=ramp)
+        ramp += g0
         out[:, 0] *= ramp
         out[:, 1] *= ramp
-        self._volume_gain = v1
 
     def _ramp_gains(self, target: np.ndarray, n: int) -> None:
         """Move each stem's gain towards its target; a linear ramp across the block, no zipper noise."""
@@ -640,11 +645,7 @@ class Mixer:
             step = n / (LIMITER_RELEASE_SECONDS * self.clock.sample_rate)
             g1 = min(1.0, g0 + step, LIMIT / peak if peak > 0 else 1.0)
             if g1 != 1.0 or g0 != 1.0:
-                ramp = self._ramp[:n]
-                np.multiply(self._unit[:n], (g1 - g0) / n, out=ramp)
-                ramp += g0
-                out[:, 0] *= ramp
-                out[:, 1] *= ramp
+                self._apply_ramp(out, g0, g1)
         self.limiter_gain = g1
         np.clip(out, -1.0, 1.0, out=out)
 
