@@ -156,11 +156,13 @@ class ProgramControl:
 def fit_stingers_to_chords(
     program: Program, chores: deque[Callable[[], None]] | None = None
 ) -> None:
-    """Have the program's composer fit its stingers to each new chord it writes: at once
-    (offline), or as a chore for the worker once the bars due are composed (live)."""
+    """Fit the program's stingers to the chords: live, every stinger to each new chord the
+    composer writes, as a chore for the worker once the bars due are composed; offline
+    (``chores`` None), only a stinger that starts, when it starts (offline renders wait
+    for their audio anyway, and most chords never carry a stinger)."""
     voices = program.stingers
     if chores is None:
-        program.composer.on_chord = voices.prepare
+        voices.fit_on_demand = program.composer.harmony is not None  # no chords without it
     else:
         program.composer.on_chord = lambda chord: chores.append(lambda: voices.prepare(chord))
 

@@ -147,6 +147,7 @@ class StingerVoices:
         self.voices = [StingerVoice() for _ in range(slots)]
         self._last_start: dict[str, int] = {name: -(1 << 62) for name in stingers}
         self.dropped = 0  # triggers ignored by the cooldown or the voice caps
+        self.fit_on_demand = False  # offline only: fit a starting stinger to its chord right then
 
     def trigger(self, name: str, frame: int, clock: MusicalClock) -> None:
         """Schedule ``name`` on its quantization boundary at or after ``frame``."""
@@ -211,7 +212,10 @@ class StingerVoices:
             if not voice.announced:
                 voice.announced = True
                 chord = chords[2] if voice.start_frame >= chords[0] else chords[1]
-                fitted = self.stingers[voice.name].fitted.get(chord)
+                settings = self.stingers[voice.name]
+                fitted = settings.fitted.get(chord)
+                if fitted is None and self.fit_on_demand and settings.phrase is not None:
+                    fitted = settings.fitted[chord] = settings.phrase.render(chord)
                 if fitted is not None:  # otherwise as written: in key, if not on the chord
                     voice.audio, voice.chord = fitted, chord
                 on_start(voice)
