@@ -18,8 +18,7 @@ import os
 import platform
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,12 +43,13 @@ from adaptive._tokens import Vocabulary
 
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
 from ._mood import mood_from_text
+from ._runner import Progress, RolePlan, Train, plan_threads, run_jobs
 from ._train.config import TrainingConfig, resolve_config
 
 if TYPE_CHECKING:
     from ._train.drums import DrumData
 
-__all__ = ["bake", "BakeResult", "ModelStats"]
+__all__ = ["bake", "build", "Build", "BakeResult", "ModelStats", "RoleJob", "RoleOutput"]
 
 # The mood the data carries: a minor-key source trains the models as dark music.
 MINOR_VALENCE, MAJOR_VALENCE = 0.2, 0.8
@@ -79,58 +79,6 @@ class BakeResult:
     sources: int
     bars: int
     config: Mapping[str, Any] = field(default_factory=dict)
-
-
-class _Progress:
-    """A rich progress display over the bake's phases, or nothing when disabled."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._progress: Any = None
-
-    @contextmanager
-    def running(self) -> Iterator[_Progress]:
-        if not self.enabled:
-            yield self
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description:<18}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-        )
-        with self._progress:
-            yield self
-        self._progress = None
-
-    def task(self, description: str, total: int) -> Callable[[int, str], None]:
-        """Add a phase; returns ``advance(done, info)``."""
-        if self._progress is None:
-
-            def silent(done: int, info: str = "") -> None:
-                pass
-
-            return silent
-        task_id = self._progress.add_task(description, total=max(1, total), info="")
-        progress = self._progress
-
-        def update(done: int, info: str = "") -> None:
-            progress.update(task_id, completed=done, info=info)
-
-        return update
-
-    def steps(self, description: str, total: int) -> ProgressFn:
-        update = self.task(description, total)
-        return lambda done, _total, loss: update(done, f"loss {loss:.3f}")
 
 
 def _sha256_file(path: Path) -> str:
@@ -195,6 +143,30 @@ def bake(
     ``ExportError`` if an exported model disagrees with torch; on any failure
     the file at ``out_path`` is left untouched.
     """
+    return build(style_path, out_path, progress=progress, overrides=overrides, seed=seed).result
+
+
+@dataclass
+class Build:
+    """A written bundle and how each role got its models (the watcher keeps these)."""
+
+    result: BakeResult
+    style: Style
+    jobs: list[RoleJob]
+    outputs: dict[str, RoleOutput]
+
+
+def build(
+    style_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    progress: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    decide: Callable[[RoleJob], RolePlan] | None = None,
+    transient: bool = False,
+) -> Build:
+    """``bake``, with ``decide`` choosing per role to train, fine-tune or reuse (watch)."""
     started = time.perf_counter()
     style, extras = _load_style_with_extras(Path(style_path))
     style, moods = _apply_moods(style, extras)
@@ -205,29 +177,29 @@ def bake(
             f"{out}: is a directory; give the bundle's file path, e.g. {out / 'style.adaptive'}"
         )
 
-    with _Progress(progress).running() as ui:
+    with Progress(progress, transient=transient).running() as ui:
         # before torch loads: a bad MIDI file fails fast
         imported, skipped = _import_all(style, ui)
-
-        import torch  # lazily: the rest of authoring (and the CLI) must not pay for it
-
         tempo = _state_tempo(style, imported, extras)
-        previous_threads = torch.get_num_threads()
-        previous_deterministic = torch.are_deterministic_algorithms_enabled()
-        torch.set_num_threads(config.threads)
-        torch.use_deterministic_algorithms(True)
-        try:
-            entries, stats, losses = _train_and_export(style, config, imported, ui, tempo)
-        finally:
-            torch.set_num_threads(previous_threads)
-            torch.use_deterministic_algorithms(previous_deterministic)
+        jobs = prepare_jobs(style, config, imported, tempo)
+        plans = {job.role: (decide or (lambda _job: Train()))(job) for job in jobs}
+        threads = plan_threads(
+            config.threads, [j for j in jobs if isinstance(plans[j.role], Train)]
+        )
+        outputs = run_jobs(jobs, plans, threads, ui)
+        entries = {name: e for job in jobs for name, e in outputs[job.role].entries.items()}
+        stats = {name: s for job in jobs for name, s in outputs[job.role].stats.items()}
+        losses = {name: v for job in jobs for name, v in outputs[job.role].losses.items()}
         write = ui.task("write bundle", 1)
         manifest = _manifest(style, config, imported, losses, time.perf_counter() - started)
+        environment = training_environment(threads.threads)
+        environment["bake"] = threads.describe()
+        environment["models"] = {job.role: outputs[job.role].how for job in jobs}
         manifest = dataclasses.replace(
             manifest,
             training=dataclasses.replace(
                 manifest.training,
-                environment=training_environment(config.threads),
+                environment=environment,
                 state_tempo=tempo,
                 moods=moods,
                 skipped_sources=[p.name for p in skipped],
@@ -235,7 +207,7 @@ def bake(
         )
         digest = write_bundle(out, manifest, entries)
         write(1, out.name)
-    return BakeResult(
+    result = BakeResult(
         out_path=out,
         sha256=digest,
         seconds=time.perf_counter() - started,
@@ -244,9 +216,10 @@ def bake(
         bars=sum(len(imp.bars) for imp in imported),
         config=config.to_dict(),
     )
+    return Build(result, style, jobs, outputs)
 
 
-def _import_all(style: Style, ui: _Progress) -> tuple[list[ImportedSource], list[Path]]:
+def _import_all(style: Style, ui: Progress) -> tuple[list[ImportedSource], list[Path]]:
     """Every source, imported; a source wholly in a meter the style cannot play is
     skipped with a warning naming it (and listed in the bundle's training map)."""
     advance = ui.task("import MIDI", len(style.sources))
@@ -354,44 +327,135 @@ def training_environment(threads: int) -> dict[str, Any]:
     }
 
 
-def _train_and_export(
+# --- one job per role: what it learns from, how it is trained and exported --------------
+# The [training] keys each kind of model learns with; every other key (sampling, threads)
+# only reaches the models' meta, so changing it retrains nothing.
+LEARNING_KEYS: dict[str, tuple[str, ...]] = {
+    "harmony": ("harmony_smoothing", "harmony_backoff"),
+    "sequence": (
+        "seed",
+        "window_bars",
+        "sequence_hidden",
+        "sequence_embed",
+        "sequence_steps",
+        "sequence_batch",
+        "sequence_lr",
+    ),
+    "drums": (
+        "seed",
+        "drums_latent",
+        "drums_hidden",
+        "drums_steps",
+        "drums_batch",
+        "drums_lr",
+        "drums_recon_weight",
+    ),
+}
+Weights = dict[str, dict[str, np.ndarray]]  # module name -> its state_dict as arrays
+
+
+@dataclass
+class RoleJob:
+    """Everything one role's models learn from and ship with.
+
+    Plain data (numpy, no torch), so a worker process can train it. ``digest``
+    covers exactly what training sees: two jobs with the same digest train the
+    same models, so a rebuild may reuse them; ``arch`` is the shape of the
+    weights, which a fine-tune needs to match.
+    """
+
+    role: str  # harmony, melody, bass, drums
+    kind: str  # harmony, sequence, drums
+    models: tuple[str, ...]  # the bundle entries the job writes
+    config: TrainingConfig
+    seed: int
+    data: Any  # (chord sequences, states) | SequenceData | DrumData
+    features: list[str]
+    feeds: dict[str, list[dict[str, np.ndarray]]]  # per model: parity-check inputs
+    meta: dict[str, dict[str, Any]]  # per model
+    arch: tuple[Any, ...]
+    digest: str = ""
+    steps: int = 1  # optimizer steps of a full training
+    epoch_size: float = 1.0  # optimizer steps per pass over the data
+
+    def __post_init__(self) -> None:
+        self.digest = _digest(
+            self.kind,
+            self.seed,
+            self.features,
+            self.arch,
+            [(k, getattr(self.config, k)) for k in LEARNING_KEYS[self.kind]],
+            self.data,
+        )
+
+
+@dataclass
+class RoleOutput:
+    """A trained (or reused) role: its bundle entries and the weights to fine-tune from."""
+
+    role: str
+    entries: dict[str, ModelEntry]
+    stats: dict[str, ModelStats]
+    losses: dict[str, float]
+    weights: Weights
+    how: str = "trained"  # trained | fine-tuned | reused
+
+    def refreshed(self, job: RoleJob, how: str = "reused") -> RoleOutput:
+        """The same models with the job's current meta (sampling, tempo: nothing learned)."""
+        entries = {
+            name: replace(entry, meta=dict(job.meta[name]), conditioning=tuple(job.features))
+            for name, entry in self.entries.items()
+        }
+        return replace(self, entries=entries, how=how)
+
+
+def _digest(*parts: Any) -> str:
+    digest = hashlib.sha256()
+
+    def feed(value: Any) -> None:
+        if isinstance(value, np.ndarray):
+            digest.update(f"{value.dtype}{value.shape}".encode())
+            digest.update(np.ascontiguousarray(value).tobytes())
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            feed(type(value).__name__)
+            for f in dataclasses.fields(value):
+                feed(getattr(value, f.name))
+        elif isinstance(value, list | tuple):
+            digest.update(f"[{len(value)}".encode())
+            for item in value:
+                feed(item)
+        else:
+            digest.update(repr(value).encode())
+        digest.update(b";")
+
+    for part in parts:
+        feed(part)
+    return digest.hexdigest()
+
+
+def prepare_jobs(
     style: Style,
     config: TrainingConfig,
     imported: list[ImportedSource],
-    ui: _Progress,
     state_tempo: Mapping[str, float] | None = None,
-) -> tuple[dict[str, ModelEntry], dict[str, ModelStats], dict[str, float]]:
-    from ._export import export_model
-    from ._train.drums import train_drums
-    from ._train.harmony import ChordSequence, fit_harmony
-    from ._train.sequence import SequenceStep, build_windows, train_sequence
+) -> list[RoleJob]:
+    """One job per role the style plays: harmony always, melody/bass/drums when a stem has it."""
+    from ._train.harmony import ChordSequence
+    from ._train.sequence import build_windows
 
     states = list(style.states)
-    harmony_features = condition_features(states)
     vocab = Vocabulary.default()
     spb = style.meter.steps_per_bar
-    rng = np.random.default_rng(config.seed)  # parity inputs: deterministic too
-    entries: dict[str, ModelEntry] = {}
-    stats: dict[str, ModelStats] = {}
-    losses: dict[str, float] = {}
+    jobs: list[RoleJob] = []
 
-    n_models = 1 + sum(1 for r in ("melody", "bass") if style.stems_with_role(r))
-    n_models += 2 if style.stems_with_role("drums") else 0
-    exported: list[Callable[[int, str], None]] = []  # the phase appears at the first export
+    def rng(k: int) -> np.random.Generator:  # parity inputs: deterministic, one stream per role
+        return np.random.default_rng([config.seed, k])
 
-    def export(module: Any, **kwargs: Any) -> tuple[ModelEntry, float]:
-        if not exported:
-            exported.append(ui.task("export ONNX", n_models))
-        entry, diff = export_model(module, **kwargs)
-        entries[entry.name] = entry
-        exported[0](len(entries), f"{entry.name} (parity {diff:.1e})")
-        return entry, diff
-
-    def random_cond(k: int, size: int) -> np.ndarray:
-        return rng.uniform(0, 1, (k, size)).astype(np.float32)
+    def random_cond(r: np.random.Generator, k: int, size: int) -> np.ndarray:
+        return r.uniform(0, 1, (k, size)).astype(np.float32)
 
     # --- harmony -----------------------------------------------------------------------
-    t0 = time.perf_counter()
+    harmony_features = condition_features(states)
     sequences = [
         ChordSequence(
             tuple(bar.chord for bar in imp.bars if bar.chord >= 0), state, imp.key.mode == "minor"
@@ -399,37 +463,39 @@ def _train_and_export(
         for imp in imported
         for state in imp.source.states
     ]
-    harmony, loss = fit_harmony(
-        sequences, harmony_features, states, config, ui.steps("train harmony", 1)
-    )
+    r = rng(0)
     feeds = []
     size = len(harmony_features)
     for k in range(4):
-        cond = random_cond(1, size)
+        cond = random_cond(r, 1, size)
         lo = harmony_features.index(f"state:{states[0]}")
         cond[:, lo : lo + len(states)] = 0.0
         if k < 3:  # one-hot states, and one feed with no state at all
             cond[0, lo + k % len(states)] = 1.0
-        feeds.append({"context": rng.integers(0, 25, (1, 2)).astype(np.int64), "cond": cond})
-    entry, diff = export(
-        harmony,
-        name="harmony",
-        role="harmony",
-        inputs=feeds,
-        output_names=("probs",),
-        conditioning=harmony_features,
-        meta={
-            "orders": [0, 1, 2],
-            "smoothing": config.harmony_smoothing,
-            "backoff": config.harmony_backoff,
-            "mood": "valence blends the minor-key (0) and major-key (1) tables",
-            "temperature": config.harmony_temperature,
-            "rhythms": _harmony_rhythms(style, imported),
-            "state_tempo": dict(state_tempo or {}),
-        },
+        feeds.append({"context": r.integers(0, 25, (1, 2)).astype(np.int64), "cond": cond})
+    harmony_meta = {
+        "orders": [0, 1, 2],
+        "smoothing": config.harmony_smoothing,
+        "backoff": config.harmony_backoff,
+        "mood": "valence blends the minor-key (0) and major-key (1) tables",
+        "temperature": config.harmony_temperature,
+        "rhythms": _harmony_rhythms(style, imported),
+        "state_tempo": dict(state_tempo or {}),
+    }
+    jobs.append(
+        RoleJob(
+            role="harmony",
+            kind="harmony",
+            models=("harmony",),
+            config=config,
+            seed=config.seed,
+            data=(sequences, states),
+            features=harmony_features,
+            feeds={"harmony": feeds},
+            meta={"harmony": harmony_meta},
+            arch=(len(harmony_features),),
+        )
     )
-    stats["harmony"] = ModelStats(loss, diff, len(entry.onnx), time.perf_counter() - t0)
-    losses["harmony"] = loss
 
     # --- melody and bass ----------------------------------------------------------------
     features = condition_features(states, ATTRIBUTES)
@@ -437,7 +503,6 @@ def _train_and_export(
         stems = style.stems_with_role(role)
         if not stems:
             continue
-        t0 = time.perf_counter()
         corpus = _role_attributes(imported, stems, spb, drums=False)
         runs = []
         pitches: list[int] = []
@@ -455,103 +520,174 @@ def _train_and_export(
                     ]
                     runs.append((bar_tokens, conds))
         data = build_windows(runs, config.window_bars, vocab, (min(pitches), max(pitches)))
-        model, loss = train_sequence(
-            data,
-            vocab,
-            config,
-            config.seed + offset,
-            ui.steps(f"train {role}", config.sequence_steps),
-        )
-        step = SequenceStep(model)
         h = config.sequence_hidden
+        r = rng(offset)
         feeds = [
             {
-                "token": rng.integers(0, len(vocab), (1,)).astype(np.int64),
-                "cond": random_cond(1, len(features)),
-                "hidden": rng.normal(0, 0.5, (1, h)).astype(np.float32),
+                "token": r.integers(0, len(vocab), (1,)).astype(np.int64),
+                "cond": random_cond(r, 1, len(features)),
+                "hidden": r.normal(0, 0.5, (1, h)).astype(np.float32),
             }
             for _ in range(4)
         ]
-        entry, diff = export(
-            step,
-            name=role,
-            role="sequence",
-            inputs=feeds,
-            output_names=("logits", "hidden_out"),
-            conditioning=features,
-            meta={
-                "hidden_size": h,
-                "pitch_range": list(data.pitch_range),
-                "steps_per_bar": spb,
-                "attributes": _attribute_spec(corpus),
-                "sampling": _sampling(config, pitches),
-            },
+        meta = {
+            "hidden_size": h,
+            "pitch_range": list(data.pitch_range),
+            "steps_per_bar": spb,
+            "attributes": _attribute_spec(corpus),
+            "sampling": _sampling(config, pitches),
+        }
+        jobs.append(
+            RoleJob(
+                role=role,
+                kind="sequence",
+                models=(role,),
+                config=config,
+                seed=config.seed + offset,
+                data=data,
+                features=features,
+                feeds={role: feeds},
+                meta={role: meta},
+                arch=(len(vocab), len(features), config.sequence_embed, h),
+                steps=config.sequence_steps,
+                epoch_size=len(data) / min(config.sequence_batch, len(data)),
+            )
         )
-        stats[role] = ModelStats(loss, diff, len(entry.onnx), time.perf_counter() - t0)
-        losses[role] = loss
 
     # --- drums --------------------------------------------------------------------------
     drum_stems = style.stems_with_role("drums")
     if drum_stems:
-        t0 = time.perf_counter()
         drum_data, groove_meta, corpus = _drum_data(style, imported, drum_stems, config.seed)
         features = condition_features(states, ATTRIBUTES, grooves=len(groove_meta))
-        generator, critic, g_loss, d_loss = train_drums(
-            drum_data, config, config.seed + 3, ui.steps("train drums", config.drums_steps)
-        )
         z_size = config.drums_latent
         voices = [name for name, _ in DRUM_VOICES]
         c_size = len(features)
-        meta = {
-            "latent_size": z_size,
-            "steps": spb,
-            "voices": voices,
-            "hidden_size": config.drums_hidden,
-            "attributes": _attribute_spec(corpus),
-            "grooves": groove_meta,
-            "candidates": config.drums_candidates,
-        }
-        feeds = [
-            {"z": rng.normal(0, 1, (k, z_size)).astype(np.float32), "cond": random_cond(k, c_size)}
+        r = rng(3)
+        generator_feeds = [
+            {"z": r.normal(0, 1, (k, z_size)).astype(np.float32), "cond": random_cond(r, k, c_size)}
             for k in (4, 1, 7)
         ]
-        entry, diff = export(
-            generator,
-            name="drums_generator",
-            role="drums",
-            inputs=feeds,
-            output_names=("onset", "velocity", "timing"),
-            conditioning=features,
-            meta=meta,
-            dynamic_batch=True,
-        )
-        stats["drums_generator"] = ModelStats(
-            g_loss, diff, len(entry.onnx), time.perf_counter() - t0
-        )
-        t0 = time.perf_counter()
-        feeds = []
+        critic_feeds = []
         for k in (4, 1, 7):
-            onset = (rng.uniform(0, 1, (k, len(voices), spb)) < 0.3).astype(np.float32)
-            velocity = (rng.uniform(0, 1, onset.shape) * onset).astype(np.float32)
-            feeds.append({"onset": onset, "velocity": velocity, "cond": random_cond(k, c_size)})
-        entry, diff = export(
-            critic,
-            name="drums_critic",
-            role="critic",
-            inputs=feeds,
-            output_names=("score",),
-            conditioning=features,
-            # The critic was trained on sampled hits, so score sampled hits too.
-            meta={
-                "steps": spb,
-                "voices": voices,
-                "onset_input": "sampled 0/1 hits, velocity * hits",
-            },
-            dynamic_batch=True,
+            onset = (r.uniform(0, 1, (k, len(voices), spb)) < 0.3).astype(np.float32)
+            velocity = (r.uniform(0, 1, onset.shape) * onset).astype(np.float32)
+            critic_feeds.append(
+                {"onset": onset, "velocity": velocity, "cond": random_cond(r, k, c_size)}
+            )
+        jobs.append(
+            RoleJob(
+                role="drums",
+                kind="drums",
+                models=("drums_generator", "drums_critic"),
+                config=config,
+                seed=config.seed + 3,
+                data=drum_data,
+                features=features,
+                feeds={"drums_generator": generator_feeds, "drums_critic": critic_feeds},
+                meta={
+                    "drums_generator": {
+                        "latent_size": z_size,
+                        "steps": spb,
+                        "voices": voices,
+                        "hidden_size": config.drums_hidden,
+                        "attributes": _attribute_spec(corpus),
+                        "grooves": groove_meta,
+                        "candidates": config.drums_candidates,
+                    },
+                    # The critic was trained on sampled hits, so score sampled hits too.
+                    "drums_critic": {
+                        "steps": spb,
+                        "voices": voices,
+                        "onset_input": "sampled 0/1 hits, velocity * hits",
+                    },
+                },
+                arch=(z_size, c_size, config.drums_hidden, len(voices), spb),
+                steps=config.drums_steps,
+                epoch_size=len(drum_data) / config.drums_batch,
+            )
         )
-        stats["drums_critic"] = ModelStats(d_loss, diff, len(entry.onnx), time.perf_counter() - t0)
-        losses["drums_generator"], losses["drums_critic"] = g_loss, d_loss
-    return entries, stats, losses
+    return jobs
+
+
+_OUTPUT_NAMES = {
+    "harmony": ("probs",),
+    "sequence": ("logits", "hidden_out"),
+    "drums_generator": ("onset", "velocity", "timing"),
+    "drums_critic": ("score",),
+}
+
+
+def train_job(
+    job: RoleJob,
+    *,
+    init: Weights | None = None,
+    steps: int | None = None,
+    on_step: ProgressFn | None = None,
+    on_export: Callable[[str], None] | None = None,
+) -> RoleOutput:
+    """Train one role and export its models with the parity check.
+
+    ``init`` (weights of an earlier run with the same ``arch``) fine-tunes from
+    them for ``steps`` optimizer steps instead of training from scratch.
+    """
+    from ._export import export_model
+    from ._train.drums import train_drums
+    from ._train.harmony import fit_harmony
+    from ._train.sequence import SequenceStep, train_sequence
+
+    t0 = time.perf_counter()
+    config = job.config
+    if steps is not None:
+        config = replace(config, sequence_steps=steps, drums_steps=steps)
+    entries: dict[str, ModelEntry] = {}
+    stats: dict[str, ModelStats] = {}
+
+    def export(module: Any, name: str, role: str, loss: float, started: float, **kw: Any) -> None:
+        if on_export is not None:
+            on_export(name)
+        entry, diff = export_model(
+            module,
+            name=name,
+            role=role,
+            inputs=job.feeds[name],
+            output_names=_OUTPUT_NAMES.get(name, _OUTPUT_NAMES.get(job.kind, ())),
+            conditioning=job.features,
+            meta=job.meta[name],
+            **kw,
+        )
+        entries[name] = entry
+        stats[name] = ModelStats(loss, diff, len(entry.onnx), time.perf_counter() - started)
+
+    weights: Weights = {}
+    if job.kind == "harmony":
+        sequences, states = job.data
+        harmony, loss = fit_harmony(sequences, job.features, states, config, on_step)
+        export(harmony, "harmony", "harmony", loss, t0)
+        losses = {"harmony": loss}
+    elif job.kind == "sequence":
+        model, loss = train_sequence(
+            job.data,
+            Vocabulary.default(),
+            config,
+            job.seed,
+            on_step,
+            init=None if init is None else init["model"],
+        )
+        weights["model"] = _arrays(model)
+        export(SequenceStep(model), job.role, "sequence", loss, t0)
+        losses = {job.role: loss}
+    else:
+        generator, critic, g_loss, d_loss = train_drums(job.data, config, job.seed, on_step, init)
+        weights = {"generator": _arrays(generator), "critic": _arrays(critic)}
+        export(generator, "drums_generator", "drums", g_loss, t0, dynamic_batch=True)
+        export(critic, "drums_critic", "critic", d_loss, time.perf_counter(), dynamic_batch=True)
+        losses = {"drums_generator": g_loss, "drums_critic": d_loss}
+    how = "trained" if init is None else "fine-tuned"
+    return RoleOutput(job.role, entries, stats, losses, weights, how)
+
+
+def _arrays(module: Any) -> dict[str, np.ndarray]:
+    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
 def _role_attributes(
