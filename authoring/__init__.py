@@ -6,7 +6,8 @@
 
 ``bake`` imports the style's MIDI sources (``import_midi``), trains one model
 per musical role (torch, CPU), exports each to ONNX with a parity check and
-writes one bundle atomically. The names below load on first use, so
+writes one bundle atomically. ``watch_style`` rebuilds a bundle on every edit
+of its style or sources, retraining only what the edit changed. The names below load on first use, so
 ``import authoring`` (and the ``adaptive`` CLI) work without the authoring
 extra until a command needs torch or mido.
 """
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from ._bake import BakeResult, ModelStats, bake
     from ._midi import ImportedSource, estimate_key, import_midi
     from ._train.config import TrainingConfig
+    from ._watch import Rebuild, watch_style
 
 __all__ = [
     "bake",
@@ -29,6 +31,8 @@ __all__ = [
     "ImportedSource",
     "estimate_key",
     "TrainingConfig",
+    "watch_style",
+    "Rebuild",
 ]
 
 _HOMES = {
@@ -39,6 +43,8 @@ _HOMES = {
     "ImportedSource": "._midi",
     "estimate_key": "._midi",
     "TrainingConfig": "._train.config",
+    "watch_style": "._watch",
+    "Rebuild": "._watch",
 }
 
 

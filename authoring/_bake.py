@@ -43,7 +43,7 @@ from adaptive._tokens import Vocabulary
 
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
 from ._mood import mood_from_text
-from ._runner import Progress, RolePlan, Train, plan_threads, run_jobs
+from ._runner import Progress, RolePlan, Train, passive_openmp, plan_threads, run_jobs
 from ._train.config import TrainingConfig, resolve_config
 
 if TYPE_CHECKING:
@@ -180,6 +180,7 @@ def build(
     with Progress(progress, transient=transient).running() as ui:
         # before torch loads: a bad MIDI file fails fast
         imported, skipped = _import_all(style, ui)
+        passive_openmp()  # torch loads next
         tempo = _state_tempo(style, imported, extras)
         jobs = prepare_jobs(style, config, imported, tempo)
         plans = {job.role: (decide or (lambda _job: Train()))(job) for job in jobs}

@@ -1,7 +1,7 @@
 """The ``adaptive`` command line: the runtime's commands plus the sound designer's.
 
 ``render``, ``play`` and ``inspect`` come from ``runtime.cli`` and work after a
-plain ``pip install .``. This module adds ``bake`` and MIDI export, which need
+plain ``pip install .``. This module adds ``bake``, ``watch``, ``evaluate`` and MIDI export, which need
 the ``authoring`` extra (torch, mido); without it they say which extra to install.
 """
 
@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from adaptive import AdaptiveError
 from runtime import cli as runtime_cli
@@ -44,6 +45,35 @@ def cmd_bake(args: argparse.Namespace) -> None:
     print(
         f"baked {result.out_path} ({size:.0f} KiB, sha256 {result.sha256[:12]}) in {result.seconds:.1f} s"
     )
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import threading
+
+    try:
+        from ._watch import StyleWatcher
+    except ImportError as exc:
+        raise _need_extra("watch", exc) from None
+
+    def show(rebuild: Any) -> None:
+        print(rebuild.summary(), flush=True)
+
+    watcher = StyleWatcher(
+        args.style,
+        args.out,
+        debounce=args.debounce,
+        finetune_fraction=args.finetune,
+        progress=not args.quiet,
+        on_rebuilt=show,
+    )
+    print(f"watching {args.style} and its sources; Ctrl-C to stop", flush=True)
+    stop = threading.Event()
+    try:
+        watcher.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+        print("stopped watching")
+    return 0
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -90,6 +120,26 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("--seed", type=int, default=None)
     bake.add_argument("--quiet", action="store_true", help="no progress bar")
     bake.set_defaults(run=cmd_bake)
+
+    watch = sub.add_parser(
+        "watch",
+        help="rebuild the bundle whenever the style or one of its MIDI sources changes",
+    )
+    watch.add_argument("style", help="style.toml")
+    watch.add_argument(
+        "-o", "--out", default=None, help="output bundle (default: next to the style, .adaptive)"
+    )
+    watch.add_argument(
+        "--debounce", type=float, default=0.3, help="seconds of quiet before a rebuild"
+    )
+    watch.add_argument(
+        "--finetune",
+        type=float,
+        default=0.2,
+        help="fraction of a role's training steps it fine-tunes for after a MIDI edit",
+    )
+    watch.add_argument("--quiet", action="store_true", help="no progress bars while rebuilding")
+    watch.set_defaults(run=cmd_watch)
 
     evaluate = sub.add_parser(
         "evaluate",
