@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adaptive._bundle import ModelEntry, write_bundle
+from adaptive._bundle import write_bundle
 from adaptive._conditioning import (
     ATTRIBUTES,
     bar_attributes,
@@ -43,6 +43,7 @@ from adaptive._tokens import Vocabulary
 
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
 from ._mood import mood_from_text
+from ._roles import ModelStats, RoleJob, RoleOutput
 from ._runner import Progress, RolePlan, Train, passive_openmp, plan_threads, run_jobs
 from ._train.config import TrainingConfig, resolve_config
 
@@ -58,16 +59,6 @@ REGISTER_RANKS = (0.3, 0.7)  # valence 0 -> register rank 0.3, valence 1 -> 0.7
 AROUSAL_SHIFT = 0.2  # attribute ranks added per unit of arousal above 0.5
 MAX_RHYTHMS = 6
 MAX_GROOVES = 4
-
-ProgressFn = Callable[[int, int, float], None]
-
-
-@dataclass(frozen=True)
-class ModelStats:
-    final_loss: float  # training loss at the end (harmony: mean NLL of the data)
-    parity_max_abs_diff: float  # largest |torch - onnxruntime| over the parity inputs
-    onnx_bytes: int
-    seconds: float  # training + export time
 
 
 @dataclass(frozen=True)
@@ -328,112 +319,6 @@ def training_environment(threads: int) -> dict[str, Any]:
     }
 
 
-# --- one job per role: what it learns from, how it is trained and exported --------------
-# The [training] keys each kind of model learns with; every other key (sampling, threads)
-# only reaches the models' meta, so changing it retrains nothing.
-LEARNING_KEYS: dict[str, tuple[str, ...]] = {
-    "harmony": ("harmony_smoothing", "harmony_backoff"),
-    "sequence": (
-        "seed",
-        "window_bars",
-        "sequence_hidden",
-        "sequence_embed",
-        "sequence_steps",
-        "sequence_batch",
-        "sequence_lr",
-    ),
-    "drums": (
-        "seed",
-        "drums_latent",
-        "drums_hidden",
-        "drums_steps",
-        "drums_batch",
-        "drums_lr",
-        "drums_recon_weight",
-    ),
-}
-Weights = dict[str, dict[str, np.ndarray]]  # module name -> its state_dict as arrays
-
-
-@dataclass
-class RoleJob:
-    """Everything one role's models learn from and ship with.
-
-    Plain data (numpy, no torch), so a worker process can train it. ``digest``
-    covers exactly what training sees: two jobs with the same digest train the
-    same models, so a rebuild may reuse them; ``arch`` is the shape of the
-    weights, which a fine-tune needs to match.
-    """
-
-    role: str  # harmony, melody, bass, drums
-    kind: str  # harmony, sequence, drums
-    models: tuple[str, ...]  # the bundle entries the job writes
-    config: TrainingConfig
-    seed: int
-    data: Any  # (chord sequences, states) | SequenceData | DrumData
-    features: list[str]
-    feeds: dict[str, list[dict[str, np.ndarray]]]  # per model: parity-check inputs
-    meta: dict[str, dict[str, Any]]  # per model
-    arch: tuple[Any, ...]
-    digest: str = ""
-    steps: int = 1  # optimizer steps of a full training
-    epoch_size: float = 1.0  # optimizer steps per pass over the data
-
-    def __post_init__(self) -> None:
-        self.digest = _digest(
-            self.kind,
-            self.seed,
-            self.features,
-            self.arch,
-            [(k, getattr(self.config, k)) for k in LEARNING_KEYS[self.kind]],
-            self.data,
-        )
-
-
-@dataclass
-class RoleOutput:
-    """A trained (or reused) role: its bundle entries and the weights to fine-tune from."""
-
-    role: str
-    entries: dict[str, ModelEntry]
-    stats: dict[str, ModelStats]
-    losses: dict[str, float]
-    weights: Weights
-    how: str = "trained"  # trained | fine-tuned | reused
-
-    def refreshed(self, job: RoleJob, how: str = "reused") -> RoleOutput:
-        """The same models with the job's current meta (sampling, tempo: nothing learned)."""
-        entries = {
-            name: replace(entry, meta=dict(job.meta[name]), conditioning=tuple(job.features))
-            for name, entry in self.entries.items()
-        }
-        return replace(self, entries=entries, how=how)
-
-
-def _digest(*parts: Any) -> str:
-    digest = hashlib.sha256()
-
-    def feed(value: Any) -> None:
-        if isinstance(value, np.ndarray):
-            digest.update(f"{value.dtype}{value.shape}".encode())
-            digest.update(np.ascontiguousarray(value).tobytes())
-        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-            feed(type(value).__name__)
-            for f in dataclasses.fields(value):
-                feed(getattr(value, f.name))
-        elif isinstance(value, list | tuple):
-            digest.update(f"[{len(value)}".encode())
-            for item in value:
-                feed(item)
-        else:
-            digest.update(repr(value).encode())
-        digest.update(b";")
-
-    for part in parts:
-        feed(part)
-    return digest.hexdigest()
-
-
 def prepare_jobs(
     style: Style,
     config: TrainingConfig,
@@ -608,87 +493,6 @@ def prepare_jobs(
             )
         )
     return jobs
-
-
-_OUTPUT_NAMES = {
-    "harmony": ("probs",),
-    "sequence": ("logits", "hidden_out"),
-    "drums_generator": ("onset", "velocity", "timing"),
-    "drums_critic": ("score",),
-}
-
-
-def train_job(
-    job: RoleJob,
-    *,
-    init: Weights | None = None,
-    steps: int | None = None,
-    on_step: ProgressFn | None = None,
-    on_export: Callable[[str], None] | None = None,
-) -> RoleOutput:
-    """Train one role and export its models with the parity check.
-
-    ``init`` (weights of an earlier run with the same ``arch``) fine-tunes from
-    them for ``steps`` optimizer steps instead of training from scratch.
-    """
-    from ._export import export_model
-    from ._train.drums import train_drums
-    from ._train.harmony import fit_harmony
-    from ._train.sequence import SequenceStep, train_sequence
-
-    t0 = time.perf_counter()
-    config = job.config
-    if steps is not None:
-        config = replace(config, sequence_steps=steps, drums_steps=steps)
-    entries: dict[str, ModelEntry] = {}
-    stats: dict[str, ModelStats] = {}
-
-    def export(module: Any, name: str, role: str, loss: float, started: float, **kw: Any) -> None:
-        if on_export is not None:
-            on_export(name)
-        entry, diff = export_model(
-            module,
-            name=name,
-            role=role,
-            inputs=job.feeds[name],
-            output_names=_OUTPUT_NAMES.get(name, _OUTPUT_NAMES.get(job.kind, ())),
-            conditioning=job.features,
-            meta=job.meta[name],
-            **kw,
-        )
-        entries[name] = entry
-        stats[name] = ModelStats(loss, diff, len(entry.onnx), time.perf_counter() - started)
-
-    weights: Weights = {}
-    if job.kind == "harmony":
-        sequences, states = job.data
-        harmony, loss = fit_harmony(sequences, job.features, states, config, on_step)
-        export(harmony, "harmony", "harmony", loss, t0)
-        losses = {"harmony": loss}
-    elif job.kind == "sequence":
-        model, loss = train_sequence(
-            job.data,
-            Vocabulary.default(),
-            config,
-            job.seed,
-            on_step,
-            init=None if init is None else init["model"],
-        )
-        weights["model"] = _arrays(model)
-        export(SequenceStep(model), job.role, "sequence", loss, t0)
-        losses = {job.role: loss}
-    else:
-        generator, critic, g_loss, d_loss = train_drums(job.data, config, job.seed, on_step, init)
-        weights = {"generator": _arrays(generator), "critic": _arrays(critic)}
-        export(generator, "drums_generator", "drums", g_loss, t0, dynamic_batch=True)
-        export(critic, "drums_critic", "critic", d_loss, time.perf_counter(), dynamic_batch=True)
-        losses = {"drums_generator": g_loss, "drums_critic": d_loss}
-    how = "trained" if init is None else "fine-tuned"
-    return RoleOutput(job.role, entries, stats, losses, weights, how)
-
-
-def _arrays(module: Any) -> dict[str, np.ndarray]:
-    return {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
 
 
 def _role_attributes(

@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, Any
 
 from adaptive._errors import StyleError
 
+from ._roles import train_job
+
 if TYPE_CHECKING:
-    from ._bake import RoleJob, RoleOutput, Weights
+    from ._roles import RoleJob, RoleOutput, Weights
 
 __all__ = [
     "ThreadPlan",
@@ -262,8 +264,6 @@ def run_jobs(
     ui: Progress,
 ) -> dict[str, RoleOutput]:
     """Train (or reuse) every job's models; raises the first job's error, if any."""
-    from ._bake import train_job
-
     rows = {}
     for job in jobs:
         plan = plans[job.role]
@@ -368,8 +368,6 @@ def _init_worker(threads: int, messages: Any) -> None:
 
 
 def _train_in_worker(job: RoleJob, init: Weights | None, steps: int | None) -> RoleOutput:
-    from ._bake import train_job
-
     last = [0.0]
 
     def on_step(done: int, total: int, loss: float) -> None:

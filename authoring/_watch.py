@@ -43,7 +43,8 @@ from adaptive._errors import AdaptiveError
 from adaptive._schema import Music
 from adaptive._style import Style, load_style
 
-from ._bake import Build, ModelStats, RoleJob, RoleOutput, build
+from ._bake import Build, build
+from ._roles import ModelStats, RoleJob, RoleOutput
 from ._runner import Reuse, RolePlan, Train
 
 __all__ = ["watch_style", "StyleWatcher", "Rebuild", "ModelCache", "default_out_path"]
@@ -246,6 +247,8 @@ class StyleWatcher:
         self._pending: set[Path] = set()
         self._last_event = 0.0
         self._wake = threading.Condition()
+        self._scheduled: set[Path] = set()
+        self._schedule: Callable[[], None] | None = None  # set while ``run`` observes
 
     # --- one rebuild --------------------------------------------------------------------
     def rebuild(self, changed: Iterable[Path] = ()) -> Rebuild:
@@ -317,6 +320,8 @@ class StyleWatcher:
         self._watched |= {s.path.resolve() for s in style.sources}
 
     def _report(self, result: Rebuild) -> Rebuild:
+        if self._schedule is not None:  # watch new sources before anyone edits them
+            self._schedule()
         if self.on_rebuilt is not None:
             self.on_rebuilt(result)
         return result
@@ -353,30 +358,27 @@ class StyleWatcher:
 
         observer = Observer()
         handler = Handler()
-        scheduled: set[Path] = set()
+        self._scheduled = set()
 
         def schedule() -> None:
-            folders = {p.parent for p in self._watched}
-            if folders != scheduled:
-                observer.unschedule_all()
-                scheduled.clear()
-                for folder in sorted(folders):
-                    if folder.is_dir():
-                        observer.schedule(handler, str(folder), recursive=False)
-                        scheduled.add(folder)
+            # Only ever adds folders: unscheduling one, even briefly, could lose an edit.
+            for folder in sorted({p.parent for p in self._watched} - self._scheduled):
+                if folder.is_dir():
+                    observer.schedule(handler, str(folder), recursive=False)
+                    self._scheduled.add(folder)
 
+        self._schedule = schedule
         schedule()
         observer.start()
         try:
             if initial:
                 self.rebuild()
-                schedule()
             while not stop.is_set():
                 changed = self._next_changes(stop)
                 if changed:
                     self.rebuild(changed)
-                    schedule()
         finally:
+            self._schedule = None
             observer.stop()
             observer.join()
 
