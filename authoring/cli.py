@@ -47,6 +47,13 @@ def cmd_bake(args: argparse.Namespace) -> None:
     )
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     import threading
 
@@ -134,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument(
         "--finetune",
-        type=float,
+        type=_fraction,
         default=0.2,
         help="fraction of a role's training steps it fine-tunes for after a MIDI edit",
     )
