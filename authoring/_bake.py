@@ -38,7 +38,7 @@ from adaptive._conditioning import (
 from adaptive._errors import BundleError, StyleError
 from adaptive._music import DRUM_VOICES, Bar
 from adaptive._schema import Manifest, Music, ProvenanceEntry, TrainingRecord
-from adaptive._style import Style, load_style
+from adaptive._style import SourceSpec, Style, load_style
 from adaptive._tokens import Vocabulary
 
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
@@ -155,9 +155,11 @@ def build(
     overrides: Mapping[str, Any] | None = None,
     seed: int | None = None,
     decide: Callable[[RoleJob], RolePlan] | None = None,
+    import_source: ImportFn | None = None,
     transient: bool = False,
 ) -> Build:
-    """``bake``, with ``decide`` choosing per role to train, fine-tune or reuse (watch)."""
+    """``bake``, with ``decide`` choosing per role to train, fine-tune or reuse, and
+    ``import_source`` importing one source (the watcher keeps unchanged files')."""
     started = time.perf_counter()
     style, extras = _load_style_with_extras(Path(style_path))
     style, moods = _apply_moods(style, extras)
@@ -170,7 +172,7 @@ def build(
 
     with Progress(progress, transient=transient).running() as ui:
         # before torch loads: a bad MIDI file fails fast
-        imported, skipped = _import_all(style, ui)
+        imported, skipped = _import_all(style, ui, import_source or _import_one)
         passive_openmp()  # torch loads next
         tempo = _state_tempo(style, imported, extras)
         jobs = prepare_jobs(style, config, imported, tempo)
@@ -211,7 +213,16 @@ def build(
     return Build(result, style, jobs, outputs)
 
 
-def _import_all(style: Style, ui: Progress) -> tuple[list[ImportedSource], list[Path]]:
+ImportFn = Callable[[SourceSpec, Style, int], ImportedSource]
+
+
+def _import_one(source: SourceSpec, style: Style, index: int) -> ImportedSource:
+    return import_midi(source.path, source, style, index=index)
+
+
+def _import_all(
+    style: Style, ui: Progress, import_source: ImportFn = _import_one
+) -> tuple[list[ImportedSource], list[Path]]:
     """Every source, imported; a source wholly in a meter the style cannot play is
     skipped with a warning naming it (and listed in the bundle's training map)."""
     advance = ui.task("import MIDI", len(style.sources))
@@ -219,7 +230,7 @@ def _import_all(style: Style, ui: Progress) -> tuple[list[ImportedSource], list[
     skipped: list[Path] = []
     for i, source in enumerate(style.sources):
         try:
-            imported.append(import_midi(source.path, source, style, index=i))
+            imported.append(import_source(source, style, i))
         except UnsupportedMeterError as exc:
             warnings.warn(str(exc), MeterWarning, stacklevel=2)
             skipped.append(source.path)

@@ -326,11 +326,10 @@ def _run_pool(
             _drain(messages, rows, timeout=REPORT_EVERY)
             for role, result in list(pending.items()):
                 if result.ready():
+                    _drain(messages, rows, timeout=0.0)
                     outputs[role] = result.get()  # re-raises the worker's error
+                    rows[role].finish(outputs[role])  # its timer stops now, not at the end
                     del pending[role]
-        _drain(messages, rows, timeout=0.0)
-        for role, output in outputs.items():
-            rows[role].finish(output)
         pool.close()
     finally:
         pool.terminate()  # on an error or Ctrl-C, stop the other roles at once

@@ -26,6 +26,7 @@ A watch bundle is for auditioning: fine-tuned models differ from what a full
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -41,9 +42,10 @@ import numpy as np
 from adaptive._bundle import ModelEntry, TensorSpec
 from adaptive._errors import AdaptiveError
 from adaptive._schema import Music
-from adaptive._style import Style, load_style
+from adaptive._style import SourceSpec, Style, load_style
 
 from ._bake import Build, build
+from ._midi import ImportedSource, import_midi
 from ._roles import ModelStats, RoleJob, RoleOutput
 from ._runner import Reuse, RolePlan, Train
 
@@ -248,6 +250,7 @@ class StyleWatcher:
         self._last_event = 0.0
         self._wake = threading.Condition()
         self._scheduled: set[Path] = set()
+        self._imports: dict[Path, tuple[str, ImportedSource]] = {}  # path -> (key, import)
         self._schedule: Callable[[], None] | None = None  # set while ``run`` observes
 
     # --- one rebuild --------------------------------------------------------------------
@@ -280,6 +283,7 @@ class StyleWatcher:
                 progress=self.progress,
                 transient=True,
                 decide=decide,
+                import_source=self._import,
             )
         except Exception as exc:  # any failure keeps the old bundle and the watch
             self._refresh_watched_after_error()
@@ -299,6 +303,19 @@ class StyleWatcher:
             sha256=built.result.sha256,
         )
         return self._report(result)
+
+    def _import(self, source: SourceSpec, style: Style, index: int) -> ImportedSource:
+        """``import_midi``, kept while the file's bytes and what the import reads are the same."""
+        data = source.path.read_bytes() if source.path.is_file() else b""
+        key = hashlib.sha256(
+            data + repr((source, style.meter, style.key, _roles(style))).encode()
+        ).hexdigest()
+        known = self._imports.get(source.path)
+        if known is not None and known[0] == key:
+            return known[1]
+        imported = import_midi(source.path, source, style, index=index)
+        self._imports[source.path] = (key, imported)
+        return imported
 
     def _remember(self, built: Build) -> None:
         self._style_before, self._style = self._style, built.style
@@ -395,6 +412,10 @@ class StyleWatcher:
                 else:
                     self._wake.wait(0.1)
         return set()
+
+
+def _roles(style: Style) -> dict[str, str]:
+    return {name: spec.role for name, spec in style.stems.items()}
 
 
 def _relative(path: Path, base: Path) -> str:
