@@ -185,14 +185,13 @@ class Progress:
         if not self.enabled:
             yield self
             return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn
 
         self._progress = Progress(
             TextColumn("[bold]{task.description:<14}"),
             BarColumn(bar_width=30),
             TextColumn("{task.fields[info]:<36}"),
-            TextColumn("ETA"),
-            TimeRemainingColumn(elapsed_when_finished=True),
+            _time_column(),
             transient=self.transient,
         )
         with self._progress:
@@ -213,6 +212,25 @@ class Progress:
 
     def model_row(self, job: RoleJob, steps: int) -> ModelRow:
         return ModelRow(self._progress, job, steps)
+
+
+def _time_column() -> Any:
+    """'ETA 0:00:12' while a row runs, 'took 0:00:40' once it is done, blank before."""
+    from datetime import timedelta
+
+    from rich.progress import ProgressColumn
+    from rich.text import Text
+
+    class TimeColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            if task.finished:
+                return Text(f"took {timedelta(seconds=int(task.finished_time or 0))}")
+            if not task.started:
+                return Text("")
+            left = task.time_remaining
+            return Text("ETA  -:--:--" if left is None else f"ETA  {timedelta(seconds=int(left))}")
+
+    return TimeColumn()
 
 
 class ModelRow:

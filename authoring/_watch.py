@@ -77,8 +77,8 @@ class Rebuild:
     seconds: float
     changed: tuple[str, ...] = ()  # the files whose change started it
     sections: tuple[str, ...] = ()  # style sections that differ from the last good build
-    trained: Mapping[str, str] = field(default_factory=dict)  # role -> trained | fine-tuned
-    reused: tuple[str, ...] = ()
+    trained: Mapping[str, str] = field(default_factory=dict)  # role -> how it was retrained
+    reused: tuple[str, ...] = ()  # roles whose models were kept byte for byte
     error: str | None = None
     sha256: str | None = None
 
@@ -91,11 +91,11 @@ class Rebuild:
                 f"error after {what}: {self.error}\n"
                 f"  kept {self.out_path} as it was; watching for the next change"
             )
-        trained = ", ".join(f"{role} {how}" for role, how in self.trained.items())
+        trained = ", ".join(f"{role} ({how})" for role, how in self.trained.items())
         return (
-            f"rebuilt {self.out_path} in {self.seconds:.1f} s after {what}: "
+            f"rebuilt {self.out_path} in {self.seconds:.2f} s after {what}: "
             f"retrained {trained or 'nothing'}; "
-            f"reused {', '.join(self.reused) or 'nothing'}"
+            f"kept {', '.join(self.reused) or 'nothing'}"
         )
 
 
@@ -271,9 +271,10 @@ class StyleWatcher:
                 return Reuse(entry.output)
             if entry is not None and entry.arch == job.arch and entry.output.weights:
                 steps = max(1, round(job.steps * self.finetune_fraction))
-                how[job.role] = f"fine-tuned ({steps} steps)"
+                how[job.role] = f"fine-tuned, {steps} steps"
                 return Train(init=entry.output.weights, steps=steps)
-            how[job.role] = "trained" if job.kind != "harmony" else "counted"
+            # no earlier weights of this shape (a first build, or new states or grooves)
+            how[job.role] = "from scratch" if job.kind != "harmony" else "recounted"
             return Train()
 
         try:

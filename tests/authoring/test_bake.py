@@ -158,7 +158,7 @@ def test_progress_shows_the_phases(
     assert "write bundle" in shown
     # One row per model with its epoch, loss and ETA; no separate export row whose
     # timer would run for the whole bake.
-    assert "ETA" in shown and "loss" in shown and "parity" in shown
+    assert "took" in shown and "loss" in shown and "parity" in shown
     assert "export ONNX" not in shown
 
 
