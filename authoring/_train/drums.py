@@ -119,10 +119,10 @@ def train_drums(
     cond_size = data.cond.shape[1]
     gen = DrumGenerator(config.drums_latent, cond_size, config.drums_hidden, voices, steps_per_bar)
     critic = DrumCritic(cond_size, config.drums_hidden, voices, steps_per_bar)
-    for module, name in ((gen, "generator"), (critic, "critic")):
-        if init is not None:
-            state = init[name]
-            module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in state.items()})
+    if init is not None:
+        for module, name in ((gen, "generator"), (critic, "critic")):
+            state = {k: torch.from_numpy(np.asarray(v)) for k, v in init[name].items()}
+            module.load_state_dict(state)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.drums_lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.drums_lr, betas=(0.5, 0.999))
     onset_all = torch.from_numpy(data.onset)
