@@ -32,6 +32,7 @@ import os
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -326,7 +327,9 @@ class StyleWatcher:
         try:
             self.cache.save(built.jobs, built.outputs)
         except OSError as exc:  # the bundle is written; only the next rebuild gets slower
-            print(f"warning: could not write the model cache {self.cache.directory}: {exc}")
+            warnings.warn(
+                f"could not write the model cache {self.cache.directory}: {exc}", stacklevel=2
+            )
         self._watched = {self.style_path} | {s.path.resolve() for s in built.style.sources}
 
     def _refresh_watched_after_error(self) -> None:
