@@ -7,7 +7,8 @@ Layout (a msgpack map)::
      "body": bytes}                             # msgpack of:
          {"manifest": {...},                    # adaptive._schema.Manifest
           "models": {name: {"role", "onnx": bytes, "sha256", "inputs", "outputs",
-                            "conditioning", "meta"}}}   # adaptive._models contract
+                            "conditioning", "meta"}},   # adaptive._models contract
+          "samplers": {stem: preset}}           # optional: adaptive._samplers
 
 Format v1 (no digest; manifest and models at the top level) is still read and
 upgraded in memory. Nothing in a bundle is pickled, evaluated or imported.
@@ -53,6 +54,7 @@ from ._conditioning import ATTRIBUTES, PHRASE_BARS, condition_features
 from ._errors import BundleError
 from ._models import MODEL_ROLES, MODEL_SHAPES, STEM_MODELS, known_meta
 from ._music import CHORDS, DRUM_VOICES, Key, Meter
+from ._samplers import check_sampler
 from ._schema import (
     BUNDLE,
     Manifest,
@@ -84,6 +86,7 @@ __all__ = [
 FORMAT_NAME = "adaptive-bundle"
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
+_BODY_KEYS = {"manifest", "models", "samplers"}
 MAX_BUNDLE_BYTES = 64 * 1024 * 1024
 MAX_MODEL_BYTES = 32 * 1024 * 1024
 MAX_GROOVES = 64  # drum groove labels a model may be conditioned on
@@ -135,6 +138,8 @@ class Bundle:
     path: Path | None = None
     spec: Manifest = field(default=None, compare=False)  # type: ignore[assignment]
     _sessions: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # stem -> the SoundFont preset the bake copied in (adaptive._samplers), checked
+    samplers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         if self.spec is None:  # built by hand: check the manifest here too
@@ -569,9 +574,11 @@ def _check_dry_run(where: str, entry: ModelEntry, results: Mapping[str, np.ndarr
 # --- encode / decode ----------------------------------------------------------------------
 
 
-def _check_body(body: Any) -> tuple[Manifest, dict[str, ModelEntry]]:
-    if not isinstance(body, dict) or set(body) != {"manifest", "models"}:
-        raise _fail("body", "must be a map of exactly 'manifest' and 'models'")
+def _check_body(
+    body: Any,
+) -> tuple[Manifest, dict[str, ModelEntry], dict[str, Mapping[str, Any]]]:
+    if not isinstance(body, dict) or not {"manifest", "models"} <= set(body) <= _BODY_KEYS:
+        raise _fail("body", "must be a map of 'manifest', 'models' and optionally 'samplers'")
     try:
         spec = load_manifest(body["manifest"])
     except SchemaError as exc:
@@ -599,13 +606,24 @@ def _check_body(body: Any) -> tuple[Manifest, dict[str, ModelEntry]]:
                     f"models.{needed}",
                     f"is missing; stem {stem.name!r} (role {stem.role}) needs it",
                 )
-    return spec, models
+    raw_samplers = body.get("samplers", {})
+    if not isinstance(raw_samplers, dict) or len(raw_samplers) > len(spec.stems):
+        raise _fail("samplers", f"must be a map of stem names, got {show(raw_samplers)}")
+    for stem_name in raw_samplers:
+        if stem_name not in spec.stems:
+            raise _fail(f"samplers.{show(stem_name)}", "is not a stem of this bundle")
+    samplers = {stem: check_sampler(stem, raw) for stem, raw in raw_samplers.items()}
+    return spec, models, samplers
 
 
 def encode_bundle(
-    manifest: Mapping[str, Any] | Manifest, models: Mapping[str, ModelEntry]
+    manifest: Mapping[str, Any] | Manifest,
+    models: Mapping[str, ModelEntry],
+    samplers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> bytes:
     """Validate and serialize; raises BundleError for anything read_bundle would refuse.
+
+    ``samplers``: stem -> SoundFont preset data (see ``adaptive._samplers``).
 
     ``manifest`` is a ``Manifest`` or its plain-data form; it is stored normalized
     (``dump_manifest``): required fields always, others only when not at their default.
@@ -629,6 +647,8 @@ def encode_bundle(
             for name, m in models.items()
         },
     }
+    if samplers:
+        body["samplers"] = {stem: dict(preset) for stem, preset in samplers.items()}
     data = pack_body(body)
     decode_bundle(data)  # the writer never produces what the reader refuses
     return data
@@ -702,7 +722,7 @@ def _decode(data: bytes, path: Path | None) -> Bundle:
             max_array=MAX_ARRAY,
             max_map=MAX_MAP,
         )
-    spec, models = _check_body(body)
+    spec, models, samplers = _check_body(body)
     sessions = {name: _validated_session(entry, spec) for name, entry in models.items()}
     return Bundle(
         manifest=body["manifest"],
@@ -711,6 +731,7 @@ def _decode(data: bytes, path: Path | None) -> Bundle:
         path=path,
         spec=spec,
         _sessions=sessions,
+        samplers=samplers,
     )
 
 
@@ -834,20 +855,23 @@ def repack_bundle(src: str | os.PathLike[str], dst: str | os.PathLike[str] | Non
         python -c "import adaptive; adaptive.repack_bundle('adaptive/data/default.adaptive')"
     """
     bundle = read_bundle(src)
-    return write_bundle(dst if dst is not None else src, bundle.spec, bundle.models)
+    return write_bundle(
+        dst if dst is not None else src, bundle.spec, bundle.models, bundle.samplers
+    )
 
 
 def write_bundle(
     path: str | os.PathLike[str],
     manifest: Mapping[str, Any] | Manifest,
     models: Mapping[str, ModelEntry],
+    samplers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """Write atomically (temporary file, then rename); returns the file's sha256.
 
     On any failure the file that was at ``path`` before stays as it was.
     """
     path = Path(path)
-    data = encode_bundle(manifest, models)
+    data = encode_bundle(manifest, models, samplers)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)

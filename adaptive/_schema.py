@@ -775,6 +775,13 @@ class TrainingRecord:
     skipped_sources: tuple[str, ...] = _opt(
         Items(Text(1024), 4096), (), doc="sources the bake left out (e.g. an unsupported meter)"
     )
+    loss_curves: Mapping[str, Any] = _opt(
+        Plain(), None, doc="per model: [step, loss] pairs through training, thinned for the report"
+    )
+    parity: Mapping[str, Any] = _opt(Plain(), None, doc="per model: largest |torch - ONNX|")
+    distributed: Mapping[str, Any] = _opt(
+        Plain(), None, doc="the job that trained: world_size, backend"
+    )
 
     def check(self, where: str) -> None:
         for model, loss in (self.losses or {}).items():

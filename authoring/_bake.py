@@ -35,16 +35,20 @@ from adaptive._conditioning import (
     rank_table,
     ranks_of,
 )
-from adaptive._errors import BundleError, StyleError
+from adaptive._errors import AdaptiveError, BundleError, StyleError
 from adaptive._music import DRUM_VOICES, Bar
 from adaptive._schema import Manifest, Music, ProvenanceEntry, TrainingRecord
 from adaptive._style import SourceSpec, Style, load_style
 from adaptive._tokens import Vocabulary
 
+from . import _distributed
+from ._losses import LossCurves
+from ._loudness import calibrated_manifest
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
 from ._mood import mood_from_text
 from ._roles import ModelStats, RoleJob, RoleOutput
 from ._runner import Progress, RolePlan, Train, passive_openmp, plan_threads, run_jobs
+from ._soundfont import extract_presets
 from ._train.config import TrainingConfig, resolve_config
 
 if TYPE_CHECKING:
@@ -70,6 +74,7 @@ class BakeResult:
     sources: int
     bars: int
     config: Mapping[str, Any] = field(default_factory=dict)
+    rank: int = 0  # in a distributed bake only rank 0 writes the bundle
 
 
 def _sha256_file(path: Path) -> str:
@@ -124,8 +129,12 @@ def bake(
     progress: bool = True,
     overrides: Mapping[str, Any] | None = None,
     seed: int | None = None,
+    calibrate_loudness: bool = True,
 ) -> BakeResult:
     """Bake the style at ``style_path`` into a bundle at ``out_path``.
+
+    ``calibrate_loudness``: render the bundle's reference session and store the
+    master gain that meets the style's ``mix.loudness_lufs`` (ITU-R BS.1770).
 
     ``overrides`` replace keys of the style's ``[training]`` table (see
     ``authoring._train.config.TrainingConfig``); ``seed`` replaces ``training.seed``.
@@ -134,7 +143,14 @@ def bake(
     ``ExportError`` if an exported model disagrees with torch; on any failure
     the file at ``out_path`` is left untouched.
     """
-    return build(style_path, out_path, progress=progress, overrides=overrides, seed=seed).result
+    return build(
+        style_path,
+        out_path,
+        progress=progress,
+        overrides=overrides,
+        seed=seed,
+        calibrate_loudness=calibrate_loudness,
+    ).result
 
 
 @dataclass
@@ -145,6 +161,7 @@ class Build:
     style: Style
     jobs: list[RoleJob]
     outputs: dict[str, RoleOutput]
+    master_gain_db: float = 0.0  # as stored in the bundle
 
 
 def build(
@@ -157,22 +174,31 @@ def build(
     decide: Callable[[RoleJob], RolePlan] | None = None,
     import_source: ImportFn | None = None,
     transient: bool = False,
+    calibrate_loudness: bool = True,
+    keep_master_gain: tuple[float, float] | None = None,
 ) -> Build:
     """``bake``, with ``decide`` choosing per role to train, fine-tune or reuse, and
-    ``import_source`` importing one source (the watcher keeps unchanged files')."""
+    ``import_source`` importing one source (the watcher keeps unchanged files').
+
+    ``keep_master_gain``: (gain in dB, the ``mix.loudness_lufs`` it was calibrated
+    for) of an earlier build; stored as is, without rendering the loudness
+    reference again, when no model changed and the target is the same.
+    """
     started = time.perf_counter()
     style, extras = _load_style_with_extras(Path(style_path))
     style, moods = _apply_moods(style, extras)
     config = resolve_config(style.training, overrides, seed=seed, style_path=style.path)
-    out = Path(out_path)
-    if out.is_dir():  # fail before minutes of training, not at the final rename
-        raise BundleError(
-            f"{out}: is a directory; give the bundle's file path, e.g. {out / 'style.adaptive'}"
-        )
+    config = _distributed.share_threads(config)  # workers on one machine split its threads
+    out = check_out_path(out_path)
 
-    with Progress(progress, transient=transient).running() as ui:
+    with (
+        _distributed.session() as workers,
+        Progress(progress and workers.is_main, transient=transient).running() as display,
+    ):
+        ui = LossCurves(display)  # records each model's loss curve for the training report
         # before torch loads: a bad MIDI file fails fast
         imported, skipped = _import_all(style, ui, import_source or _import_one)
+        samplers, soundfonts = _soundfont_presets(style, ui)
         passive_openmp()  # torch loads next
         tempo = _state_tempo(style, imported, extras)
         jobs = prepare_jobs(style, config, imported, tempo)
@@ -180,7 +206,11 @@ def build(
         threads = plan_threads(
             config.threads, [j for j in jobs if isinstance(plans[j.role], Train)]
         )
+        if workers.distributed:  # the ranks all-reduce each role's steps in step: no workers
+            threads = dataclasses.replace(threads, processes=1)
         outputs = run_jobs(jobs, plans, threads, ui)
+        for output in outputs.values():
+            ui.points.update(output.curves)
         entries = {name: e for job in jobs for name, e in outputs[job.role].entries.items()}
         stats = {name: s for job in jobs for name, s in outputs[job.role].stats.items()}
         losses = {name: v for job in jobs for name, v in outputs[job.role].losses.items()}
@@ -197,9 +227,32 @@ def build(
                 state_tempo=tempo,
                 moods=moods,
                 skipped_sources=[p.name for p in skipped],
+                loss_curves=ui.thinned(),
+                parity={name: s.parity_max_abs_diff for name, s in stats.items()},
+                distributed=workers.record(),
             ),
         )
-        digest = write_bundle(out, manifest, entries)
+        if soundfonts:
+            provenance = (*manifest.provenance, *soundfonts)
+            manifest = dataclasses.replace(manifest, provenance=provenance)
+        digest = ""
+        if workers.is_main:  # one writer, after every worker's models passed their checks
+            kept = _kept_master_gain(keep_master_gain, style, outputs)
+            if kept is not None:
+                manifest = dataclasses.replace(
+                    manifest, mix=dataclasses.replace(manifest.mix, master_gain_db=kept)
+                )
+            elif calibrate_loudness:
+                level = ui.task("loudness", 1)
+                manifest, loudness = calibrated_manifest(
+                    manifest, entries, samplers, seed=config.seed
+                )
+                level(
+                    1,
+                    f"{loudness.measured_lufs:.1f} LUFS, "
+                    f"master {manifest.mix.master_gain_db:+.1f} dB",
+                )
+            digest = write_bundle(out, manifest, entries, samplers)
         write(1, out.name)
     result = BakeResult(
         out_path=out,
@@ -209,8 +262,18 @@ def build(
         sources=len(imported),
         bars=sum(len(imp.bars) for imp in imported),
         config=config.to_dict(),
+        rank=workers.rank,
     )
-    return Build(result, style, jobs, outputs)
+    return Build(result, style, jobs, outputs, manifest.mix.master_gain_db)
+
+
+def _kept_master_gain(
+    keep: tuple[float, float] | None, style: Style, outputs: Mapping[str, RoleOutput]
+) -> float | None:
+    if keep is None or any(output.how != "reused" for output in outputs.values()):
+        return None
+    gain, target = keep
+    return gain if target == style.mix.loudness_lufs else None
 
 
 ImportFn = Callable[[SourceSpec, Style, int], ImportedSource]
@@ -220,8 +283,65 @@ def _import_one(source: SourceSpec, style: Style, index: int) -> ImportedSource:
     return import_midi(source.path, source, style, index=index)
 
 
+def _soundfont_presets(
+    style: Style, ui: Progress | LossCurves
+) -> tuple[dict[str, dict[str, Any]], list[ProvenanceEntry]]:
+    """The SoundFont preset of every stem that names one, and a credit per SoundFont file.
+
+    Only the samples each preset's zones use are copied (``authoring._soundfont``)."""
+    wanted: dict[Path, dict[str, tuple[int, int]]] = {}
+    for name, stem in style.stems.items():
+        if stem.preset is None:
+            continue
+        path = style.soundfont_path(name)
+        if path is None:
+            raise StyleError(
+                f"{style.path}: field 'stems.{name}.soundfont': preset {stem.preset} needs a "
+                "SoundFont file (a .sf2 path relative to the style)"
+            )
+        wanted.setdefault(path, {})[name] = (stem.bank or 0, stem.preset)
+    if not wanted:
+        return {}, []
+    task = ui.task("SoundFont presets", sum(len(stems) for stems in wanted.values()))
+    samplers: dict[str, dict[str, Any]] = {}
+    credits = []
+    done = 0
+    for path, stems in wanted.items():
+        try:
+            presets = extract_presets(path, stems.values())
+        except AdaptiveError as exc:
+            field_names = ", ".join(f"stems.{n}" for n in stems)
+            raise StyleError(f"{style.path}: field '{field_names}': {exc}") from None
+        for name, key in stems.items():
+            samplers[name] = presets[key]
+            done += 1
+            task(done, f"{name}: {presets[key]['name']}")
+        source = next(iter(presets.values()))["provenance"]
+        credits.append(
+            ProvenanceEntry(
+                file=path.name,
+                sha256=source["sha256"],
+                license=source["license"][:256],
+                attribution=source["attribution"],
+                kind="soundfont",
+            )
+        )
+    return samplers, credits
+
+
+def check_out_path(out_path: str | os.PathLike[str]) -> Path:
+    """The bundle's path, refused if it is a directory: before minutes of training,
+    not at the final rename."""
+    out = Path(out_path)
+    if out.is_dir():
+        raise BundleError(
+            f"{out}: is a directory; give the bundle's file path, e.g. {out / 'style.adaptive'}"
+        )
+    return out
+
+
 def _import_all(
-    style: Style, ui: Progress, import_source: ImportFn = _import_one
+    style: Style, ui: Progress | LossCurves, import_source: ImportFn = _import_one
 ) -> tuple[list[ImportedSource], list[Path]]:
     """Every source, imported; a source wholly in a meter the style cannot play is
     skipped with a warning naming it (and listed in the bundle's training map)."""

@@ -10,14 +10,25 @@ it in the manifest as ``mix.master_gain_db``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 import adaptive
+from adaptive._bundle import ModelEntry, decode_bundle, encode_bundle
+from adaptive._schema import Manifest
 
-__all__ = ["LoudnessResult", "calibrate", "integrated_loudness", "reference_timeline"]
+__all__ = [
+    "LoudnessResult",
+    "calibrate",
+    "calibrated_manifest",
+    "integrated_loudness",
+    "reference_timeline",
+]
 
 REFERENCE_SECONDS_PER_STATE = 16.0
 
@@ -84,3 +95,39 @@ def calibrate(
         gain_db=target - measured,
         seconds=audio.shape[0] / sample_rate,
     )
+
+
+MAX_MASTER_GAIN_DB = 24.0  # the schema's bound on mix.master_gain_db
+CALIBRATION_TOLERANCE_LU = 0.2  # a second pass is run only when the first misses by more
+
+
+def calibrated_manifest(
+    manifest: Manifest,
+    models: Mapping[str, ModelEntry],
+    samplers: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    seed: int = 0,
+    passes: int = 2,
+    on_pass: Callable[[int, LoudnessResult], None] | None = None,
+) -> tuple[Manifest, LoudnessResult]:
+    """``manifest`` with ``mix.master_gain_db`` set so that the bundle's reference
+    session meets ``mix.loudness_lufs``, measured through the real engine (its
+    limiter included, which is why a second pass may be needed).
+
+    Returns the manifest and the last measurement, taken at the gain before its
+    correction; ``measured_lufs + gain_db`` is where the stored gain lands.
+    """
+    gain = manifest.mix.master_gain_db
+    result: LoudnessResult | None = None
+    for index in range(passes):
+        bundle = decode_bundle(encode_bundle(manifest, models, samplers))
+        result = calibrate(bundle, seed=seed)
+        if on_pass is not None:
+            on_pass(index, result)
+        if index > 0 and abs(result.gain_db) <= CALIBRATION_TOLERANCE_LU:
+            break
+        gain = min(max(gain + result.gain_db, -MAX_MASTER_GAIN_DB), MAX_MASTER_GAIN_DB)
+        mix = dataclasses.replace(manifest.mix, master_gain_db=round(gain, 2))
+        manifest = dataclasses.replace(manifest, mix=mix)
+    assert result is not None
+    return manifest, result

@@ -95,6 +95,9 @@ class ImportedSource:
     timing: dict[str, list[list[float]]] = field(default_factory=dict)
     tempo: float | None = None  # median bpm over the notes; None when the file sets none
     meters: tuple[str, ...] = ()  # the file's time signatures, in order ("4/4", ...)
+    # General MIDI program (0-based) per pitched stem: the file's first program change on
+    # the tracks and channels the stem's notes come from; absent when the file sets none
+    programs: dict[str, int] = field(default_factory=dict)
 
     @property
     def stems(self) -> list[str]:
@@ -146,6 +149,30 @@ def _meta_events(midi: mido.MidiFile) -> tuple[list[tuple[int, float]], list[tup
             elif msg.type == "time_signature":
                 meters.append((tick, int(msg.numerator), int(msg.denominator)))
     return sorted(tempos), sorted(meters)
+
+
+def _stem_programs(
+    midi: mido.MidiFile,
+    source: SourceSpec,
+    raw: Mapping[str, list[_RawNote]],
+    roles: Mapping[str, str],
+) -> dict[str, int]:
+    """Each pitched stem's program: the first program change on its tracks and channels."""
+    firsts: dict[tuple[int, int], int] = {}  # (track, 1-based channel) -> program
+    for t, track in enumerate(midi.tracks):
+        for msg in track:
+            if msg.type == "program_change":
+                firsts.setdefault((t, msg.channel + 1), int(msg.program))
+    out: dict[str, int] = {}
+    for stem, notes in raw.items():
+        if roles[stem] == "drums":
+            continue  # channel 10's program picks a kit, not an instrument
+        tracks = source.tracks.get(stem) or range(len(midi.tracks))
+        channels = sorted({n.channel for n in notes})
+        found = [firsts[(t, c)] for t in tracks for c in channels if (t, c) in firsts]
+        if found:
+            out[stem] = found[0]
+    return out
 
 
 def _median_tempo(tempos: list[tuple[int, float]], starts: list[int]) -> float | None:
@@ -355,6 +382,7 @@ def import_midi(
         timing=timing,
         tempo=tempo,
         meters=meters_used,
+        programs=_stem_programs(midi, source, raw, roles),
     )
 
 

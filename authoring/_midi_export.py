@@ -3,6 +3,13 @@
 One track per stem, named after it, with the stem's General MIDI program and
 the velocities as generated; drums on channel 10. The conductor track holds
 the tempo, meter and key. Times are written at 480 ticks per beat.
+
+The notes are the composer's own (``BarAudio.notes``, kept per played bar and
+read back with ``MusicEngine.played_notes()``): what the models generated for
+each stem before the instruments rendered it, so the audio is not touched.
+``export_timeline_midi`` plays a timeline through an offline engine and writes them.
+The runtime plays the whole session at the bundle's tempo (a state's ``tempo``
+only conditions the bake), so the file carries that one tempo.
 """
 
 from __future__ import annotations
@@ -15,7 +22,13 @@ import mido
 
 from adaptive._music import Key, Meter
 
-__all__ = ["write_midi", "write_engine_midi", "key_signature_name", "TICKS_PER_BEAT"]
+__all__ = [
+    "write_midi",
+    "write_engine_midi",
+    "export_timeline_midi",
+    "key_signature_name",
+    "TICKS_PER_BEAT",
+]
 
 TICKS_PER_BEAT = 480
 _MAJOR = ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -123,3 +136,29 @@ def write_engine_midi(engine: Any, path: str | Path) -> Path:
         programs={name: mix.stems[name].program for name in stems},
         sample_rate=engine.sample_rate,
     )
+
+
+def export_timeline_midi(
+    bundle: str | Path | None,
+    timeline: str | Path,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    sample_rate: int = 48000,
+) -> tuple[Path, list[tuple[str, int, int, int, int]]]:
+    """Play ``timeline`` through an offline engine and write what it played as MIDI.
+
+    Returns the file and the notes written: (stem, pitch, start_frame, frames, velocity).
+    """
+    from adaptive import load_bundle
+    from runtime import MusicEngine
+    from runtime._timeline import load_timeline, render_timeline, timeline_bars
+
+    loaded = load_bundle(bundle)
+    script = load_timeline(timeline)
+    engine = MusicEngine(
+        loaded, output="offline", sample_rate=sample_rate, seed=seed,
+        report_bars=int(timeline_bars(script, loaded.tempo, loaded.meter)) + 8,  # every bar
+    )  # fmt: skip
+    render_timeline(engine, script)
+    return write_engine_midi(engine, out), engine.played_notes()

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -107,6 +107,7 @@ class RoleOutput:
     losses: dict[str, float]
     weights: Weights
     how: str = "trained"  # trained | fine-tuned | reused
+    curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # (step, loss)
 
     def refreshed(self, job: RoleJob, how: str = "reused") -> RoleOutput:
         """The same models with the job's current meta (sampling, tempo: nothing learned)."""
@@ -190,10 +191,17 @@ def train_job(
         entries[name] = entry
         stats[name] = ModelStats(loss, diff, len(entry.onnx), time.perf_counter() - started)
 
+    curve: list[tuple[int, float]] = []  # for the training report
+
+    def record(done: int, total: int, loss: float) -> None:
+        curve.append((done, float(loss)))
+        if on_step is not None:
+            on_step(done, total, loss)
+
     weights: Weights = {}
     if job.kind == "harmony":
         sequences, states = job.data
-        harmony, loss = fit_harmony(sequences, job.features, states, config, on_step)
+        harmony, loss = fit_harmony(sequences, job.features, states, config, record)
         export(harmony, "harmony", "harmony", loss, t0)
         losses = {"harmony": loss}
     elif job.kind == "sequence":
@@ -202,20 +210,21 @@ def train_job(
             Vocabulary.default(),
             config,
             job.seed,
-            on_step,
+            record,
             init=None if init is None else init["model"],
         )
         weights["model"] = _arrays(model)
         export(SequenceStep(model), job.role, "sequence", loss, t0)
         losses = {job.role: loss}
     else:
-        generator, critic, g_loss, d_loss = train_drums(job.data, config, job.seed, on_step, init)
+        generator, critic, g_loss, d_loss = train_drums(job.data, config, job.seed, record, init)
         weights = {"generator": _arrays(generator), "critic": _arrays(critic)}
         export(generator, "drums_generator", "drums", g_loss, t0, dynamic_batch=True)
         export(critic, "drums_critic", "critic", d_loss, time.perf_counter(), dynamic_batch=True)
         losses = {"drums_generator": g_loss, "drums_critic": d_loss}
     how = "trained" if init is None else "fine-tuned"
-    return RoleOutput(job.role, entries, stats, losses, weights, how)
+    # the drums' progress reports the generator's loss
+    return RoleOutput(job.role, entries, stats, losses, weights, how, {job.models[0]: curve})
 
 
 def _arrays(module: Any) -> dict[str, np.ndarray]:

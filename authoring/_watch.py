@@ -5,9 +5,13 @@ list. After ``debounce`` seconds without a new change the bundle is rebuilt,
 doing only what the change needs:
 
 - each role's job has a digest of everything its models learn from (see
-  ``authoring._bake.RoleJob``); a role whose digest is unchanged keeps its
+  ``authoring._roles.RoleJob``); a role whose digest is unchanged keeps its
   models byte for byte, only their meta is refreshed. So an edit of the mix,
   the states, stingers, parameters, transitions or stem gains trains nothing;
+- the loudness reference is rendered again (the master gain recalibrated)
+  only when a model changed or ``mix.loudness_lufs`` did: after any other
+  edit a stem made louder sounds louder, and a no-retrain rebuild takes well
+  under a second on the tiny style;
 - a role whose data changed (a MIDI edit reaches only the roles its
   ``tracks``/``channels`` feed) is fine-tuned from its previous weights for
   ``finetune_fraction`` of its training steps; when its weights cannot be
@@ -54,7 +58,7 @@ __all__ = ["watch_style", "StyleWatcher", "Rebuild", "ModelCache", "default_out_
 
 DEBOUNCE_SECONDS = 0.3
 FINETUNE_FRACTION = 0.2  # of a role's training steps, when it fine-tunes after an edit
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 _HEADER_FIELDS = frozenset(
     ("name", "version", "author", "license", "description", "tempo", "meter", "key")
 )
@@ -112,6 +116,8 @@ class ModelCache:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # the bundle's master gain and the loudness target it was calibrated for
+        self.master_gain: tuple[float, float] | None = None
 
     def load(self) -> dict[str, _Cached]:
         """The cached roles; an unreadable or outdated cache is an empty one (retrain)."""
@@ -119,6 +125,9 @@ class ModelCache:
             index = json.loads((self.directory / "index.json").read_text(encoding="utf-8"))
             if index.get("version") != CACHE_VERSION:
                 return {}
+            if index.get("master_gain"):
+                gain, target = index["master_gain"]
+                self.master_gain = (float(gain), float(target))
             return {role: self._load_role(role, item) for role, item in index["roles"].items()}
         except (OSError, ValueError, KeyError, TypeError):
             return {}
@@ -140,7 +149,8 @@ class ModelCache:
                 for key in arrays.files:
                     module, param = key.split("/", 1)
                     weights.setdefault(module, {})[param] = arrays[key]
-        output = RoleOutput(role, entries, stats, dict(item["losses"]), weights, "reused")
+        curves = {name: [(int(a), float(b)) for a, b in c] for name, c in item["curves"].items()}
+        output = RoleOutput(role, entries, stats, dict(item["losses"]), weights, "reused", curves)
         return _Cached(item["digest"], tuple(item["arch"]), output)
 
     def save(self, jobs: Iterable[RoleJob], outputs: Mapping[str, RoleOutput]) -> None:
@@ -179,9 +189,10 @@ class ModelCache:
                 "arch": list(job.arch),
                 "models": models,
                 "losses": output.losses,
+                "curves": {name: [list(p) for p in c] for name, c in output.curves.items()},
                 "weights": weights_name,
             }
-        index = {"version": CACHE_VERSION, "roles": roles}
+        index = {"version": CACHE_VERSION, "roles": roles, "master_gain": self.master_gain}
         _write_atomic(self.directory / "index.json", json.dumps(index, indent=1).encode())
         for path in self.directory.iterdir():
             if path.name not in keep and not path.name.startswith("."):
@@ -233,6 +244,7 @@ class StyleWatcher:
         finetune_fraction: float = FINETUNE_FRACTION,
         progress: bool = False,
         on_rebuilt: Callable[[Rebuild], None] | None = None,
+        calibrate_loudness: bool = True,
     ) -> None:
         if not 0.0 < finetune_fraction <= 1.0:
             raise ValueError(f"finetune_fraction must be in (0, 1], got {finetune_fraction}")
@@ -242,10 +254,13 @@ class StyleWatcher:
         self.finetune_fraction = finetune_fraction
         self.progress = progress
         self.on_rebuilt = on_rebuilt
+        self.calibrate_loudness = calibrate_loudness
         self.cache = ModelCache(cache_dir(self.out_path))
         self._cached: dict[str, _Cached] | None = None  # loaded on the first rebuild
         self._style: Style | None = None  # of the last good build
         self._style_before: Style | None = None  # of the good build before it
+        # the last build's master gain, and the loudness target it was calibrated for
+        self._master_gain: tuple[float, float] | None = None
         self._watched: set[Path] = {self.style_path}
         self._pending: set[Path] = set()
         self._last_event = 0.0
@@ -262,6 +277,7 @@ class StyleWatcher:
         names = tuple(sorted(_relative(p, base) for p in changed))
         if self._cached is None:
             self._cached = self.cache.load()
+            self._master_gain = self.cache.master_gain
         cached = self._cached
         how: dict[str, str] = {}
 
@@ -286,6 +302,8 @@ class StyleWatcher:
                 transient=True,
                 decide=decide,
                 import_source=self._import,
+                keep_master_gain=self._master_gain,
+                calibrate_loudness=self.calibrate_loudness,
             )
         except Exception as exc:  # any failure keeps the old bundle and the watch
             self._refresh_watched_after_error()
@@ -321,6 +339,8 @@ class StyleWatcher:
 
     def _remember(self, built: Build) -> None:
         self._style_before, self._style = self._style, built.style
+        self._master_gain = (built.master_gain_db, built.style.mix.loudness_lufs)
+        self.cache.master_gain = self._master_gain
         self._cached = {
             job.role: _Cached(job.digest, job.arch, built.outputs[job.role]) for job in built.jobs
         }
@@ -438,12 +458,14 @@ def watch_style(
     debounce: float = DEBOUNCE_SECONDS,
     finetune_fraction: float = FINETUNE_FRACTION,
     progress: bool = False,
+    calibrate_loudness: bool = True,
 ) -> None:
     """Build ``style_path`` into ``out_path``, then rebuild it on every change until
     ``stop_event`` is set (blocks; run it in a thread to drive it from a test or a game).
 
     ``on_rebuilt(rebuild)`` is called after every attempt, good or bad, with the
     bundle's path in ``rebuild.out_path``: the moment to ``engine.reload`` it.
+    ``calibrate_loudness`` False never renders the loudness reference (tests).
     """
     StyleWatcher(
         style_path,
@@ -452,4 +474,5 @@ def watch_style(
         finetune_fraction=finetune_fraction,
         progress=progress,
         on_rebuilt=on_rebuilt,
+        calibrate_loudness=calibrate_loudness,
     ).run(stop_event)

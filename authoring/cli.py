@@ -1,8 +1,10 @@
 """The ``adaptive`` command line: the runtime's commands plus the sound designer's.
 
 ``render``, ``play`` and ``inspect`` come from ``runtime.cli`` and work after a
-plain ``pip install .``. This module adds ``bake``, ``watch``, ``evaluate`` and MIDI export, which need
-the ``authoring`` extra (torch, mido); without it they say which extra to install.
+plain ``pip install .``. This module adds ``bake`` (one process, or ``--workers``
+under torchrun), ``watch``, ``report``, ``export-midi`` (and ``render --midi``) and
+``evaluate``, which need the ``authoring`` extra (torch, mido); without it they
+say which extra to install.
 """
 
 from __future__ import annotations
@@ -33,6 +35,35 @@ def _need_extra(what: str, exc: ImportError) -> MissingExtraError:
 
 
 def cmd_bake(args: argparse.Namespace) -> None:
+    from . import _distributed
+
+    if args.workers < 1:
+        raise _distributed.DistributedBakeError(f"--workers must be 1 or more, got {args.workers}")
+    launching = (args.workers > 1 or args.rdzv_endpoint) and not _distributed.workers().distributed
+    if launching:  # this process starts the job; the workers run this same command
+        from adaptive import load_style
+
+        from ._bake import check_out_path
+        from ._train.config import resolve_config
+
+        # what can be wrong before training fails here, once, not in every worker
+        style = load_style(args.style)
+        resolve_config(style.training, seed=args.seed, style_path=style.path)
+        check_out_path(args.out)
+        code = _distributed.launch(
+            args.argv,
+            args.workers,
+            nnodes=args.nnodes,
+            rdzv_endpoint=args.rdzv_endpoint,
+            rdzv_id=args.rdzv_id,
+            node_rank=args.node_rank,
+        )
+        if code != 0:
+            raise _distributed.DistributedBakeError(
+                f"bake with {args.workers} workers failed (torchrun exit code {code}); "
+                f"the workers' errors are above, and {args.out} is untouched"
+            )
+        return
     try:
         from ._bake import bake  # torch is imported only for baking
     except ImportError as exc:
@@ -41,10 +72,25 @@ def cmd_bake(args: argparse.Namespace) -> None:
         result = bake(args.style, args.out, progress=not args.quiet, seed=args.seed)
     except ImportError as exc:
         raise _need_extra("bake", exc) from None
+    if result.rank != 0:
+        return  # rank 0 writes, reports and says so
     size = result.out_path.stat().st_size / 1024
     print(
         f"baked {result.out_path} ({size:.0f} KiB, sha256 {result.sha256[:12]}) in {result.seconds:.1f} s"
     )
+    if args.report:
+        _write_report(result.out_path, args.report, reference=args.style, quiet=args.quiet)
+
+
+def _write_report(bundle: Any, out: str, *, reference: str | None, quiet: bool = False) -> None:
+    from ._report import write_report
+
+    page = write_report(bundle, out, reference=reference, progress=not quiet)
+    print(f"training report: {page}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    _write_report(args.bundle, args.out, reference=args.reference, quiet=args.quiet)
 
 
 def _fraction(text: str) -> float:
@@ -94,6 +140,18 @@ def cmd_render(args: argparse.Namespace) -> None:
         write_engine_midi(result.engine, Path(args.midi))
 
 
+def cmd_export_midi(args: argparse.Namespace) -> None:
+    try:
+        from ._midi_export import export_timeline_midi
+    except ImportError as exc:
+        raise _need_extra("export-midi", exc) from None
+    path, notes = export_timeline_midi(
+        args.bundle, args.timeline, args.out, seed=args.seed, sample_rate=args.sample_rate
+    )
+    stems = sorted({stem for stem, *_ in notes})
+    print(f"wrote {path}: {len(notes)} notes on {len(stems)} stems ({', '.join(stems)})")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ._evaluate import evaluate, format_report, write_json
 
@@ -126,6 +184,23 @@ def build_parser() -> argparse.ArgumentParser:
     bake.add_argument("-o", "--out", required=True, help="output bundle path (written atomically)")
     bake.add_argument("--seed", type=int, default=None)
     bake.add_argument("--quiet", action="store_true", help="no progress bar")
+    bake.add_argument(
+        "--report", default=None, help="directory for a training report (index.html and PNGs)"
+    )
+    job = bake.add_argument_group(
+        "distributed training (torch.distributed DDP over gloo, started with torchrun)"
+    )
+    job.add_argument(
+        "--workers", type=int, default=1, help="training processes on this machine (default 1)"
+    )
+    job.add_argument(
+        "--nnodes", default="1", help="machines in the job, e.g. 2 or 1:4 (needs --rdzv-endpoint)"
+    )
+    job.add_argument(
+        "--rdzv-endpoint", default=None, help="HOST:PORT where the machines meet (one of them)"
+    )
+    job.add_argument("--rdzv-id", default="adaptive-bake", help="the job's name, alike everywhere")
+    job.add_argument("--node-rank", type=int, default=None, help="this machine's rank (optional)")
     bake.set_defaults(run=cmd_bake)
 
     watch = sub.add_parser(
@@ -147,6 +222,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.add_argument("--quiet", action="store_true", help="no progress bars while rebuilding")
     watch.set_defaults(run=cmd_watch)
+
+    report = sub.add_parser(
+        "report", help="write a bundle's training report: loss curves, piano rolls, metrics"
+    )
+    report.add_argument("bundle", nargs="?", default=None, help="bundle file (default: built-in)")
+    report.add_argument("--out", required=True, help="directory for index.html and the PNGs")
+    report.add_argument(
+        "--reference",
+        default=None,
+        help="style.toml whose sources the metrics compare against (default: no metrics)",
+    )
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.set_defaults(run=cmd_report)
+
+    export = sub.add_parser(
+        "export-midi",
+        help="play a timeline offline and write the generated notes as multi-track MIDI",
+    )
+    export.add_argument("bundle", nargs="?", default=None, help="bundle file (default: built-in)")
+    export.add_argument("--timeline", required=True, help="timeline JSON")
+    export.add_argument("-o", "--out", required=True, help="output .mid")
+    export.add_argument("--seed", type=int, default=0)
+    export.add_argument("--sample-rate", type=int, default=48000)
+    export.set_defaults(run=cmd_export_midi)
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -175,7 +274,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return runtime_cli.run(build_parser(), argv)
+    parser = build_parser()
+    # the command as given: a distributed bake runs it again in every worker
+    parser.set_defaults(argv=list(sys.argv[1:] if argv is None else argv))
+    return runtime_cli.run(parser, argv)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         help="music bundle (.adaptive); default: the style shipped with adaptive",
     )
     parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="with --bundle: hot-reload the bundle whenever its file changes (re-bake it "
+        "while playing and hear the edit at the next bar line)",
+    )
+    parser.add_argument(
         "--raw",
         type=Path,
         default=None,
@@ -86,8 +92,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "--volume",
         type=float,
         default=None,
-        help="music volume 0..1, then -/+ in game (default: the device's level; a volume "
-        "makes the engine compose in a thread instead of its own process)",
+        help="music volume 0..1, then -/+ in game (default: 1)",
     )
     display = parser.add_mutually_exclusive_group()
     display.add_argument(
@@ -124,6 +129,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         parser.error(f"--seed must be >= 0, got {args.seed}")
     if args.bundle is not None and not args.bundle.is_file():
         parser.error(f"--bundle {args.bundle}: no such file")
+    if args.watch and args.bundle is None:
+        parser.error("--watch needs --bundle PATH (the file to reload when it changes)")
     if args.volume is not None and not 0.0 <= args.volume <= 1.0:
         parser.error(f"--volume must be in 0..1, got {args.volume}")
     if not 10 <= args.fps <= 240:
@@ -153,6 +160,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         screenshot=args.screenshot,
         fullscreen=args.fullscreen,
         volume=args.volume,
+        watch=args.watch,
         overlay=args.overlay,
         gallery=args.gallery,
         bot=args.bot,

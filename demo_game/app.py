@@ -28,7 +28,7 @@ import numpy as np
 
 from .art import CORE_COLOR, MOOD_COLORS, PLAYER_COLOR, SHARD_COLOR
 from .bot import Bot
-from .music import MusicDirector, Scene, make_volume_output, open_engine, read_stats
+from .music import MusicDirector, Scene, open_engine, read_stats
 from .render import HEIGHT, WIDTH, BundleInfo, DevInfo, MenuItem, Renderer
 from .world import GameEvent, World, WorldConfig
 
@@ -56,9 +56,9 @@ class Options:
     mute: bool = False  # the engine plays into its silent output
     fps: int = 60
     fullscreen: bool = False
-    # Master volume 0..1. None: the device's own level, and the engine's audio runs in
-    # its worker process; a number wraps the SDL output (see _open_music).
+    # Music volume 0..1 (the engine's master volume); None: full.
     volume: float | None = None
+    watch: bool = False  # hot-reload the --bundle file whenever it changes
     overlay: bool = False  # start with the developer overlay shown
     gallery: Path | None = None  # save every scene's screenshot here and exit
     bot: bool = False  # the scripted bot plays in the window (an attract mode)
@@ -168,7 +168,6 @@ class Game:
         self.screen = screen
         self.music = music
         self.director = MusicDirector.for_bundle(music.engine, bundle)
-        self.director.volume_output = music.volume
         self.renderer = Renderer(screen, info, seed)
         self.scene: Scene = "title"
         self.scene_s = 0.0
@@ -209,10 +208,7 @@ class Game:
         self.set_scene("play")
 
     def menu(self) -> list[MenuItem]:
-        if self.director.has_volume:
-            volume = f"{round(self.volume * 10)}/10"
-        else:
-            volume = "system (--volume)" if self.music_on else "-"
+        volume = f"{round(self.volume * 10)}/10" if self.director.has_volume else "-"
         return [
             MenuItem("Play"),
             MenuItem("Volume", volume, self.director.has_volume),
@@ -239,7 +235,6 @@ class Game:
         self.music = _open_music(opts, self.bundle, self.seed)
         self.music_on = not opts.mute and self.music.playing_on != "silent"
         self.director.use_engine(self.music.engine)
-        self.director.volume_output = self.music.volume
         self.director.set_volume(self.volume)
 
     def change_volume(self, delta: float) -> None:
@@ -394,7 +389,10 @@ class Game:
         """Beats and bars move the world; returns what the world did on them."""
         out: list[GameEvent] = []
         for ev in events:
-            if ev.kind == "beat":
+            if ev.kind == "reload":  # a hot-reloaded bundle: its name and credits from now on
+                self.bundle = getattr(self.music.engine, "bundle", self.bundle)
+                self.renderer.info = bundle_info(self.bundle)
+            elif ev.kind == "beat":
                 self.world.on_beat()
             elif ev.kind == "bar":
                 out += self.world.on_bar()
@@ -465,11 +463,10 @@ def _prepare_headless(opts: Options) -> tuple[Path | None, tempfile.TemporaryDir
 
 @dataclass
 class Music:
-    """The started engine, the name of what it plays into, and the volume control."""
+    """The started engine and the name of what it plays into."""
 
     engine: Any
     output: str
-    volume: Any = None  # a demo_game.music.make_volume_output(), when the engine takes one
 
     @property
     def playing_on(self) -> str:
@@ -482,18 +479,12 @@ def _open_music(opts: Options, bundle: Any, seed: int) -> Music:
     """Start the engine: on the SDL device, or on its silent output when muted.
 
     If the device cannot open, the engine itself warns once and plays silently.
-
-    The engine has no master volume. A game that wants one wraps the SDL output
-    in its own ``runtime.Output`` (``make_volume_output``). An engine given an
-    ``Output`` instance composes in a thread of the game's process instead of its
-    worker process, and measured on a busy 2-core machine that doubled the game's
-    p99 frame time (71 ms against 35 ms). So the wrapper is used only when the
-    player asks for a volume (``--volume``); otherwise the device's level rules.
+    The volume is the engine's own (``set_volume``), so the engine keeps its
+    worker process whatever the volume.
     """
     import adaptive
 
-    volume = None if opts.mute or opts.volume is None else make_volume_output()
-    output: Any = "silent" if opts.mute else (volume or "sdl")
+    output = "silent" if opts.mute else "sdl"
     try:
         engine = open_engine(
             bundle,
@@ -503,9 +494,11 @@ def _open_music(opts: Options, bundle: Any, seed: int) -> Music:
             seed=seed,
         )
         engine.start()
+        if opts.watch and opts.bundle is not None:
+            engine.watch(opts.bundle)  # a style edit, re-baked, is heard at a bar line
     except (adaptive.AdaptiveError, OSError, RuntimeError) as exc:
         raise DemoError(f"cannot start the music: {exc}") from exc
-    return Music(engine, "silent" if opts.mute else "sdl", volume)
+    return Music(engine, output)
 
 
 def _run(opts: Options) -> int:
@@ -654,6 +647,7 @@ def _finish(
         "stingers_fired": dict(director.stingers_fired),
         "stingers_landed": dict(director.stingers_landed),
         "engine_errors": director.errors,
+        "reloads": director.reloads,
         "beats": director.beats,
         "bars": director.bars,
         "frame_work_ms": frame_time,

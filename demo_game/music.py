@@ -17,11 +17,10 @@ keep the same timing with or without sound.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -37,7 +36,6 @@ __all__ = [
     "MusicDirector",
     "MusicView",
     "Scene",
-    "make_volume_output",
     "open_engine",
     "read_stats",
 ]
@@ -96,85 +94,6 @@ def read_stats(engine: EngineLike) -> dict[str, Any]:
     stats = engine.stats()
     as_dict = getattr(stats, "as_dict", None)
     return dict(as_dict()) if callable(as_dict) else dict(stats)
-
-
-def _output_base() -> type | None:
-    """``runtime.Output`` where the engine accepts an ``Output`` instance, else None."""
-    import runtime
-
-    return getattr(runtime, "Output", None)
-
-
-def make_volume_output(inner: Any | None = None) -> Any | None:
-    """An SDL output with a master volume, built on the public ``runtime.Output``.
-
-    The engine has no volume of its own; a game that wants one wraps the device's
-    output. An engine given an ``Output`` instance composes in a thread of the
-    game's process, not in its worker process, so the game uses this only when
-    the player asks for a volume. Returns None when the engine takes no ``Output``.
-    """
-    base = _output_base()
-    if base is None:
-        return None
-    if inner is None:
-        import runtime
-
-        inner = runtime.SdlOutput()
-    return _volume_class(base)(inner)
-
-
-@functools.cache
-def _volume_class(base: type) -> type:
-    import numpy as np
-
-    class VolumeOutput(base):  # type: ignore[misc, valid-type]
-        """Scales each block the inner output plays; volume changes ramp over one block.
-
-        ``fill`` runs on the output's feeder thread: a multiply in place, nothing else.
-        """
-
-        def __init__(self, output: Any) -> None:
-            super().__init__()
-            self.inner = output
-            self.name = output.name
-            self.realtime = output.realtime
-            self.volume = 1.0
-            self._gain = 1.0
-
-        @property  # type: ignore[misc]
-        def underruns(self) -> int:
-            return int(self.inner.underruns)
-
-        @underruns.setter
-        def underruns(self, _value: int) -> None:
-            pass  # the inner output counts
-
-        @property
-        def fill_errors(self) -> int:
-            return int(getattr(self.inner, "fill_errors", 0))
-
-        def start(self, fill: Callable[[Any], None], sample_rate: int, block_frames: int) -> None:
-            ramp = np.linspace(0.0, 1.0, block_frames, dtype=np.float32)[:, None]
-
-            def louder_or_softer(block: Any) -> None:
-                fill(block)
-                target = self.volume * self.volume  # a square law sounds even to the ear
-                if target != self._gain:
-                    step = ramp[: block.shape[0]] * (target - self._gain) + self._gain
-                    np.multiply(block, step, out=block)
-                    self._gain = target
-                elif target != 1.0:
-                    np.multiply(block, target, out=block)
-
-            self.inner.start(louder_or_softer, sample_rate, block_frames)
-
-        def stop(self) -> None:
-            self.inner.stop()
-
-        def pending_frames(self) -> int:
-            return int(self.inner.pending_frames())
-
-    return VolumeOutput
 
 
 def open_engine(
@@ -323,7 +242,6 @@ class MusicDirector:
         self.engine_ms: deque[float] = deque(maxlen=self.COST_WINDOW)
         self.engine_ms_all: list[float] = []  # every frame's engine cost, for the report
         self._held: deque[Any] = deque()  # events not yet heard (see _due)
-        self.volume_output: Any = None  # a make_volume_output() the engine plays into
 
     @staticmethod
     def _range(
@@ -359,6 +277,15 @@ class MusicDirector:
     def begin(self) -> None:
         """Ask for the opening state; call once after the engine starts."""
         self._request(self.state_for("explore"), "bar")
+
+    def use_bundle(self, bundle: Any) -> None:
+        """Steer another bundle (a hot reload): its states, stingers and parameter ranges."""
+        fresh = MusicDirector.for_bundle(self.engine, bundle)
+        self.states, self.stingers = fresh.states, fresh.stingers
+        self._param, self._mood_param = fresh._param, fresh._mood_param
+        self._sent.clear()  # the ranges may have changed: send the parameters again
+        if self._requested not in self.states:
+            self._requested = None  # the engine fell back to its default state; ask again
 
     def use_engine(self, engine: EngineLike) -> None:
         """Carry on with another engine (music on/off): ask it for the current state."""
@@ -482,8 +409,11 @@ class MusicDirector:
             elif ev.kind == "error":  # the composer failed and restarted; the music held
                 self.errors.append(str(ev.name))
                 view.last_error = str(ev.name)
-            elif ev.kind == "reload":  # a hot-reloaded style: the credits may have changed
+            elif ev.kind == "reload":  # a hot-reloaded style is heard from here on
                 self.reloads += 1
+                bundle = getattr(self.engine, "bundle", None)
+                if bundle is not None:
+                    self.use_bundle(bundle)
         return events
 
     MAX_HOLD_S = 0.5  # an event predicted further ahead than this is released at once
@@ -506,12 +436,17 @@ class MusicDirector:
         return due
 
     def set_volume(self, volume: float) -> bool:
-        """Master volume in [0, 1] through the volume output; False when there is none."""
-        if self.volume_output is None:
+        """The player's music volume in [0, 1]; False when the engine has no volume.
+
+        The slider is perceptual: the engine's linear master volume gets its
+        square, so each step sounds about as big as the last.
+        """
+        if not self.has_volume:
             return False
-        self.volume_output.volume = min(1.0, max(0.0, volume))
+        level = min(1.0, max(0.0, volume))
+        self.engine.set_volume(level * level)  # type: ignore[attr-defined]
         return True
 
     @property
     def has_volume(self) -> bool:
-        return self.volume_output is not None
+        return callable(getattr(self.engine, "set_volume", None))

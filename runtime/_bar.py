@@ -33,6 +33,7 @@ class BarAudio:
     render_ms: float
     fallback: bool = False
     gains: tuple[float, ...] = ()  # the stems' target gains when the bar started, set by the mixer
+    program: int = 0  # which loaded bundle composed it (a hot reload starts a new program)
 
     def repeated_as(self, index: int, start_frame: int, frames: int) -> BarAudio:
         """This bar's audio played again in the place of a bar that was not ready."""

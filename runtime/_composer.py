@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -28,10 +29,11 @@ from ._instruments import (
     DrumKit,
     Instrument,
     PitchedInstrument,
+    SynthInstrument,
     make_instrument,
     notes_to_frames,
 )
-from ._mixbus import MixBus, mix_settings, stem_sampler
+from ._mixbus import MixBus, mix_settings
 from .generators import Conditions, DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
 from .generators._harmony import spell_chord, voice_chord
 from .generators._sequence import SequenceContext
@@ -82,13 +84,13 @@ class Composer:
         )
         from ._mixer import MASTER_GAIN  # the mixer imports this module: import it late
 
-        self.mix = mix_settings(bundle.manifest, MASTER_GAIN)
+        self.mix = mix_settings(bundle.manifest, MASTER_GAIN, sampled=bundle.samplers)
         self.instruments: dict[str, Instrument] = {
             name: make_instrument(
                 spec["instrument"],
                 clock.sample_rate,
                 polyphony=self.mix.stems[name].polyphony,
-                sampler=stem_sampler(bundle.manifest, name),
+                sampler=bundle.samplers.get(name),
             )
             for name, spec in bundle.stems.items()
         }
@@ -101,6 +103,12 @@ class Composer:
         self.tail_frames = int(TAIL_SECONDS * clock.sample_rate)
         self._contexts: dict[int, _Context] = {}
         self._overflow: dict[int, np.ndarray] = {}
+        # told each bar's chord, so what follows the chord (stingers) is ready before it plays
+        self.on_chord: Callable[[int], None] | None = None
+        self.level = (
+            0  # the CPU budget's level (runtime._budget): 1 unranked drums, 2 simpler voices
+        )
+        self._simpler: dict[str, Instrument] = {}
 
     def _context_before(self, index: int) -> _Context:
         earlier = [i for i in self._contexts if i < index]
@@ -151,7 +159,11 @@ class Composer:
                 context.sequences[role], rng, cond
             )
         grid_notes["harmony"], voicing = self._voicing(chord, intensity, context.voicing)
-        drum_hits = self.drums.generate_bar(rng, cond) if self.drums is not None else []
+        drum_hits = (
+            self.drums.generate_bar(rng, cond, ranked=self.level < 1)
+            if self.drums is not None
+            else []
+        )
         self._contexts[index] = _Context(
             chords=(context.chords[1], chord), sequences=sequences, voicing=voicing
         )
@@ -166,7 +178,7 @@ class Composer:
         notes: dict[str, list[tuple[int, int, int, int]]] = {}
         for s, name in enumerate(self.stem_names):
             role = self.bundle.stems[name]["role"]
-            instrument = self.instruments[name]
+            instrument = self._simpler_voice(name) if self.level >= 2 else self.instruments[name]
             if role == "drums" and isinstance(instrument, DrumKit):
                 hits = [DrumHit(v, int(round(pos * fps)), vel) for v, pos, vel in drum_hits]
                 instrument.render_into(hits, dry[s])
@@ -187,6 +199,8 @@ class Composer:
         self._overflow[index] = dry[:, :, frames:].copy()
         # pan, effects and stem limiting, carrying the effects' tails on from the bar before
         playable = self.mixbus.process(dry[:, :, :rows], frames, index)
+        if self.on_chord is not None and self.harmony is not None:
+            self.on_chord(chord)
         t2 = time.perf_counter()
         return BarAudio(
             index=index,
@@ -201,6 +215,20 @@ class Composer:
             generate_ms=(t1 - t0) * 1000.0,
             render_ms=(t2 - t1) * 1000.0,
         )
+
+    def _simpler_voice(self, stem: str) -> Instrument:
+        """The stem's synth with one oscillator voice (no unison, no sub, no partials)."""
+        instrument = self.instruments[stem]
+        if not isinstance(instrument, SynthInstrument):
+            return instrument
+        simpler = self._simpler.get(stem)
+        if simpler is None:
+            patch = replace(instrument.patch, unison=1, detune_cents=0.0, sub=0.0, partials=())
+            simpler = SynthInstrument(
+                instrument.name, patch, self.clock.sample_rate, instrument.polyphony
+            )
+            self._simpler[stem] = simpler
+        return simpler
 
     def _voicing(
         self, chord: int, intensity: float, previous: tuple[int, ...] = ()

@@ -8,6 +8,7 @@ engine in a worker process, so the game's GIL and frame never carry the audio).
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import os
@@ -25,6 +26,7 @@ from ._clock import MusicalClock
 from ._control import Command, parse_sync
 from ._local import LocalEngine
 from ._mixer import MusicEvent
+from ._reload import BundleWatcher
 from ._report import EngineStats
 from ._scheduler import PLAYED_BARS_KEPT
 from .outputs import Output
@@ -34,6 +36,9 @@ __all__ = ["MusicEngine", "WORKERS"]
 
 MAX_RENDER_SECONDS = 600.0  # one render() call; longer renders are several calls
 WORKERS = ("auto", "process", "thread")
+MAX_VOLUME = 1.0
+
+log = logging.getLogger("runtime")
 
 
 class MusicEngine:
@@ -60,6 +65,9 @@ class MusicEngine:
 
     Calls made before ``start()`` (or between ``stop()`` and a new ``start()``)
     are kept and take effect when the music plays.
+
+    ``reload()`` and ``watch()`` swap in another bundle while the music plays
+    (hot reload: a sound designer's edit heard in the running game).
     """
 
     def __init__(
@@ -72,6 +80,7 @@ class MusicEngine:
         lookahead_bars: int = 1,
         worker: str = "auto",
         report_bars: int = PLAYED_BARS_KEPT,
+        cpu_budget: float | None = None,
     ) -> None:
         if not isinstance(output, Output) and output not in OUTPUT_NAMES:
             raise EngineError(
@@ -83,6 +92,14 @@ class MusicEngine:
         _check_int("buffer_frames", buffer_frames, 32, 8192)
         _check_int("lookahead_bars", lookahead_bars, 1, 8)
         _check_int("report_bars", report_bars, 1, 1 << 20)
+        if cpu_budget is not None:
+            if isinstance(cpu_budget, bool) or not isinstance(cpu_budget, int | float):
+                raise EngineError(f"cpu_budget must be a number or None, got {cpu_budget!r:.40}")
+            if not (math.isfinite(cpu_budget) and 0.0 < cpu_budget <= 1.0):
+                raise EngineError(
+                    f"cpu_budget is a share of one core, in (0, 1], got {cpu_budget!r}"
+                )
+            cpu_budget = float(cpu_budget)
         if seed is not None:
             _check_int("seed", seed, 0, 2**63 - 1)
         if isinstance(bundle, Bundle):
@@ -98,8 +115,11 @@ class MusicEngine:
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
         self.lookahead_bars = lookahead_bars
         self._requested_state = self._bundle.spec.default_state
+        self._volume = 1.0
+        self._watcher: BundleWatcher | None = None
         args = (
             self._bundle, output, sample_rate, buffer_frames, self.seed, lookahead_bars, report_bars,
+            cpu_budget,
         )  # fmt: skip
         if _use_process(worker, output):
             from ._host import HostedEngine
@@ -119,7 +139,8 @@ class MusicEngine:
         return self
 
     def stop(self) -> None:
-        """Stop the output and the worker. Safe to call twice; ``start()`` plays on."""
+        """Stop the output, the worker and ``watch()``. Safe to call twice; ``start()`` plays on."""
+        self.unwatch()
         self._core.stop()
 
     def __enter__(self) -> MusicEngine:
@@ -136,8 +157,17 @@ class MusicEngine:
 
     @property
     def timing(self) -> MusicalClock:
-        """The sample clock's tempo and meter (read-only): bar and beat positions in frames."""
-        return MusicalClock(self.sample_rate, self._bundle.tempo, self._bundle.meter)
+        """The sample clock's tempo and meter (read-only): bar and beat positions in frames.
+
+        After a reload to another tempo, the grid of the bundle heard now, anchored
+        on the bar where it took over.
+        """
+        return self._core.timing  # type: ignore[no-any-return]
+
+    @property
+    def volume(self) -> float:
+        """The master volume last set (``set_volume``)."""
+        return self._volume
 
     @property
     def output(self) -> str:
@@ -207,6 +237,107 @@ class MusicEngine:
             return
         self._requested_state = name
         self._core.submit(Command("state", name, sync=parsed))
+
+    def set_volume(self, volume: float) -> None:
+        """Master volume, linear: 0 silent .. 1 as mixed (the default).
+
+        Applied after the limiter, so 0.5 is exactly half the level; a change ramps
+        over at most 30 ms, without a click, and is heard within the output's latency.
+        """
+        if isinstance(volume, bool) or not isinstance(
+            volume, int | float | np.floating | np.integer
+        ):
+            raise EngineError(f"volume must be a number in 0..{MAX_VOLUME:g}, got {volume!r:.40}")
+        number = float(volume)
+        if not math.isfinite(number) or not 0.0 <= number <= MAX_VOLUME:
+            raise EngineError(f"volume must be a number in 0..{MAX_VOLUME:g}, got {volume!r:.40}")
+        self._volume = number
+        self._core.submit(Command("volume", "", number))
+
+    # --- hot reload -----------------------------------------------------------------------
+
+    def reload(self, bundle: Bundle | str | os.PathLike[str] | None = None) -> bool:
+        """Switch to another bundle at the next bar line; the music plays on meanwhile.
+
+        ``bundle``: a ``Bundle``, a path, or None to read the playing bundle's file
+        again. The new bundle is heard from the next bar line (or the one after,
+        when the next is too close to compose for), with a short crossfade; the
+        game gets a ``"reload"`` event on that bar. The state carries over (or the
+        new bundle's default state if it has no state of that name), and so do the
+        parameters (by name, clamped to the new ranges), the volume and the sample
+        clock. A new tempo starts its bar grid on that bar (``timing``).
+
+        A bundle that cannot be read or played changes nothing: ``reload`` returns
+        False, logs a warning, and the game's next ``update()`` has an ``"error"``
+        event naming the file and the problem. Otherwise it returns True, and from
+        then on the engine checks names against the new bundle (a state only the
+        new bundle has waits for its bar line). Reading and checking the file takes
+        a moment on the calling thread; ``watch()`` does it in its own thread.
+        """
+        if bundle is None:
+            if self._bundle.path is None:
+                raise EngineError("reload() needs a bundle or a path: this bundle has no file")
+            bundle = self._bundle.path
+        if isinstance(bundle, Bundle):
+            new, where = bundle, str(bundle.path or bundle.name)
+        elif isinstance(bundle, str | os.PathLike):
+            where = os.fspath(bundle)
+            try:
+                new = load_bundle(bundle)
+            except (
+                Exception
+            ) as exc:  # BundleError names the file; anything else still must not stop the music
+                return self._reload_failed(str(exc) if where in str(exc) else f"{where}: {exc}")
+        else:
+            raise EngineError(
+                f"reload() takes a Bundle, a path or None, got {type(bundle).__name__}"
+            )
+        try:
+            self._core.reload(new)
+        except Exception as exc:
+            return self._reload_failed(f"{where}: {type(exc).__name__}: {exc}")
+        self._bundle = new
+        if self._requested_state not in new.states:
+            self._requested_state = new.spec.default_state
+        return True
+
+    def _reload_failed(self, problem: str) -> bool:
+        text = f"reload failed: {problem}"
+        log.warning("%s; the music plays on", text)
+        self._core.note_error(text)
+        return False
+
+    def watch(self, path: str | os.PathLike[str] | None = None, poll: float = 0.5) -> None:
+        """Reload ``path`` (default: the playing bundle's file) whenever it changes.
+
+        A daemon thread checks the file's size and modification time every
+        ``poll`` seconds and reloads once a change has held still for one poll, so
+        a half-written file is not read; a write through a temporary file and
+        ``os.replace`` (what ``adaptive bake`` does) is seen too. Each reload goes
+        as ``reload()`` describes, errors included. One file at a time: a second
+        call watches the new path instead; ``unwatch()`` or ``stop()`` ends it.
+        """
+        if path is None:
+            if self._bundle.path is None:
+                raise EngineError("watch() needs a path: this bundle has no file")
+            path = self._bundle.path
+        if not isinstance(path, str | os.PathLike):
+            raise EngineError(f"watch() path must be a str or a path, got {type(path).__name__}")
+        if isinstance(poll, bool) or not isinstance(poll, int | float) or not 0.01 <= poll <= 60.0:
+            raise EngineError(f"watch() poll {poll!r:.40} must be a number of seconds in 0.01..60")
+        self.unwatch()
+        self._watcher = BundleWatcher(path, self.reload, float(poll))
+
+    def unwatch(self) -> None:
+        """Stop watching (nothing to do if not watching)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.stop()
+
+    @property
+    def watching(self) -> str | None:
+        """The path ``watch()`` follows, or None."""
+        return self._watcher.path if self._watcher is not None else None
 
     def trigger(self, stinger: str) -> None:
         """Play a stinger on the next beat (dropped if the same one started a moment ago)."""

@@ -18,22 +18,31 @@ The game's process keeps ``HostedEngine``, a proxy with the same methods as
 - the worker forks from the game (Linux), so it starts in milliseconds with the
   bundle already in memory; it ignores Ctrl-C and exits when the game's end of
   the pipe closes, so it never outlives the game.
+- a hot reload sends the bundle's bytes and the grown name tables on the pipe,
+  then a marker record on the command ring: the worker reads the bundle in its
+  listening thread and takes the tables at the marker, so commands written
+  after the reload are read with the names they were written with.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import logging
 import multiprocessing
 import signal
+import struct
 import threading
 import time
 import warnings
 from collections import deque
+from pathlib import Path
 from typing import Any
 
-from adaptive._bundle import Bundle
+from adaptive._bundle import Bundle, decode_bundle, encode_bundle
 from adaptive._errors import EngineError
 
+from ._clock import MusicalClock
 from ._control import Command
 from ._local import LocalEngine
 from ._mixer import MusicEvent
@@ -43,6 +52,8 @@ from ._wire import Wire
 from .outputs import Output
 
 __all__ = ["HostedEngine"]
+
+log = logging.getLogger("runtime")
 
 START_TIMEOUT_SECONDS = 20.0
 REPLY_TIMEOUT_SECONDS = 20.0
@@ -60,8 +71,12 @@ class HostedEngine:
         seed: int,
         lookahead_bars: int,
         report_bars: int,
+        cpu_budget: float | None = None,
     ) -> None:
-        self._args = (bundle, output, sample_rate, buffer_frames, seed, lookahead_bars, report_bars)
+        self._args = (
+            bundle, output, sample_rate, buffer_frames, seed, lookahead_bars, report_bars,
+            cpu_budget,
+        )  # fmt: skip
         self._bundle = bundle
         self._output_name = str(output)
         self._context = multiprocessing.get_context("fork")
@@ -78,6 +93,8 @@ class HostedEngine:
         self._final: tuple[dict[str, Any], list[Any]] | None = None
         self._problem: str | None = None  # the worker died: told once, as an "error" event
         self.sample_rate = sample_rate
+        self._generations = itertools.count(1)
+        self._timing = MusicalClock(sample_rate, bundle.tempo, bundle.meter)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -88,7 +105,7 @@ class HostedEngine:
         rings = Rings()
         process = self._context.Process(
             target=_serve,
-            args=(self._args, worker_control, rings),
+            args=(self._args, worker_control, rings, self._wire.tables()),
             name="adaptive-engine",
             daemon=True,
         )
@@ -96,6 +113,8 @@ class HostedEngine:
         worker_control.close()
         self._process, self._control, self._rings = process, control, rings
         self._final = None
+        bundle = self._args[0]  # a new worker starts its clock, and the latest bundle, afresh
+        self._timing = MusicalClock(self.sample_rate, bundle.tempo, bundle.meter)
         if not control.poll(START_TIMEOUT_SECONDS):
             self._kill()
             raise EngineError("the engine's worker process did not start in time")
@@ -169,6 +188,9 @@ class HostedEngine:
                     self._replies[message[1]] = message[2]
                 elif kind == "error":
                     self._inbox.append(MusicEvent("error", message[1], -1, 0, message[2], 0.0))
+                elif kind == "reload_failed":
+                    log.warning("%s", message[2])
+                    self._inbox.append(MusicEvent("error", message[1], -1, 0, message[2], 0.0))
                 elif kind == "stopped":
                     self._stats, self._final = message[1], (message[2], message[3])
                     if rings is not None:
@@ -206,10 +228,37 @@ class HostedEngine:
         else:
             self._rings.commands.write(self._wire.pack_command(command))
 
+    def reload(self, bundle: Bundle) -> None:
+        """Send ``bundle`` to the worker, which switches to it at a bar line (see the docstring)."""
+        self._bundle = bundle
+        self._wire.extend(bundle)  # commands kept since before start() still pack
+        self._args = (bundle, *self._args[1:])  # a later start() begins with it
+        if self._rings is None:  # not playing: the worker starts with it
+            return
+        data = _bundle_bytes(bundle)
+        generation = next(self._generations)
+        where = str(bundle.path) if bundle.path else bundle.name
+        if self._send(("reload", generation, where, data, self._wire.tables())):
+            self._rings.commands.write(
+                self._wire.pack_command(Command("reload", "", float(generation)))
+            )
+
+    def note_error(self, text: str) -> None:
+        self._inbox.append(MusicEvent("error", self.frame, -1, 0, text, 0.0))
+
+    @property
+    def timing(self) -> MusicalClock:
+        return self._timing
+
     def update(self) -> list[MusicEvent]:
         self._read()
-        out = list(self._inbox)
-        self._inbox.clear()
+        inbox = self._inbox
+        out = [inbox.popleft() for _ in range(len(inbox))]  # watch()'s thread may add meanwhile
+        for event in out:
+            if event.kind == "reload":  # the bar grid of the bundle heard from here on
+                clock = MusicalClock(self.sample_rate, self._bundle.tempo, self._bundle.meter)
+                if (clock.tempo, clock.meter) != (self._timing.tempo, self._timing.meter):
+                    self._timing = clock.rebased(event.bar, event.frame)
         if self._problem is not None:
             out.append(MusicEvent("error", self.frame, -1, 0, self._problem, 0.0))
             self._problem = None
@@ -272,27 +321,52 @@ class Rings:
         self.commands, self.events, self.flags = rings
 
 
-def _serve(args: tuple[Any, ...], control: Any, rings: Rings) -> None:
+def _bundle_bytes(bundle: Bundle) -> bytes:
+    """The bundle's file bytes: its file if unchanged since it was read, else encoded anew."""
+    if bundle.path is not None:
+        try:
+            data = Path(bundle.path).read_bytes()
+        except OSError:
+            data = b""
+        if hashlib.sha256(data).hexdigest() == bundle.sha256:
+            return data
+    return encode_bundle(bundle.spec, bundle.models)
+
+
+def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any, ...]) -> None:
     """The worker process: the engine with its device, steered through the rings and the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the game decides when the music stops
     # a handler inherited from the game (SDL turns SIGTERM into a quit event) must not keep
     # the worker alive when the game's exit terminates it
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
+    send_lock = threading.Lock()  # the listening thread sends too (a failed reload)
+
     def send(message: tuple[Any, ...]) -> None:
-        control.send(message)
+        with send_lock:
+            control.send(message)
         rings.flags.write(b"\x01")  # the game reads the pipe only when flagged
 
     try:
         engine = LocalEngine(*args)
+        engine.count_whole_process()  # this process is the engine: its budget counts every thread
         engine.start()
     except BaseException as exc:  # told to the game, which raises it as an EngineError
         control.send(("failed", f"{type(exc).__name__}: {exc}", None))
         return
     wire = Wire(args[0])
+    wire.take_tables(tables)
     control.send(("ready", engine.output, engine._output_warning))
     asked: deque[tuple[int, str]] = deque()
+    reload_tables: dict[int, tuple[Any, ...]] = {}  # generation -> the game's name tables
     stopping = threading.Event()
+
+    def reload(generation: int, where: str, data: bytes, tables: tuple[Any, ...]) -> None:
+        reload_tables[generation] = tables  # first: the marker in the ring waits for it
+        try:
+            engine.reload(decode_bundle(data, Path(where)))
+        except Exception as exc:  # the music plays on; the game hears why
+            send(("reload_failed", engine.frame, f"reload failed: {where}: {exc}"))
 
     def listen_control() -> None:
         try:
@@ -300,6 +374,8 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings) -> None:
                 message = control.recv()  # blocks without the GIL
                 if message[0] == "ask":
                     asked.append((message[1], message[2]))
+                elif message[0] == "reload":
+                    reload(*message[1:])
                 elif message[0] == "stop":
                     break
         except (EOFError, OSError):
@@ -308,10 +384,23 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings) -> None:
 
     threading.Thread(target=listen_control, name="adaptive-engine-control", daemon=True).start()
     next_stats = 0.0
+    backlog: deque[bytes] = deque()  # command records, read in order
     while not stopping.wait(EVENT_PERIOD_SECONDS):
-        for record in rings.commands.read():
-            for command in wire.unpack_commands(record):
+        backlog.extend(rings.commands.read())
+        while backlog:
+            try:
+                command = next(wire.unpack_commands(backlog[0]))
+            except (IndexError, struct.error):  # never written by this game: skip it
+                backlog.popleft()
+                continue
+            if command.kind == "reload":
+                tables = reload_tables.pop(int(command.value), None)
+                if tables is None:
+                    break  # its message is still on the pipe: read on after it
+                wire.take_tables(tables)
+            else:
                 engine.submit(command)
+            backlog.popleft()
         _send_events(engine, wire, rings, send)
         now = time.monotonic()
         if now >= next_stats:

@@ -6,9 +6,11 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -17,13 +19,13 @@ from adaptive._bundle import Bundle
 from adaptive._errors import EngineError
 
 from ._bar import PlayedBar
+from ._budget import CpuBudget
 from ._clock import MusicalClock
-from ._composer import Composer
 from ._control import Command, Control
-from ._mixer import MASTER_GAIN, Mixer, MusicEvent, StemMix
+from ._mixer import Mixer, MusicEvent
+from ._reload import build_program, fit_stingers_to_chords
 from ._report import EngineStats, StatsCache
 from ._scheduler import InlineSource, LookaheadScheduler, PlayedLog
-from ._stingers import StingerVoices, stinger_settings
 from .outputs import OfflineOutput, Output, open_output
 
 __all__ = ["LocalEngine", "READY_MARGIN_SECONDS"]
@@ -44,6 +46,7 @@ class LocalEngine:
         seed: int,
         lookahead_bars: int,
         report_bars: int,
+        cpu_budget: float | None = None,
     ) -> None:
         self._bundle = bundle
         self._output_choice = output
@@ -54,51 +57,60 @@ class LocalEngine:
         self._offline = output == "offline" or (isinstance(output, Output) and not output.realtime)
 
         b = self._bundle
-        self._clock = MusicalClock(sample_rate, b.tempo, b.meter)
         self._control = Control(
             initial_state=b.spec.default_state,  # the schema fills it in and checks it
             parameters={name: float(spec["default"]) for name, spec in b.parameters.items()},
             valence={name: float(spec["valence"]) for name, spec in b.states.items()},
         )
-        self._composer = Composer(b, self._clock, self._control, self.seed)
+        self._chores: deque[Callable[[], None]] | None = None  # the worker's, when live
+        program = build_program(b, sample_rate, self.seed, self._control)
+        self._composer = program.composer
+        self._program_ids = itertools.count(1)
         self._log = PlayedLog(report_bars)
         self._errors: list[BaseException] = []
+        self._notices: deque[str] = deque(maxlen=64)  # errors to tell the game, nothing to restart
         self._scheduler: LookaheadScheduler | None = None
         if self._offline:
             source: Any = InlineSource(self._composer, self._log)
         else:
             self._scheduler = LookaheadScheduler(
-                self._composer, self._control, self._log, lookahead_bars, self._errors.append
+                self._composer,
+                self._control,
+                self._log,
+                lookahead_bars,
+                self._errors.append,
+                CpuBudget(cpu_budget),
             )
             source = self._scheduler
-        names = tuple(b.stems)
-        stems = StemMix(
-            names=names,
-            gains=tuple(float(b.stems[n]["gain"]) for n in names),
-            fades=tuple(
-                (float(b.stems[n]["intensity"][0]), float(b.stems[n]["intensity"][1]))
-                for n in names
-            ),
-            state_gains={
-                s: tuple(float(spec["stems"].get(n, 1.0)) for n in names)
-                for s, spec in b.states.items()
-            },
-        )
-        intensity = b.parameters["intensity"]
+            self._chores = self._scheduler.chores
+        fit_stingers_to_chords(program, self._chores)
+        self._source = source
+        self._max_frames = max(buffer_frames, OFFLINE_BLOCK_FRAMES)
         self._mixer = Mixer(
-            self._clock,
+            program.clock,
             self._control,
             source,
-            stems,
-            tuple(b.states),
-            StingerVoices(stinger_settings(b, self._clock)),
-            (float(intensity["min"]), float(intensity["max"])),
-            max_frames=max(buffer_frames, OFFLINE_BLOCK_FRAMES),
+            program.stems,
+            program.states,
+            program.stingers,
+            program.intensity_range,
+            max_frames=self._max_frames,
             ready_margin_frames=0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate),
-            rules=b.spec.transition,
-            seeks={name: spec.seek for name, spec in b.spec.parameters.items()},
-            master_gain=MASTER_GAIN * 10.0 ** (b.spec.mix.master_gain_db / 20.0),
+            rules=program.rules,
+            seeks=program.seeks,
+            master_gain=program.master_gain,
         )
+        self._mixer.program_bundle = b
+        if self._scheduler is not None:
+            mixer = self._mixer
+
+            def frames_left() -> int:
+                bar = mixer.bar
+                return 1 << 62 if bar is None else bar.start_frame + bar.frames - mixer.frame
+
+            self._scheduler.frames_left = frames_left
+            self._scheduler.margin_frames = int(READY_MARGIN_SECONDS * sample_rate)
+            self._scheduler.callback_seconds = lambda: mixer.callback_seconds
         self._output: Output | None = None
         self._last_output: Output | None = None  # its counters outlive stop()
         self._offline_output = OfflineOutput()
@@ -118,7 +130,7 @@ class LocalEngine:
             scheduler = self._scheduler
             assert scheduler is not None
             if self._mixer.bar is None and scheduler.playing < 0:
-                scheduler.prime(self.lookahead_bars + 1)  # composed before the device asks
+                scheduler.prime(1)  # the first bar before the device asks; the worker does the rest
             scheduler.start()
             try:
                 self._output, self._output_warning = open_output(
@@ -128,6 +140,11 @@ class LocalEngine:
                 scheduler.stop()
                 raise
             return self
+
+    def count_whole_process(self) -> None:
+        """The CPU budget counts this whole process (the engine's own worker process)."""
+        if self._scheduler is not None:
+            self._scheduler.whole_process = True
 
     def stop(self) -> None:
         """Stop the output and the worker. Safe to call twice; ``start()`` plays on."""
@@ -143,12 +160,32 @@ class LocalEngine:
 
     @property
     def bundle(self) -> Bundle:
-        return self._bundle
+        """The bundle heard now (a reload changes it on the bar it lands)."""
+        return self._mixer.program_bundle  # type: ignore[no-any-return]
 
     @property
     def timing(self) -> MusicalClock:
         """The sample clock's tempo and meter (read-only): bar and beat positions in frames."""
-        return self._clock
+        return self._mixer.clock
+
+    # --- hot reload -----------------------------------------------------------------------
+
+    def reload(self, bundle: Bundle) -> None:
+        """Build ``bundle``'s program on this thread; it is heard from a bar line soon after.
+
+        Raises BundleError if the bundle cannot play; the music is untouched then.
+        """
+        program = build_program(
+            bundle, self.sample_rate, self.seed, self._control, next(self._program_ids)
+        )
+        program.allocate(self._max_frames)
+        fit_stingers_to_chords(program, self._chores)
+        self._bundle = bundle
+        self._source.offer(program)
+
+    def note_error(self, text: str) -> None:
+        """Tell the game ``text`` as an ``error`` event on its next ``update()`` (any thread)."""
+        self._notices.append(text)
 
     @property
     def output(self) -> str:
@@ -166,7 +203,8 @@ class LocalEngine:
 
     @property
     def stems(self) -> tuple[str, ...]:
-        return tuple(self._bundle.stems)
+        """The stems heard now."""
+        return tuple(self._mixer.stem_names)
 
     @property
     def parameters(self) -> dict[str, float]:
@@ -197,6 +235,8 @@ class LocalEngine:
         """
         events = self._mixer.events
         out: list[MusicEvent] = []
+        while self._notices:
+            out.append(MusicEvent("error", self._mixer.frame, -1, 0, self._notices.popleft(), 0.0))
         if self._errors:
             error = self._errors.pop(0)
             out.append(
@@ -242,8 +282,10 @@ class LocalEngine:
             )
         mixer = self._mixer
         out = np.zeros((frames, 2), dtype=np.float32)
+        names = self.stems  # a reload within the render: these stems, by name, as long as they play
         if stems:
-            mixer.capture = np.zeros((len(self.stems), frames, 2), dtype=np.float32)
+            mixer.capture = np.zeros((len(names), frames, 2), dtype=np.float32)
+            mixer.capture_rows = tuple(range(len(names)))
             mixer.capture_pos = 0
         try:
             self._offline_output.pull(out)
@@ -253,7 +295,7 @@ class LocalEngine:
         if not stems:
             return out
         assert captured is not None
-        return out, {name: captured[s] for s, name in enumerate(self.stems)}
+        return out, {name: captured[s] for s, name in enumerate(names)}
 
     # --- measuring ------------------------------------------------------------------------
 
@@ -265,8 +307,9 @@ class LocalEngine:
         )
         bar = mixer.bar
         ahead = 0.0
+        budget = self._scheduler.budget if self._scheduler is not None else None
         if self._scheduler is not None:
-            ready_end = self._clock.bar_start(self._scheduler.ready_through + 1)
+            ready_end = self._mixer.clock.bar_start(self._scheduler.ready_through + 1)
             ahead = max(0.0, (ready_end - mixer.frame) / self.sample_rate * 1000.0)
         elif bar is not None:
             ahead = (bar.start_frame + bar.frames - mixer.frame) / self.sample_rate * 1000.0
@@ -286,8 +329,11 @@ class LocalEngine:
             generate_ms=generate,
             render_ms=render,
             stingers_dropped=mixer.stingers.dropped,
-            stem_gains={name: float(g) for name, g in zip(self.stems, mixer.gains, strict=True)},
+            stem_gains={name: float(g) for name, g in zip(*mixer.stem_view, strict=True)},
             parameters=dict(self._control.parameters),
+            budget_level=budget.level if budget else 0,
+            cpu_share=budget.cpu_share if budget else 0.0,
+            volume=mixer.volume,
         )
 
     def _underruns(self) -> int:
@@ -297,24 +343,26 @@ class LocalEngine:
     def report(self) -> dict[str, Any]:
         """What was played, as the JSON report of ``adaptive render``."""
         stats = self.stats()
-        chord_name = self._composer.chord_name
+        chord_name = self._source.composer.chord_name
+        bundle, clock = self.bundle, self._mixer.clock
         bars = [
             {
                 "index": bar.index,
                 "start_frame": bar.start_frame,
                 "frames": bar.frames,
                 "state": bar.state,
-                "tempo": self._clock.tempo,
-                "key": str(self._bundle.key),
+                "tempo": clock.tempo,
+                "key": str(bundle.key),
                 "chords": [chord_name(bar.chord)],
                 "intensity": bar.intensity,
                 "fallback": bar.fallback,
                 "stems": {
                     name: {
                         "notes": len(bar.notes.get(name, [])),
-                        "gain": round(bar.gains[s], 4) if bar.gains else None,
+                        "gain": round(bar.gains[s], 4) if s < len(bar.gains) else None,
                     }
-                    for s, name in enumerate(self.stems)
+                    # the composer keys a bar's notes by stem, in its bundle's order
+                    for s, name in enumerate(bar.notes or self.stems)
                 },
             }
             for bar in self._played_bars()
@@ -325,13 +373,18 @@ class LocalEngine:
             "seed": self.seed,
             "output": self.output,
             "bundle": {
-                "name": self._bundle.name,
-                "sha256": self._bundle.sha256,
-                "path": str(self._bundle.path) if self._bundle.path else None,
+                "name": bundle.name,
+                "sha256": bundle.sha256,
+                "path": str(bundle.path) if bundle.path else None,
             },
+            "reloads": self._mixer.reloads,
             "bars": bars,
             "transitions": [t.as_dict() for t in self._mixer.transitions],
-            "stingers": [s.as_dict() for s in self._mixer.stinger_log],
+            "stingers": [
+                s.as_dict()
+                | {"chord": self._composer.chord_name(s.chord) if s.chord >= 0 else None}
+                for s in self._mixer.stinger_log
+            ],
             "underruns": stats.underruns,
             "fallback_bars": stats.fallback_bars,
             "late_transitions": self._mixer.late_transitions,

@@ -16,7 +16,7 @@ from a bundle's manifest.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ import numpy as np
 from ._instruments import PRESETS
 from ._instruments._dsp import one_pole
 
-__all__ = ["MixBus", "MixSettings", "StemMix", "mix_settings", "stem_sampler"]
+__all__ = ["MixBus", "MixSettings", "StemMix", "mix_settings"]
 
 _SILENT = 1e-7  # about -140 dBFS: below it an effect's state is flushed to exact zeros
 _KEEP_STATES = 24  # bars of effect state kept for bars that get composed again
@@ -56,11 +56,14 @@ class MixSettings:
     stems: Mapping[str, StemMix] = field(default_factory=dict)
 
 
-def mix_settings(manifest: Mapping[str, Any], master_gain: float = 0.7) -> MixSettings:
+def mix_settings(
+    manifest: Mapping[str, Any], master_gain: float = 0.7, sampled: Collection[str] = ()
+) -> MixSettings:
     """The mix fields of a bundle manifest, with each instrument's defaults where unset.
 
     ``master_gain`` is the mixer's fixed gain; with each stem's gain and its
     largest state multiplier it bounds how loud the stem can be exported.
+    ``sampled``: the stems that play a baked SoundFont preset (their DC is blocked).
     """
     mix = manifest.get("mix") or {}
     states = manifest.get("states") or {}
@@ -77,7 +80,7 @@ def mix_settings(manifest: Mapping[str, Any], master_gain: float = 0.7) -> MixSe
             polyphony=int(spec.get("polyphony", preset.polyphony)),
             program=int(spec.get("program", preset.program)),
             max_gain=float(spec.get("gain", 1.0)) * state_gain * master_gain,
-            dc_block=stem_sampler(manifest, name) is not None,
+            dc_block=name in sampled,
         )
     defaults = MixSettings()
     return MixSettings(
@@ -90,13 +93,6 @@ def mix_settings(manifest: Mapping[str, Any], master_gain: float = 0.7) -> MixSe
         master_gain_db=float(mix.get("master_gain_db", defaults.master_gain_db)),
         stems=stems,
     )
-
-
-def stem_sampler(manifest: Mapping[str, Any], stem: str) -> Mapping[str, Any] | None:
-    """The baked SoundFont preset a stem plays (``stems.<stem>.sampler``), if the bake stored one."""
-    spec = (manifest.get("stems") or {}).get(stem) or {}
-    data = spec.get("sampler")
-    return data if isinstance(data, Mapping) else None
 
 
 # --- effects: each takes (stems, 2, n) float32 input and a state, returns output and state ------

@@ -5,6 +5,11 @@ the silent timer, the offline renderer) calls it with a block to fill. It obeys
 the rules written in its docstring. Everything it needs is prepared elsewhere:
 bars are composed and rendered by the scheduler's worker, stinger audio is
 rendered at start-up, and gain targets come from a table built here once.
+
+A hot reload (``runtime._reload``) is a switch of those tables at a bar line:
+the worker builds the new ones and the first bar, the mixer swaps references
+on the bar's first frame (splitting the block there) and crossfades the old
+bundle's bar out under the new one.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,9 +29,9 @@ from ._bar import BarAudio
 from ._clock import MusicalClock
 from ._control import CUE_BARS, Command, Control, StateChange, Sync
 from ._report import StingerRecord, TimingRing, TransitionRecord
-from ._stingers import StingerVoice, StingerVoices
+from ._stingers import AS_WRITTEN, StingerVoice, StingerVoices
 
-__all__ = ["Mixer", "MusicEvent", "BarSource", "StemMix", "MASTER_GAIN"]
+__all__ = ["Mixer", "MusicEvent", "BarSource", "StemMix", "MASTER_GAIN", "RELOAD_FADE_SECONDS"]
 
 MASTER_GAIN = 0.7
 LIMIT = 0.95
@@ -35,13 +40,17 @@ LIMITER_RELEASE_SECONDS = 0.3
 INTENSITY_STEPS = 512  # gain targets are tabulated per 1/512 of the intensity range
 EVENT_RING = 4096  # events the game has not drained yet; the oldest go first
 LOG_RING = 4096  # transitions and stingers kept for the report
+RELOAD_FADE_SECONDS = 0.08  # a reload's old bar fades out under the new one's this long
+VOLUME_RAMP_SECONDS = 0.03  # the master volume moves its whole range in this long, linearly
+DEFERRED_COMMANDS = 64  # commands naming what only a bundle being loaded has, kept for its switch
 
 
 @dataclass(frozen=True, slots=True)
 class MusicEvent:
     """Something musical that happened, for the game to sync to.
 
-    kind: "beat", "bar", "transition" or "stinger"; frame: on the engine's
+    kind: "beat", "bar", "transition", "stinger", "reload" (a new bundle is heard
+    from here; name: the bundle's name) or "error"; frame: on the engine's
     sample clock; name: the new state (bar, transition) or the stinger; time:
     ``frame`` in seconds of music; at: the ``time.perf_counter()`` at which the
     event is heard, predicted from the output's latency (None offline).
@@ -67,6 +76,15 @@ class BarSource(Protocol):
 
     def replacement(self, index: int, state: str) -> BarAudio | None:
         """Bar ``index`` composed again in ``state``, for a change within the bar, if ready."""
+
+    def next_switch(self, playing: int) -> Any:
+        """A reload's ``Handoff`` waiting to land after bar ``playing``, or None."""
+
+    def switched(self, handoff: Any) -> None:
+        """The mixer switched to ``handoff``'s program (its old tables are in ``retired``)."""
+
+    def missed(self, handoff: Any) -> None:
+        """``handoff``'s bar started before the mixer saw it: plan the switch again."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,8 @@ class Mixer:
         self.stingers = stingers
         self.state_index = {name: i for i, name in enumerate(states)}
         self.targets = stems.target_table(states)
+        # the same table as tuples, for the reports' view of each bar without a per-bar copy
+        self._target_rows = [[tuple(row) for row in table.tolist()] for table in self.targets]
         self.intensity_lo, self.intensity_hi = intensity_range
         # a state change needs its first bar composed in time; closer to the bar line it waits a bar
         self.ready_margin_frames = ready_margin_frames
@@ -130,6 +150,7 @@ class Mixer:
         self.fallback_bars = 0
         self.late_transitions = 0
         self.callbacks = 0
+        self.callback_seconds = 0.0  # all callbacks' time together, for the CPU budget
         self.callback_ms = TimingRing()
         self.capture: np.ndarray | None = None  # (stems, frames, 2): per-stem audio, offline only
         self.capture_pos = 0
@@ -151,6 +172,26 @@ class Mixer:
         self._swap: StateChange | None = None  # a change within the playing bar, not landed yet
         self._outgoing: BarAudio | None = None  # the bar fading out under its replacement
         self._fade_end = 0
+        self._part_unit = np.zeros(max_frames, dtype=np.float32)  # (1..n)/n for any n
+        self.volume = 1.0  # the master volume asked for (after the limiter)
+        self._volume_gain = 1.0  # where its ramp has got to
+        # hot reload: which program plays, the one waiting, and the old bar fading out
+        self.program_id = 0
+        self.program_bundle: Any = None
+        self.reloads = 0
+        self.stem_view: tuple[tuple[str, ...], np.ndarray] = (self.stem_names, self.gains)
+        self.capture_rows: tuple[int, ...] = ()  # stem -> row of ``capture`` (-1: not captured)
+        self._deferred: deque[Command] = deque(maxlen=DEFERRED_COMMANDS)
+        self._handoff: Any = None
+        self._first: BarAudio | None = None  # the new program's first bar, after the switch
+        self._reload_out: BarAudio | None = None
+        self._reload_gains = self.gains
+        self._reload_curve = "equal_power"
+        self._reload_start = 0
+        self._reload_end = 0
+        self.reload_fade_frames = max(64, int(RELOAD_FADE_SECONDS * clock.sample_rate))
+        # sources without hot reload (a test's, a benchmark's) have no next_switch
+        self._next_switch = getattr(source, "next_switch", None)
 
     # --- the callback ---------------------------------------------------------------------
 
@@ -169,12 +210,26 @@ class Mixer:
         """
         started = time.perf_counter()
         self.callbacks += 1
+        split = self._switch_point(out.shape[0])
+        if split is None:
+            self._mix(out)
+        else:  # a reload lands inside this block: mix up to its bar line, switch, mix on
+            if split > 0:
+                self._mix(out[:split])
+            self._switch(self._handoff)
+            self._mix(out[split:])
+        spent = time.perf_counter() - started
+        self.callback_seconds += spent
+        self.callback_ms.add(spent * 1000.0)
+
+    def _mix(self, out: np.ndarray) -> None:
         self._drain()
         n = out.shape[0]
         if self.parameter_targets:
             self._seek(n)
         block_start = self.frame
         block = self._block
+        chord_before = self.bar.chord if self.bar is not None else AS_WRITTEN
         pos = 0
         while pos < n:  # gather each stem's audio for the block, across bar lines
             bar = self.bar
@@ -199,7 +254,10 @@ class Mixer:
         ramps = self._ramps[:, :n]
         if self.capture is not None:  # offline stems: each stem after its gain
             for s in range(ramps.shape[0]):
-                stem = self.capture[s, self.capture_pos : self.capture_pos + n]
+                row = self.capture_rows[s] if s < len(self.capture_rows) else -1
+                if row < 0:
+                    continue
+                stem = self.capture[row, self.capture_pos : self.capture_pos + n]
                 np.multiply(block[s, :n, 0], ramps[s], out=stem[:, 0])
                 np.multiply(block[s, :n, 1], ramps[s], out=stem[:, 1])
             self.capture_pos += n
@@ -207,14 +265,38 @@ class Mixer:
         np.multiply(block[:, :n, 0], ramps, out=block[:, :n, 0])
         np.multiply(block[:, :n, 1], ramps, out=block[:, :n, 1])
         np.add.reduce(block[:, :n], axis=0, out=out)
-        self.stingers.mix(out, block_start, self._scratch, self.master_gain, self._stinger_started)
+        if self._reload_out is not None:
+            self._fade_reload(out, block_start)
+        chords = (self.bar.start_frame, chord_before, self.bar.chord)  # for stingers starting here
+        self.stingers.mix(
+            out, block_start, self._scratch, self.master_gain, self._stinger_started, chords
+        )
         self._limit(out)
-        self.callback_ms.add((time.perf_counter() - started) * 1000.0)
+        if self._volume_gain != self.volume or self._volume_gain != 1.0:
+            self._apply_volume(out)
+
+    def _apply_volume(self, out: np.ndarray) -> None:
+        """The master volume, after the limiter: a linear ramp towards its target, no click."""
+        n = out.shape[0]
+        v0, target = self._volume_gain, self.volume
+        if v0 == target:
+            out *= v0
+            return
+        step = n / (VOLUME_RAMP_SECONDS * self.clock.sample_rate)
+        v1 = v0 + min(max(target - v0, -step), step)
+        ramp = self._ramp[:n]
+        np.multiply(self._unit[:n], (v1 - v0) / n, out=ramp)
+        ramp += v0
+        out[:, 0] *= ramp
+        out[:, 1] *= ramp
+        self._volume_gain = v1
 
     def _ramp_gains(self, target: np.ndarray, n: int) -> None:
         """Move each stem's gain towards its target; a linear ramp across the block, no zipper noise."""
         alpha = 1.0 - math.exp(-n / (GAIN_SMOOTHING_SECONDS * self.clock.sample_rate))
-        unit = self._unit_over[n] if n in self._unit_over else self._unit[:n] / n
+        unit = self._unit_over.get(n)
+        if unit is None:
+            unit = np.divide(self._unit[:n], n, out=self._part_unit[:n])
         gains = self.gains
         for s in range(gains.shape[0]):
             g0 = float(gains[s])
@@ -231,17 +313,120 @@ class Mixer:
     def _drain(self) -> None:
         commands = self.control.commands
         while commands:
-            command: Command = commands.popleft()
-            if command.kind == "parameter":
-                if command.name in self.seeks:
-                    self.parameter_targets[command.name] = command.value
-                else:
-                    self.control.parameters[command.name] = command.value
-                    self.parameter_targets.pop(command.name, None)
-            elif command.kind == "state":
+            self._apply(commands.popleft())
+
+    def _apply(self, command: Command) -> None:
+        if command.kind == "parameter":
+            if command.name in self.seeks:
+                self.parameter_targets[command.name] = command.value
+            else:
+                self.control.parameters[command.name] = command.value
+                self.parameter_targets.pop(command.name, None)
+        elif command.kind == "volume":
+            self.volume = command.value
+        elif command.kind == "state":
+            if command.name in self.state_index:
                 self._schedule_state(command)
-            elif command.kind == "stinger":
+            else:  # a state only the bundle being loaded has: it applies when that lands
+                self._deferred.append(command)
+        elif command.kind == "stinger":
+            if command.name in self.stingers.stingers:
                 self.stingers.trigger(command.name, self.frame, self.clock)
+            else:
+                self._deferred.append(command)
+
+    # --- hot reload -----------------------------------------------------------------------
+
+    def _switch_point(self, n: int) -> int | None:
+        """Frames into this block where a waiting reload lands, or None."""
+        if self._next_switch is None:
+            return None
+        playing = -1 if self.bar is None else self.bar.index
+        handoff = self._next_switch(playing)
+        if handoff is None or handoff.taken:
+            return None
+        if handoff.bar <= playing:  # its bar began before it was ready: plan it again
+            handoff.taken = True
+            self.source.missed(handoff)
+            return None
+        at = self.clock.bar_start(handoff.bar)
+        if at >= self.frame + n:
+            return None
+        self._handoff = handoff
+        return max(at - self.frame, 0)
+
+    def _switch(self, handoff: Any) -> None:
+        """Swap in the new program's tables on its first bar's first frame (references only)."""
+        program = handoff.program
+        handoff.taken = True
+        self._handoff = None
+        old_names, old_gains = self.stem_names, self.gains
+        handoff.retired = (self._block, self._ramps, self.targets, self.stingers)
+        new_gains = program.gains
+        for s, name in enumerate(program.stems.names):  # a stem both bundles have keeps its level
+            if name in old_names:
+                new_gains[s] = old_gains[old_names.index(name)]
+        old_gains *= self.master_gain  # the old bar fades out at the level it played
+        self._reload_gains = old_gains
+        if self.capture is not None:
+            rows = dict(zip(old_names, self.capture_rows, strict=False))
+            self.capture_rows = tuple(rows.get(name, -1) for name in program.stems.names)
+        self.clock = program.clock
+        self.master_gain = program.master_gain
+        self.rules = program.rules
+        self.seeks = program.active_seeks
+        self.state_index = program.state_index
+        self.targets = program.targets
+        self.intensity_lo, self.intensity_hi = program.intensity_range
+        self.stem_names = program.stems.names
+        self.gains = new_gains
+        self._ramps, self._block = program.ramps, program.block
+        _adopt_voices(program.stingers, self.stingers)
+        self.stingers = program.stingers
+        control = self.control
+        control.parameters = program.map_parameters(control.parameters, self.parameter_targets)
+        control.state_valence = program.valence
+        control.initial_state = program.state_for(control.initial_state)
+        control.schedule = program.map_schedule(control.schedule)
+        self._swap = None
+        self.program_id = program.id
+        self.program_bundle = program.bundle
+        self.stem_view = (self.stem_names, self.gains)
+        self.reloads += 1
+        self._first = handoff.first
+        self._reload_curve = handoff.fade
+        self.source.switched(handoff)
+        deferred = self._deferred
+        for _ in range(len(deferred)):  # what waited for this bundle; the rest is dropped
+            command = deferred.popleft()
+            known = self.state_index if command.kind == "state" else self.stingers.stingers
+            if command.name in known:
+                self._apply(command)
+
+    def _fade_reload(self, out: np.ndarray, start: int) -> None:
+        """The old bundle's bar, at the level it played, fading out under the new one."""
+        old = self._reload_out
+        assert old is not None
+        n = out.shape[0]
+        offset = start - old.start_frame
+        m = max(0, min(n, self._reload_end - start, old.playable.shape[1] - offset))
+        length = self._reload_end - self._reload_start
+        x = self._fade_in[:m]
+        np.multiply(self._unit[:m], 1.0 / length, out=x)
+        x += (start - self._reload_start) / length
+        fade_out = self._fade_out[:m]
+        _fade_curves(self._reload_curve, x, fade_out)  # x becomes the fade-in weight
+        for channel in (0, 1):
+            column = out[:m, channel]
+            np.multiply(column, x, out=column)
+            scratch = self._scratch[:m, channel]
+            for s in range(min(old.playable.shape[0], self._reload_gains.shape[0])):
+                np.multiply(old.playable[s, offset : offset + m, channel], fade_out, out=scratch)
+                scratch *= self._reload_gains[s]
+                column += scratch
+        if start + n >= self._reload_end:
+            self.source.retire(old, False)
+            self._reload_out = None
 
     def _seek(self, n: int) -> None:
         """Move seeking parameters towards their targets, as far as one block allows."""
@@ -339,16 +524,39 @@ class Mixer:
             self._outgoing = None
 
     def _gain_targets(self, state: str) -> np.ndarray:
+        return self.targets[self.state_index[state], self._intensity_step()]
+
+    def _intensity_step(self) -> int:
         intensity = self.control.parameters.get("intensity", 0.5)
         span = self.intensity_hi - self.intensity_lo
         step = int(round((intensity - self.intensity_lo) / span * INTENSITY_STEPS))
-        return self.targets[self.state_index[state], min(max(step, 0), INTENSITY_STEPS)]
+        return min(max(step, 0), INTENSITY_STEPS)
 
     # --- bars -----------------------------------------------------------------------------
 
     def _start_bar(self, index: int) -> BarAudio:
         previous = self.bar
-        bar = self.source.take(index)
+        first = self._first
+        if first is not None and first.index == index:  # a reload lands here
+            self._first = None
+            outgoing = self.source.take(index)  # the old bundle's bar, if it was composed
+            bar = first
+            if outgoing is not None and previous is not None:
+                if self._reload_out is not None:
+                    self.source.retire(self._reload_out, False)
+                self._reload_out = outgoing
+                self._reload_start = self.frame
+                self._reload_end = self.frame + self.reload_fade_frames
+            elif outgoing is not None:
+                self.source.retire(outgoing, False)
+            name = self.program_bundle.name if self.program_bundle is not None else None
+            seconds = self.frame / self.clock.sample_rate
+            self.events.append(MusicEvent("reload", self.frame, index, 0, name, seconds))
+        else:
+            bar = self.source.take(index)
+            if bar is not None and bar.program != self.program_id:  # composed for the old bundle
+                self.source.retire(bar, False)
+                bar = None
         if bar is None:  # the composer is late: repeat what played, never go silent
             if previous is None:
                 raise RuntimeError("the first bar was not composed before playback started")
@@ -356,7 +564,7 @@ class Mixer:
                 index, self.clock.bar_start(index), self.clock.bar_frames(index)
             )
             self.fallback_bars += 1
-        bar.gains = tuple(self._gain_targets(bar.state).tolist())  # what reports show
+        bar.gains = self._target_rows[self.state_index[bar.state]][self._intensity_step()]
         if previous is not None:
             self.source.retire(previous, True)
         if self._outgoing is not None:  # a fade cut short by the bar line
@@ -367,6 +575,11 @@ class Mixer:
         wanted = self.control.state_for_bar(index)
         if wanted != bar.state:
             self.late_transitions += 1  # its bar was not composed in time; it lands on a later bar
+        swap = self._swap
+        if swap is not None and swap.target_bar <= index and swap.state == bar.state:
+            # a change asked for within a bar that began after the request: this whole bar
+            # is already in the new state, so it lands here, once (not again mid-bar)
+            self._swap = None
         if bar.state != self._last_state:
             self._note_transition(bar, self.frame)
         # after its transition: a game that reads "bar" already knows the new state
@@ -391,17 +604,14 @@ class Mixer:
         self._last_state = bar.state
 
     def _beats(self, bar: BarAudio, offset: int, m: int) -> None:
-        per_beat = self.clock.frames_per_beat
-        beat = math.ceil(offset / per_beat - 1e-9)
-        while beat < self.clock.meter.numerator:
-            at = int(round(beat * per_beat))
-            if at >= offset + m:
+        end = offset + m
+        for beat, at in enumerate(self.clock.beat_offsets):
+            if at >= end:
                 break
             if at >= offset:
                 frame = bar.start_frame + at
                 seconds = frame / self.clock.sample_rate
                 self.events.append(MusicEvent("beat", frame, bar.index, beat, None, seconds))
-            beat += 1
 
     def _stinger_started(self, voice: StingerVoice) -> None:
         seconds = voice.start_frame / self.clock.sample_rate
@@ -410,7 +620,12 @@ class Mixer:
         )
         self.stinger_log.append(
             StingerRecord(
-                voice.name, voice.requested_frame, voice.start_frame, voice.bar, voice.beat
+                voice.name,
+                voice.requested_frame,
+                voice.start_frame,
+                voice.bar,
+                voice.beat,
+                voice.chord,
             )
         )
 
@@ -432,6 +647,20 @@ class Mixer:
                 out[:, 1] *= ramp
         self.limiter_gain = g1
         np.clip(out, -1.0, 1.0, out=out)
+
+
+def _adopt_voices(new: StingerVoices, old: StingerVoices) -> None:
+    """Stingers still sounding from the old bundle play on in the new one's pool."""
+    free = (voice for voice in new.voices if not voice.active)
+    for voice in old.voices:
+        if not voice.active:
+            continue
+        slot = next(free, None)
+        if slot is None:
+            return
+        slot.active, slot.announced, slot.name = True, voice.announced, voice.name
+        slot.audio, slot.gain, slot.start_frame = voice.audio, voice.gain, voice.start_frame
+        slot.requested_frame, slot.bar, slot.beat = voice.requested_frame, voice.bar, voice.beat
 
 
 def _fade_curves(curve: str, x: np.ndarray, fade_out: np.ndarray) -> None:

@@ -68,6 +68,7 @@ class StingerRecord:
     landed_frame: int
     bar: int
     beat: int
+    chord: int = -1  # the key-normalized chord its audio was fitted to; -1: as written
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,6 +95,9 @@ class EngineStats:
     stingers_dropped: int
     stem_gains: dict[str, float] = field(default_factory=dict)
     parameters: dict[str, float] = field(default_factory=dict)
+    budget_level: int = 0  # how far the CPU budget has made the engine give way (runtime._budget)
+    cpu_share: float = 0.0  # the engine's measured share of one core, over the last window
+    volume: float = 1.0  # the master volume the mixer is heading for
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,20 +1,26 @@
-"""Stingers: short phrases laid over the music, quantized to the beat.
+"""Stingers: short phrases laid over the music, quantized to the beat, fitted to the chord.
 
-``render_stingers`` turns the bundle's stinger notes into audio once, off the
-audio thread. ``StingerVoices`` is the mixer's fixed pool of playing stingers:
-a trigger takes a free slot (or is dropped when all are busy), so a game that fires a
-stinger on every bullet costs the callback a bounded amount of work.
+A stinger is written over the home chord of the bundle's key. ``StingerPhrase``
+renders it, off the audio thread, as written and moved onto any chord: to the
+chord's root, with its third made the chord's (so the pickup arpeggio in D minor
+plays A C# E A over the A major dominant). The composer asks for the fitted
+versions of each chord it writes (``StingerVoices.prepare``), a bar or more
+before that bar plays. ``StingerVoices`` is the mixer's fixed pool of playing
+stingers: a trigger takes a free slot (or is dropped when all are busy), so a
+game that fires a stinger on every bullet costs the callback a bounded amount of
+work; when a voice starts, it takes the version for the chord playing then.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from adaptive._bundle import Bundle
 from adaptive._errors import BundleError
+from adaptive._music import CHORDS, Key
 
 from ._clock import MusicalClock
 from ._instruments import PitchedInstrument, make_instrument
@@ -22,22 +28,36 @@ from ._instruments import PitchedInstrument, make_instrument
 __all__ = [
     "StingerVoices",
     "StingerSettings",
-    "render_stingers",
+    "StingerPhrase",
+    "fit_to_chord",
     "stinger_settings",
     "MAX_STINGER_VOICES",
+    "AS_WRITTEN",
 ]
 
 MAX_STINGER_VOICES = 8  # playing at once, over all stingers
 STINGER_TAIL_SECONDS = 0.6
+AS_WRITTEN = -1  # the chord slot of a stinger played as written, over the home chord
 
 
-def render_stingers(bundle: Bundle, clock: MusicalClock) -> dict[str, np.ndarray]:
-    """Each stinger's audio, (frames, 2) float32, in the bundle's key."""
-    key = bundle.key
-    tonic = 60 + key.tonic - (12 if key.tonic > 6 else 0)
-    fps = clock.frames_per_step
-    out = {}
-    for name, spec in bundle.stingers.items():
+def fit_to_chord(semitones: Sequence[int], key: Key, chord: int) -> list[int]:
+    """Semitones above the tonic, written over the home chord, moved onto ``chord``
+    (a key-normalized index into CHORDS): by the chord root's interval from the
+    tonic (the nearer way), and with the home third turned into the chord's third."""
+    if not 0 <= chord < len(CHORDS):
+        return list(semitones)
+    target = CHORDS[chord]
+    root = (target.root - key.normalization_shift - key.tonic) % 12
+    shift = root - 12 if root > 6 else root
+    home_third = 3 if key.mode == "minor" else 4
+    third = 4 if target.quality == "maj" else 3
+    return [s + shift + (third - home_third if s % 12 == home_third else 0) for s in semitones]
+
+
+class StingerPhrase:
+    """One stinger's notes and voice: renders its audio as written or fitted to a chord."""
+
+    def __init__(self, name: str, spec: Mapping, key: Key, clock: MusicalClock) -> None:  # type: ignore[type-arg]
         try:
             instrument = make_instrument(spec["instrument"], clock.sample_rate)
         except ValueError as exc:
@@ -47,30 +67,44 @@ def render_stingers(bundle: Bundle, clock: MusicalClock) -> dict[str, np.ndarray
         if not isinstance(instrument, PitchedInstrument):
             instrument = make_instrument("lead", clock.sample_rate)
         assert isinstance(instrument, PitchedInstrument)
+        self.instrument = instrument
+        self.key = key
+        self.tonic = 60 + key.tonic - (12 if key.tonic > 6 else 0)
+        fps = clock.frames_per_step
+        self.semitones = [int(semis) for _, semis, _, _ in spec["notes"]]
+        self.timing = [
+            (int(round(step * fps)), int(round(steps * fps)), vel)
+            for step, _, steps, vel in spec["notes"]
+        ]
+        self.tail = int(STINGER_TAIL_SECONDS * clock.sample_rate)
+
+    def render(self, chord: int = AS_WRITTEN) -> np.ndarray:
+        """(frames, 2) float32."""
+        pitches = fit_to_chord(self.semitones, self.key, chord)
         notes = [
-            (min(127, max(0, tonic + semis)), int(round(step * fps)), int(round(steps * fps)), vel)
-            for step, semis, steps, vel in spec["notes"]
+            (min(127, max(0, self.tonic + p)), start, frames, vel)
+            for p, (start, frames, vel) in zip(pitches, self.timing, strict=True)
         ]
         length = max(start + frames for _, start, frames, _ in notes)
-        audio = np.zeros((length + int(STINGER_TAIL_SECONDS * clock.sample_rate), 2), np.float32)
-        instrument.render(notes, audio)
-        out[name] = audio
-    return out
+        audio = np.zeros((length + self.tail, 2), np.float32)
+        self.instrument.render(notes, audio)
+        return audio
 
 
 def stinger_settings(bundle: Bundle, clock: MusicalClock) -> dict[str, StingerSettings]:
-    """Each stinger's audio and rules, from the bundle's typed manifest."""
-    audio = render_stingers(bundle, clock)
-    return {
-        name: StingerSettings(
-            audio[name],
+    """Each stinger's audio as written and its rules, from the bundle's typed manifest."""
+    out = {}
+    for name, spec in bundle.spec.stingers.items():
+        phrase = StingerPhrase(name, bundle.stingers[name], bundle.key, clock)
+        out[name] = StingerSettings(
+            phrase.render(),
             spec.gain,
             spec.sync,
             int(spec.cooldown * clock.sample_rate),
             spec.max_voices,
+            phrase if spec.key_aware else None,
         )
-        for name, spec in bundle.spec.stingers.items()
-    }
+    return out
 
 
 @dataclass(slots=True)
@@ -86,17 +120,21 @@ class StingerVoice:
     requested_frame: int = 0
     bar: int = 0
     beat: int = 0
+    chord: int = AS_WRITTEN  # the chord its audio was fitted to
 
 
 @dataclass(frozen=True, slots=True)
 class StingerSettings:
     """How one stinger plays: its audio and the style's rules for it."""
 
-    audio: np.ndarray  # (frames, 2) float32
+    audio: np.ndarray  # (frames, 2) float32, as written
     gain: float = 0.8
     sync: str = "beat"  # "immediate", "beat" or "bar"
     cooldown_frames: int = 0
     max_voices: int = 4
+    phrase: StingerPhrase | None = None  # set when the stinger follows the chord
+    # chord -> fitted audio; filled by the composer's thread, read by the mixer's
+    fitted: dict[int, np.ndarray] = field(default_factory=dict)
 
 
 class StingerVoices:
@@ -130,16 +168,28 @@ class StingerVoices:
         if start_frame - self._last_start[name] < settings.cooldown_frames:
             self.dropped += 1
             return
-        playing = sum(1 for v in self.voices if v.active and v.name == name)
-        slot = next((v for v in self.voices if not v.active), None)
+        playing, slot = 0, None
+        for voice in self.voices:
+            if not voice.active:
+                slot = slot or voice
+            elif voice.name == name:
+                playing += 1
         if slot is None or playing >= settings.max_voices:
             self.dropped += 1  # cutting a playing one short would click
             return
         self._last_start[name] = start_frame
         slot.active, slot.announced = True, False
         slot.name, slot.audio, slot.gain = name, settings.audio, settings.gain
+        slot.chord = AS_WRITTEN
         slot.start_frame, slot.requested_frame = start_frame, requested_frame
         slot.bar, slot.beat = bar, beat
+
+    def prepare(self, chord: int) -> None:
+        """Render every chord-following stinger fitted to ``chord``, if not yet done.
+        The composer's thread calls it for each bar it writes, before the bar plays."""
+        for settings in self.stingers.values():
+            if settings.phrase is not None and chord not in settings.fitted:
+                settings.fitted[chord] = settings.phrase.render(chord)
 
     def mix(
         self,
@@ -148,17 +198,25 @@ class StingerVoices:
         scratch: np.ndarray,
         master: float,
         on_start: Callable[[StingerVoice], None],
+        chords: tuple[int, int, int] = (0, AS_WRITTEN, AS_WRITTEN),
     ) -> None:
-        """Add the active voices' audio for ``out``'s frames; ``on_start`` hears each new one."""
+        """Add the active voices' audio for ``out``'s frames; ``on_start`` hears each new one.
+
+        ``chords``: (the frame where the bar playing at the block's end starts, the chord
+        before that frame, the chord from it on), for the voices that start here."""
         end = frame + out.shape[0]
         for voice in self.voices:
             if not voice.active or voice.start_frame >= end:
                 continue
-            audio = voice.audio
-            assert audio is not None
             if not voice.announced:
                 voice.announced = True
+                chord = chords[2] if voice.start_frame >= chords[0] else chords[1]
+                fitted = self.stingers[voice.name].fitted.get(chord)
+                if fitted is not None:  # otherwise as written: in key, if not on the chord
+                    voice.audio, voice.chord = fitted, chord
                 on_start(voice)
+            audio = voice.audio
+            assert audio is not None
             a = max(frame, voice.start_frame)
             b = min(end, voice.start_frame + audio.shape[0])
             if b > a:

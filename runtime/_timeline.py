@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from adaptive._errors import EngineError
+from adaptive._music import Meter
 
 from ._engine import MusicEngine
 
@@ -100,6 +101,11 @@ def load_timeline(path: str | os.PathLike[str]) -> Timeline:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EngineError(f"{path}: not a readable JSON timeline: {exc}") from None
     return Timeline.from_dict(data, str(path))
+
+
+def timeline_bars(timeline: Timeline, tempo: float, meter: Meter) -> float:
+    """How many bars ``timeline`` lasts at ``tempo`` (quarter notes per minute) in ``meter``."""
+    return timeline.duration * tempo / 60 / meter.numerator * (meter.denominator / 4)
 
 
 def render_timeline(engine: MusicEngine, timeline: Timeline, stems: bool = False) -> Any:

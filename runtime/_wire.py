@@ -3,12 +3,17 @@
 Fixed-size records need no pickling and fit a shared-memory ring slot: game
 threads write commands with one copy, and the worker
 writes events the same way. Names travel as indices into the bundle's tables.
+
+A hot reload appends the new bundle's names to the tables (never removes or
+reorders), so records written before and after it read the same on both sides;
+the worker takes the game's tables at the reload's marker record in the ring.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from adaptive._bundle import Bundle
 
@@ -19,9 +24,9 @@ __all__ = ["Wire"]
 
 _COMMAND = struct.Struct("<BBHdB7x")  # kind, sync kind, name index, value, sync bars
 _EVENT = struct.Struct("<BxHiqddH6x")  # kind, beat, bar, frame, time, at, name index
-_COMMAND_KINDS = ("parameter", "state", "stinger")
+_COMMAND_KINDS = ("parameter", "state", "stinger", "volume", "reload")
 _SYNC_KINDS = ("", "immediate", "beat", "bar", "cue")
-_EVENT_KINDS = ("beat", "bar", "transition", "stinger")
+_EVENT_KINDS = ("beat", "bar", "transition", "stinger", "reload")
 _NO_TIME = -1.0  # an event's ``at`` when the output cannot predict it
 
 
@@ -36,8 +41,34 @@ class Wire:
             "parameter": tuple(bundle.parameters),
             "state": tuple(bundle.states),
             "stinger": tuple(bundle.stingers),
+            "volume": ("",),
+            "reload": ("",),
         }
         self.event_names: tuple[str | None, ...] = (None, *bundle.states, *bundle.stingers)
+        self.extend(bundle)  # adds the bundle's name, for its "reload" event
+
+    def extend(self, bundle: Bundle) -> None:
+        """Add ``bundle``'s names that the tables lack, at their ends (a hot reload)."""
+        for kind, table in (
+            ("parameter", bundle.parameters),
+            ("state", bundle.states),
+            ("stinger", bundle.stingers),
+        ):
+            known = self.names[kind]
+            self.names[kind] = known + tuple(n for n in table if n not in known)
+        known_events = set(self.event_names)
+        added = [
+            n for n in (*bundle.states, *bundle.stingers, bundle.name) if n not in known_events
+        ]
+        self.event_names = self.event_names + tuple(dict.fromkeys(added))
+        self._event_index = {name: i for i, name in enumerate(self.event_names)}
+
+    def tables(self) -> tuple[Any, ...]:
+        """The tables as plain data, for the worker to take over."""
+        return dict(self.names), self.event_names
+
+    def take_tables(self, tables: tuple[Any, ...]) -> None:
+        self.names, self.event_names = dict(tables[0]), tuple(tables[1])
         self._event_index = {name: i for i, name in enumerate(self.event_names)}
 
     def pack_command(self, command: Command) -> bytes:
@@ -65,7 +96,7 @@ class Wire:
                 e.frame,
                 e.time,
                 _NO_TIME if e.at is None else e.at,
-                self._event_index[e.name],
+                self._event_index.get(e.name, 0),
             )
             for e in events
             if e.kind in _EVENT_KINDS

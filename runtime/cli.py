@@ -22,7 +22,7 @@ import numpy as np
 from adaptive import AdaptiveError, Bundle, load_bundle
 
 from ._engine import MusicEngine
-from ._timeline import load_timeline, render_timeline
+from ._timeline import load_timeline, render_timeline, timeline_bars
 from .outputs import write_wav
 
 __all__ = ["main", "build_parser", "run", "RenderResult"]
@@ -45,13 +45,7 @@ def _summary(audio: np.ndarray) -> str:
 def render(args: argparse.Namespace) -> RenderResult:
     bundle = load_bundle(args.bundle)
     timeline = load_timeline(args.timeline)
-    bars = (
-        timeline.duration
-        * bundle.tempo
-        / 60
-        / bundle.meter.numerator
-        * (bundle.meter.denominator / 4)
-    )
+    bars = timeline_bars(timeline, bundle.tempo, bundle.meter)
     engine = MusicEngine(
         bundle, output="offline", sample_rate=args.sample_rate, seed=args.seed,
         report_bars=int(bars) + 8,  # the report lists every bar of the timeline
@@ -85,31 +79,26 @@ def render(args: argparse.Namespace) -> RenderResult:
 
 
 def play(args: argparse.Namespace) -> None:
+    """Play live: the audition console in a terminal with textual, else one line per event."""
+    from ._console import CONSOLE_HINT, Audition, console_available, run_console, run_printer
+
     bundle = load_bundle(args.bundle)
-    states = list(bundle.states)
-    print(f"playing '{bundle.name}' ({', '.join(states)}); Ctrl-C to stop")
-    with MusicEngine(bundle, output="sdl", seed=args.seed) as engine:
-        if engine.output != "sdl":
+    console = not args.plain and console_available()
+    engine = MusicEngine(bundle, output=args.output, seed=args.seed)
+    with engine:
+        if args.watch:
+            engine.watch()
+        if engine.output != args.output:
             print(f"no audio device: playing on the {engine.output} output", file=sys.stderr)
-        started = time.monotonic()
-        state_index = 0
-        try:
-            while args.seconds is None or time.monotonic() - started < args.seconds:
-                for event in engine.update():
-                    if event.kind in ("bar", "transition", "stinger", "error"):
-                        print(
-                            f"{event.time:7.2f}s {event.kind:10} bar {event.bar:3d} {event.name or ''}"
-                        )
-                    if (
-                        event.kind == "bar"
-                        and args.cycle
-                        and event.bar % args.cycle == args.cycle - 1
-                    ):
-                        state_index = (state_index + 1) % len(states)
-                        engine.set_state(states[state_index])
-                time.sleep(1 / 60)
-        except KeyboardInterrupt:
-            pass
+        if console:
+            run_console(Audition(engine, cycle=args.cycle or 0), args.seconds)
+        else:
+            states = ", ".join(bundle.states)
+            print(f"playing '{bundle.name}' ({states}); Ctrl-C to stop")
+            if not args.plain and sys.stdout.isatty():
+                print(CONSOLE_HINT)
+            cycle = 8 if args.cycle is None else args.cycle
+            run_printer(Audition(engine, cycle=cycle), args.seconds)
         stats = engine.stats()
     print(
         f"underruns {stats.underruns}, fallback bars {stats.fallback_bars}, "
@@ -192,11 +181,36 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     r.add_argument("--sample-rate", type=int, default=48000)
     r.set_defaults(run=render)
 
-    p = sub.add_parser("play", help="play live through the audio device")
+    p = sub.add_parser(
+        "play",
+        help="audition live: keys change the state, nudge parameters, fire stingers",
+        description="Play a bundle live. In a terminal with textual (the authoring extra) a "
+        "console shows bar, beat, state, stem gains and the engine's stats; keys 1-9 pick a "
+        "state, up/down (+/-) nudge the selected parameter, left/right (tab) select another, "
+        "the letters shown fire stingers, r reloads the bundle from disk, q quits. Elsewhere "
+        "it prints one line per bar, transition and stinger.",
+    )
     p.add_argument("bundle", nargs="?", default=None, help=bundle_help)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
-    p.add_argument("--cycle", type=int, default=8, help="next state every N bars (0: never)")
+    p.add_argument(
+        "--cycle",
+        type=int,
+        default=None,
+        help="next state every N bars (0: never; default 8 for the line printer, 0 in the console)",
+    )
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--output",
+        choices=("sdl", "silent"),
+        default="sdl",
+        help="sdl: the audio device (default); silent: real time without sound",
+    )
+    p.add_argument(
+        "--watch", action="store_true", help="hot-reload the bundle file whenever it changes"
+    )
+    p.add_argument(
+        "--plain", action="store_true", help="print one line per event, even in a terminal"
+    )
     p.set_defaults(run=play)
 
     i = sub.add_parser("inspect", help="show a bundle's manifest, models, sizes and provenance")

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .. import _distributed
 from .config import TrainingConfig
 
 __all__ = ["DrumData", "DrumGenerator", "DrumCritic", "train_drums"]
@@ -129,12 +130,17 @@ def train_drums(
     velocity_all = torch.from_numpy(data.velocity)
     timing_all = torch.from_numpy(data.timing)
     cond_all = torch.from_numpy(data.cond)
-    batch = config.drums_batch
     total = config.drums_steps
     recent: list[float] = []
     recent_d: list[float] = []
+    # In a distributed bake both nets run under DDP; the generator step calls the
+    # critic's own module, so only the critic step all-reduces the critic's gradients.
+    gen_net, critic_net = _distributed.wrap(gen), _distributed.wrap(critic)
+    batches = _distributed.batches(len(data), config.drums_batch, rng, seed, replacement=True)
+    _distributed.reseed(seed)
     for step in range(total):
-        idx = torch.from_numpy(rng.integers(0, len(data), size=batch))
+        idx = torch.from_numpy(next(batches))
+        batch = len(idx)
         onset, velocity, timing, cond = (
             onset_all[idx],
             velocity_all[idx],
@@ -143,7 +149,7 @@ def train_drums(
         )
         real_velocity = velocity * onset
         z = torch.randn(batch, config.drums_latent)
-        p_onset, g_velocity, g_timing = gen(z, cond)
+        p_onset, g_velocity, g_timing = gen_net(z, cond)
         hard = (torch.rand_like(p_onset) < p_onset).to(torch.float32)
         fake_onset = hard + p_onset - p_onset.detach()  # straight-through Bernoulli sample
         fake_velocity = g_velocity * fake_onset
@@ -153,8 +159,8 @@ def train_drums(
             onset.clone().requires_grad_(R1_WEIGHT > 0),
             real_velocity.clone().requires_grad_(R1_WEIGHT > 0),
         )
-        d_real = critic(real_in[0], real_in[1], cond)
-        d_fake = critic(fake_onset.detach(), fake_velocity.detach(), cond)
+        d_real = critic_net(real_in[0], real_in[1], cond)
+        d_fake = critic_net(fake_onset.detach(), fake_velocity.detach(), cond)
         # The drift term keeps scores near zero: a critic that wins stays well scaled
         # (and its ONNX export stays well inside the parity tolerance).
         drift = DRIFT_WEIGHT * (d_real**2).mean()
@@ -195,4 +201,7 @@ def train_drums(
             on_step(step + 1, total, value)
     gen.eval()
     critic.eval()
-    return gen, critic, float(np.mean(recent)), float(np.mean(recent_d))
+    _distributed.finish(gen, "drums_generator")
+    _distributed.finish(critic, "drums_critic")
+    mean = _distributed.mean
+    return gen, critic, mean(float(np.mean(recent))), mean(float(np.mean(recent_d)))

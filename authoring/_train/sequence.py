@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from adaptive._tokens import Vocabulary
 
+from .. import _distributed
 from .config import TrainingConfig
 
 __all__ = [
@@ -166,21 +167,17 @@ def train_sequence(
         optimizer, lambda s: 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps))
     )
     cond_table = torch.from_numpy(data.cond)
-    batch = min(config.sequence_batch, len(data))
     recent: list[float] = []
-    order = rng.permutation(len(data))
-    cursor = 0
+    net = _distributed.wrap(model)  # in a distributed bake: DDP, gradients all-reduced
+    batches = _distributed.batches(len(data), config.sequence_batch, rng, seed)
     model.train()
     for step in range(steps):
-        if cursor + batch > len(order):
-            order, cursor = rng.permutation(len(data)), 0
-        idx = order[cursor : cursor + batch]
-        cursor += batch
+        idx = next(batches)
         tokens = data.tokens[idx]
         length = int((tokens != vocab.pad).sum(axis=1).max())  # trim shared padding
         tokens_t = torch.from_numpy(tokens[:, :length])
         rows = torch.from_numpy(data.bar_rows[idx, : length - 1])
-        logits = model(tokens_t[:, :-1], cond_table[rows])
+        logits = net(tokens_t[:, :-1], cond_table[rows])
         loss = F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]),
             tokens_t[:, 1:].reshape(-1),
@@ -195,4 +192,5 @@ def train_sequence(
         if on_step is not None:
             on_step(step + 1, steps, recent[-1])
     model.eval()
-    return model, float(np.mean(recent)) if recent else float("nan")
+    _distributed.finish(model, f"sequence (seed {seed})")
+    return model, _distributed.mean(float(np.mean(recent))) if recent else float("nan")

@@ -100,11 +100,15 @@ class DrumGenerator:
         self,
         rng: np.random.Generator,
         conditions: Conditions,
+        ranked: bool = True,
     ) -> list[tuple[int, float, float]]:
-        """Hits as (voice row, step position incl. micro-timing, velocity 0..1)."""
+        """Hits as (voice row, step position incl. micro-timing, velocity 0..1).
+
+        ``ranked`` False plays the first candidate without asking the critic (the CPU
+        budget's first step)."""
         hits_all, velocity, timing, cond = self.candidates_for(rng, conditions)
         best = 0
-        if self.candidates > 1:
+        if ranked and self.candidates > 1:
             score = self.rank(hits_all, velocity, cond).astype(np.float64)
             score = (score - score.mean()) / (score.std() + 1e-6)
             if self._density_quantiles is not None:

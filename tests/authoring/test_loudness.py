@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import adaptive
-from authoring._loudness import calibrate, integrated_loudness
+from authoring._loudness import calibrate, integrated_loudness, reference_timeline
 from runtime import MusicEngine, load_timeline, render_timeline
 
 pytest.importorskip("pyloudnorm")
@@ -36,3 +36,12 @@ def test_default_render_meets_the_loudness_target_after_the_master_gain() -> Non
     after = audio.astype(np.float64) * 10.0 ** (result.gain_db / 20.0)
     loudness = integrated_loudness(after, engine.sample_rate)
     assert abs(loudness - result.target_lufs) <= 1.0, (loudness, result)
+
+
+def test_a_baked_bundle_plays_at_its_loudness_target(tiny_bundle_path: Path) -> None:
+    bundle = adaptive.load_bundle(tiny_bundle_path)
+    target = bundle.spec.mix.loudness_lufs
+    assert bundle.spec.mix.master_gain_db != 0.0, "the bake stored no master gain"
+    engine = MusicEngine(bundle, output="offline", seed=11)  # not the reference's seed
+    audio = render_timeline(engine, reference_timeline(bundle))
+    assert abs(integrated_loudness(audio, engine.sample_rate) - target) <= 1.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import mido
@@ -10,9 +11,11 @@ import pytest
 import adaptive
 from adaptive import load_style
 from adaptive._music import Key
-from authoring import import_midi
-from authoring._midi_export import key_signature_name, write_engine_midi
+from authoring import ImportedSource, import_midi
+from authoring._midi_export import export_timeline_midi, key_signature_name, write_engine_midi
+from authoring.cli import main
 from runtime import MusicEngine
+from runtime._clock import MusicalClock
 from runtime._mixbus import mix_settings
 
 STYLE = """\
@@ -34,7 +37,7 @@ role = "melody"
 [states.explore]
 
 [[sources]]
-file = "played.mid"
+file = "{file}"
 license = "CC0-1.0"
 attribution = "test"
 key = "C major"
@@ -52,20 +55,23 @@ def played(tmp_path_factory: pytest.TempPathFactory) -> tuple[MusicEngine, Path]
     return engine, path
 
 
-def test_exported_midi_reimports_with_the_same_notes_and_velocities(
-    played: tuple[MusicEngine, Path],
-) -> None:
-    engine, path = played
-    style_path = path.parent / "style.toml"
-    style_path.write_text(STYLE.format(tempo=engine.timing.tempo), encoding="utf-8")
-    style = load_style(style_path)
-    source = import_midi(path, style.sources[0], style)
+Notes = list[tuple[str, int, int, int, int]]
 
-    fps = engine.timing.frames_per_step
-    steps = engine.timing.meter.steps_per_bar
+
+def _reimport(path: Path, tempo: float) -> ImportedSource:
+    style_path = path.parent / "style.toml"
+    style_path.write_text(STYLE.format(tempo=tempo, file=path.name), encoding="utf-8")
+    style = load_style(style_path)
+    return import_midi(path, style.sources[0], style)
+
+
+def _same_notes(source: ImportedSource, played: Notes, timing: MusicalClock) -> None:
+    """The importer reads back every played note, on its step, with its velocity."""
+    fps = timing.frames_per_step
+    steps = timing.meter.steps_per_bar
     expected = {
         (stem, int(round(start / fps)), pitch, max(1, int(round(frames / fps))), velocity)
-        for stem, pitch, start, frames, velocity in engine.played_notes()
+        for stem, pitch, start, frames, velocity in played
     }
     expected = {
         (s, t, p, 1 if s == "drums" else d, v) for s, t, p, d, v in expected
@@ -79,6 +85,48 @@ def test_exported_midi_reimports_with_the_same_notes_and_velocities(
     }
     assert got == expected
     assert len({v for *_, v in expected}) > 5  # velocities as generated, not one fixed value
+
+
+def test_exported_midi_reimports_with_the_same_notes_and_velocities(
+    played: tuple[MusicEngine, Path],
+) -> None:
+    engine, path = played
+    source = _reimport(path, engine.timing.tempo)
+    _same_notes(source, engine.played_notes(), engine.timing)
+
+
+def test_export_midi_of_a_timeline_reimports_with_the_same_notes_programs_and_velocities(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = adaptive.load_bundle()
+    bar = 60.0 / bundle.tempo * bundle.meter.numerator
+    timeline = tmp_path / "timeline.json"
+    timeline.write_text(
+        json.dumps(
+            {
+                "duration": 5 * bar,
+                "events": [
+                    {"time": 0.0, "state": "explore"},
+                    {"time": 0.0, "parameter": "intensity", "value": 0.9},
+                    {"time": 1.5 * bar, "state": "combat", "sync": "bar"},
+                ],
+            }
+        )
+    )
+    path, notes = export_timeline_midi(None, timeline, tmp_path / "cue.mid", seed=3)
+    source = _reimport(path, bundle.tempo)
+    _same_notes(source, notes, MusicalClock(48000, bundle.tempo, bundle.meter))
+    programs = mix_settings(bundle.manifest).stems
+    pitched = [s for s, spec in bundle.stems.items() if spec["role"] != "drums"]
+    assert source.programs == {s: programs[s].program for s in pitched}
+    assert {stem for stem, *_ in notes} == set(bundle.stems)  # every stem played
+
+    # the command writes the same file from the same timeline and seed
+    again = tmp_path / "again.mid"
+    args = ["export-midi", "--timeline", str(timeline), "-o", str(again), "--seed", "3"]
+    assert main(args) == 0
+    assert f"{len(notes)} notes on 4 stems" in capsys.readouterr().out
+    assert again.read_bytes() == path.read_bytes()
 
 
 def test_exported_midi_has_programs_names_meta_and_drums_on_channel_10(

@@ -30,7 +30,8 @@ DEBOUNCE = 0.5  # the two writes of one step always land in one rebuild, even on
 def built_style(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("watched")
     style = write_tiny_style(root)
-    first = StyleWatcher(style, root / "tiny.adaptive").rebuild()
+    # the loudness reference is not rendered: the tests listen to nothing
+    first = StyleWatcher(style, root / "tiny.adaptive", calibrate_loudness=False).rebuild()
     assert first.ok, first.error
     assert first.trained == {"harmony": "recounted"} | {r: "from scratch" for r in ROLES[1:]}
     return root
@@ -48,7 +49,12 @@ class Watch:
         self.thread = threading.Thread(
             target=watch_style,
             args=(self.style, self.out),
-            kwargs={"on_rebuilt": self.reports.put, "stop_event": self.stop, "debounce": DEBOUNCE},
+            kwargs={
+                "on_rebuilt": self.reports.put,
+                "stop_event": self.stop,
+                "debounce": DEBOUNCE,
+                "calibrate_loudness": False,
+            },
             daemon=True,
         )
 
@@ -90,6 +96,7 @@ def _shift_track(path: Path, track: int, semitones: int) -> None:
 
 def test_a_mix_edit_rebuilds_without_training(watch: Watch) -> None:
     before = watch.models()
+    gain = adaptive.load_bundle(watch.out).manifest.get("mix", {}).get("master_gain_db", 0.0)
     text = watch.style.read_text(encoding="utf-8")
     text = text.replace(
         '[stems.bass]\nrole = "bass"\n', '[stems.bass]\nrole = "bass"\ngain = 0.5\n'
@@ -105,6 +112,8 @@ def test_a_mix_edit_rebuilds_without_training(watch: Watch) -> None:
     manifest = adaptive.load_bundle(watch.out).manifest
     assert manifest["stems"]["bass"]["gain"] == 0.5
     assert manifest["mix"]["reverb_seconds"] == 3.0
+    # no model changed and the loudness target is the same: the master gain is kept
+    assert manifest["mix"].get("master_gain_db", 0.0) == gain
     assert set(manifest["training"]["environment"]["models"].values()) == {"reused"}
 
 

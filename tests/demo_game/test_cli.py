@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -60,6 +62,7 @@ def test_no_display_falls_back_to_a_headless_session(monkeypatch: pytest.MonkeyP
         (["--seed", "-3"], "--seed must be >= 0"),
         (["--volume", "1.5"], "--volume must be in 0..1"),
         (["--fullscreen", "--windowed"], "not allowed with"),
+        (["--watch"], "--watch needs --bundle"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(
@@ -78,6 +81,47 @@ def test_player_options_reach_the_game(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not opts.headless
     plain = parse_args([])
     assert not plain.fullscreen and plain.volume is None and not plain.mute and not plain.overlay
+
+
+def test_watch_hot_reloads_the_bundle_while_playing(tmp_path: Path) -> None:
+    """A muted headless session with --watch: the bundle file is re-written while it plays."""
+    import adaptive
+
+    bundle = adaptive.load_bundle()
+    live = tmp_path / "live.adaptive"
+    versions = []
+    for drums in (0.8, 1.2):  # two mixes, written in turn (bars of about a second)
+        manifest = copy.deepcopy(dict(bundle.manifest))
+        manifest["tempo"] = 224
+        manifest["stems"]["drums"]["gain"] = drums
+        versions.append(tmp_path / f"drums{drums}.adaptive")
+        adaptive.write_bundle(versions[-1], manifest, bundle.models)
+    live.write_bytes(versions[0].read_bytes())
+    assert parse_args(["--bundle", str(live), "--watch"]).watch
+
+    report = tmp_path / "report.json"
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy")
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    args = ["--headless", "--mute", "--seconds", "4", "--seed", "4", "--report", str(report)]
+    game = subprocess.Popen(
+        [sys.executable, "-m", "demo_game", *args, "--bundle", str(live), "--watch"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        turn = 1
+        while game.poll() is None:  # a re-bake every 1.2 s, the way bake writes: os.replace
+            time.sleep(1.2)
+            staged = tmp_path / "staged.tmp"
+            staged.write_bytes(versions[turn % 2].read_bytes())
+            os.replace(staged, live)
+            turn += 1
+        _, stderr = game.communicate(timeout=60)
+    finally:
+        game.kill()
+    assert game.returncode == 0, stderr
+    played = json.loads(report.read_text())
+    assert played["game"]["reloads"] >= 1 and played["engine"]["reloads"] >= 1
+    assert played["game"]["engine_errors"] == []
 
 
 def test_gallery_writes_every_scene(tmp_path: Path) -> None:

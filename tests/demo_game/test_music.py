@@ -315,40 +315,23 @@ def test_open_engine_gives_a_silent_engine_that_keeps_time() -> None:
     assert {"beat", "bar"} <= kinds
 
 
-def test_the_volume_output_scales_and_ramps_what_the_device_plays() -> None:
+def test_the_volume_slider_sets_the_engines_master_volume() -> None:
+    """The player's slider is perceptual (squared) and the engine's volume does the work."""
     import numpy as np
 
-    from demo_game.music import make_volume_output
+    import adaptive
+    from demo_game.music import MusicDirector, open_engine
 
-    class Device:
-        name, realtime, underruns, fill_errors = "sdl", True, 3, 1
-
-        def start(self, fill: Any, sample_rate: int, block_frames: int) -> None:
-            self.pull = fill
-
-        def stop(self) -> None:
-            self.stopped = True
-
-        def pending_frames(self) -> int:
-            return 7
-
-    device = Device()
-    output = make_volume_output(device)
-    if output is None:
-        pytest.skip("this engine takes no Output instances, so the game has no volume")
-    output.start(lambda block: block.fill(1.0), 48000, 4)
-    block = np.zeros((4, 2), dtype=np.float32)
-    device.pull(block)
-    assert np.all(block == 1.0)  # full volume: untouched
-    output.volume = 0.5
-    device.pull(block)
-    assert block[0, 0] == 1.0 and block[-1, 0] == pytest.approx(0.25)
-    assert np.all(np.diff(block[:, 0]) < 0)  # a ramp, not a click
-    device.pull(block)
-    assert np.all(block == 0.25)  # a square law: half volume is a quarter of the power
-    assert output.underruns == 3 and output.fill_errors == 1 and output.pending_frames() == 7
-    output.stop()
-    assert device.stopped
+    bundle = adaptive.load_bundle()
+    full, half = (open_engine(bundle, "offline", seed=2) for _ in range(2))
+    director = MusicDirector.for_bundle(half, bundle)
+    assert director.has_volume and director.set_volume(0.5)
+    assert half.volume == pytest.approx(0.25)
+    ref = np.concatenate([full.render(24000), full.render(24000)])
+    out = np.concatenate([half.render(24000), half.render(24000)])
+    settled = 12000  # past the fade to the new level
+    assert np.abs(ref[settled:]).max() > 0.01
+    assert np.array_equal(out[settled:], ref[settled:] * np.float32(0.25))
 
 
 def test_engine_errors_reach_the_overlay_and_the_report(clock: Any, make_engine: Any) -> None:

@@ -17,7 +17,7 @@ BLOCKED_CLI = textwrap.dedent(
     class NotInstalled:
         # stands for a plain `pip install .`: the authoring extra's packages are absent
         def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in ("torch", "mido", "watchdog", "onnx"):
+            if name.split(".")[0] in ("torch", "mido", "watchdog", "onnx", "textual"):
                 raise ModuleNotFoundError(f"No module named {name!r}", name=name)
             return None
 

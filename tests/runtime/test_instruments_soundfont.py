@@ -119,21 +119,55 @@ def test_a_wrong_octave_fails_the_comparison(tmp_path: Path) -> None:
     assert np.abs(a[loud] - b[loud]).max() > 3.0
 
 
-def test_a_stem_with_a_baked_preset_plays_it_through_the_composer() -> None:
-    """The composer builds a sampler for a stem whose manifest entry carries baked sampler data."""
+def test_a_preset_named_in_the_style_is_baked_into_the_bundle_and_played(
+    tiny_style_dir: Path, tmp_path: Path
+) -> None:
+    """The round trip: style.toml names a preset, the bake copies it, the engine plays it."""
     import adaptive
-    from authoring._soundfont import extract_preset
+    from authoring import bake
     from runtime import MusicEngine
     from runtime._instruments import Sampler
 
-    bundle = adaptive.load_bundle()
-    data = msgpack.unpackb(msgpack.packb(extract_preset(SOUNDFONT, 48)))
-    bundle.manifest["stems"]["harmony"]["sampler"] = data  # what the bake would store
-    try:
-        engine = MusicEngine(bundle, output="offline", seed=2)
-        assert isinstance(engine._core._composer.instruments["harmony"], Sampler)
-        mix, stems = engine.render(RATE * 3, stems=True)
-        assert np.abs(stems["harmony"]).max() > 0.01
-        assert abs(float(stems["harmony"][:, 0].mean())) < 1e-3  # sampled stems are DC-blocked
-    finally:
-        del bundle.manifest["stems"]["harmony"]["sampler"]
+    style = tiny_style_dir / "style.toml"
+    text = style.read_text(encoding="utf-8")
+    named = f'[stems.harmony]\nsoundfont = "{SOUNDFONT}"\npreset = 48\n'
+    style.write_text(text.replace("[stems.harmony]\n", named, 1), encoding="utf-8")
+    out = tmp_path / "strings.adaptive"
+    bake(style, out, progress=False, overrides={"sequence_steps": 3, "drums_steps": 3})
+
+    bundle = adaptive.load_bundle(out)
+    assert set(bundle.samplers) == {"harmony"}
+    data = bundle.samplers["harmony"]
+    used = {zone["sample"] for zone in data["zones"]}
+    assert used == set(range(len(data["samples"]))), "a sample no zone plays was copied"
+    credit = [p for p in bundle.spec.provenance if p.kind == "soundfont"]
+    assert [(c.file, c.license) for c in credit] == [(SOUNDFONT.name, "MIT")]
+    assert any("MIT" in line and "Fluid" in line for line in bundle.credits())
+
+    engine = MusicEngine(bundle, output="offline", seed=2)
+    assert isinstance(engine._core._composer.instruments["harmony"], Sampler)
+    _, stems = engine.render(RATE * 3, stems=True)
+    assert np.abs(stems["harmony"]).max() > 0.01
+    assert abs(float(stems["harmony"][:, 0].mean())) < 1e-3  # sampled stems are DC-blocked
+
+    # what the bundle carries sounds like fluidsynth playing the SoundFont itself
+    sampler = sampler_from_data("harmony", data, RATE)
+    n = int(1.5 * RATE)
+    ours = np.zeros((2, RATE * 4), dtype=np.float32)
+    sampler.render_into([(60, 0, n, 100)], ours)
+    theirs = _fluidsynth_note(tmp_path, 48, 60, 100, 1.5)
+    a, b = _band_levels(ours[:, :n].astype(np.float64)), _band_levels(theirs[:, :n])
+    loud = b > -30.0
+    assert np.abs(a[loud] - b[loud]).max() <= 3.0  # the tolerance argued above
+
+
+def test_a_preset_without_a_soundfont_fails_before_training(tiny_style_dir: Path) -> None:
+    from adaptive import StyleError
+    from authoring import bake
+
+    style = tiny_style_dir / "style.toml"
+    text = style.read_text(encoding="utf-8")
+    style.write_text(text.replace("[stems.harmony]\n", "[stems.harmony]\npreset = 48\n", 1))
+    with pytest.raises(StyleError, match=r"stems\.harmony\.soundfont"):
+        bake(style, tiny_style_dir / "x.adaptive", progress=False)
+    assert not (tiny_style_dir / "x.adaptive").exists()

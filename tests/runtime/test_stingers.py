@@ -1,0 +1,115 @@
+"""Stingers follow the chord: moved to its root, with its third, rendered before they play."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import adaptive
+from adaptive._music import CHORDS, Chord, Key
+from runtime import MusicEngine
+from runtime._clock import MusicalClock
+from runtime._stingers import (
+    AS_WRITTEN,
+    StingerPhrase,
+    StingerSettings,
+    StingerVoices,
+    fit_to_chord,
+)
+from runtime._timeline import Timeline, render_timeline
+
+D_MINOR = Key.parse("D minor")
+PICKUP = [12, 15, 19, 24]  # D F A D over the home chord of D minor
+
+
+def chord_index(key: Key, name: str) -> int:
+    """The key-normalized index of a chord named in ``key``'s own pitch classes."""
+    root, quality = name.rstrip("m"), "min" if name.endswith("m") else "maj"
+    pc = Key.parse(f"{root} major").tonic
+    return Chord((pc + key.normalization_shift) % 12, quality).index
+
+
+def pitch_classes(semitones: list[int], key: Key) -> set[int]:
+    return {(key.tonic + s) % 12 for s in semitones}
+
+
+@pytest.mark.parametrize(
+    ("chord", "expected"),
+    [
+        ("Dm", {2, 5, 9}),  # the home chord: as written
+        ("A", {9, 1, 4}),  # the dominant: its third raised to C#
+        ("Bb", {10, 2, 5}),
+        ("F", {5, 9, 0}),
+        ("Gm", {7, 10, 2}),
+        ("C", {0, 4, 7}),
+    ],
+)
+def test_a_phrase_on_the_home_chord_moves_onto_each_chord(chord: str, expected: set[int]) -> None:
+    fitted = fit_to_chord(PICKUP, D_MINOR, chord_index(D_MINOR, chord))
+    assert pitch_classes(fitted, D_MINOR) == expected
+    assert fitted[1] - fitted[0] in (3, 4) and fitted[3] - fitted[0] == 12  # its shape kept
+    assert abs(fitted[0] - PICKUP[0]) <= 6  # moved the nearer way
+
+
+def test_a_major_key_turns_its_major_third_minor_on_a_minor_chord() -> None:
+    c_major = Key.parse("C major")
+    fitted = fit_to_chord([0, 4, 7], c_major, chord_index(c_major, "Am"))
+    assert pitch_classes(fitted, c_major) == {9, 0, 4}
+
+
+def test_no_chord_yet_leaves_the_phrase_as_written() -> None:
+    assert fit_to_chord(PICKUP, D_MINOR, len(CHORDS)) == PICKUP
+    assert fit_to_chord(PICKUP, D_MINOR, AS_WRITTEN) == PICKUP
+
+
+def test_a_voice_takes_the_version_for_the_chord_playing_where_it_starts() -> None:
+    clock = MusicalClock(48000, 120.0, adaptive.Meter(4, 4))
+    spec = {"instrument": "pluck", "notes": [[0, 12, 1, 90], [1, 15, 1, 96]]}
+    phrase = StingerPhrase("pickup", spec, D_MINOR, clock)
+    settings = StingerSettings(phrase.render(), 1.0, "immediate", 0, 4, phrase)
+    voices = StingerVoices({"pickup": settings})
+    dominant, relative = chord_index(D_MINOR, "A"), chord_index(D_MINOR, "F")
+    voices.prepare(dominant)
+    voices.prepare(relative)
+    assert set(settings.fitted) == {dominant, relative}
+    scratch = np.zeros((512, 2), np.float32)
+    started: list[int] = []
+
+    def play(start: int, chords: tuple[int, int, int]) -> np.ndarray:
+        out = np.zeros((512, 2), np.float32)
+        voices.start("pickup", start, start, 0, 0)
+        voices.mix(out, 0, scratch, 1.0, lambda v: started.append(v.chord), chords)
+        for voice in voices.voices:
+            voice.active = False
+        voices._last_start["pickup"] = -(1 << 62)
+        return out
+
+    # a bar line at frame 256: before it the dominant plays, from it the relative major
+    before = play(100, (256, dominant, relative))
+    after = play(300, (256, dominant, relative))
+    assert started == [dominant, relative]
+    np.testing.assert_array_equal(before[100:], settings.fitted[dominant][:412])
+    np.testing.assert_array_equal(after[300:], settings.fitted[relative][:212])
+    assert not np.array_equal(settings.fitted[dominant], settings.fitted[relative])
+    # a chord not rendered yet: the phrase as written, never silence
+    unprepared = play(0, (0, AS_WRITTEN, chord_index(D_MINOR, "Gm")))
+    assert started[-1] == AS_WRITTEN
+    np.testing.assert_array_equal(unprepared, settings.audio[:512])
+
+
+def test_each_stinger_in_a_render_is_fitted_to_the_bar_it_lands_in(
+    default_bundle: adaptive.Bundle,
+) -> None:
+    engine = MusicEngine(default_bundle, output="offline", seed=5)
+    bar = engine.timing.frames_per_bar / engine.sample_rate
+    names = list(default_bundle.stingers)
+    events = [{"time": (1.3 + 1.1 * i) * bar, "stinger": names[i % len(names)]} for i in range(8)]
+    render_timeline(engine, Timeline.from_dict({"duration": 11 * bar, "events": events}))
+    report = engine.report()
+    chords = {b["index"]: b["chords"][0] for b in report["bars"]}
+    fitted = [s for s in report["stingers"] if s["chord"] is not None]
+    assert len(report["stingers"]) == 8
+    assert fitted, "no stinger followed the chord"
+    for stinger in fitted:
+        assert stinger["chord"] == chords[stinger["bar"]], stinger
+    assert len({s["chord"] for s in fitted}) > 1, "every stinger landed on the same chord"
