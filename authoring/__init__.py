@@ -7,8 +7,10 @@
 ``bake`` imports the style's MIDI sources (``import_midi``), trains one model
 per musical role (torch, CPU), exports each to ONNX with a parity check and
 writes one bundle atomically. ``rebake_manifest`` writes a style's new manifest
-over an earlier bundle's models, for edits that need no training. The names below load on first use, so
-``import authoring`` (and the ``adaptive`` CLI) work without the authoring
+over an earlier bundle's models, for edits that need no training. ``watch_style``
+rebuilds a bundle on every edit of its style or sources, retraining only what the
+edit changed. The names below load on first use, so ``import authoring`` (and
+the ``adaptive`` CLI) work without the authoring
 extra until a command needs torch or mido.
 """
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from ._bake import BakeResult, ModelStats, bake, rebake_manifest
     from ._midi import ImportedSource, estimate_key, import_midi
     from ._train.config import TrainingConfig
+    from ._watch import Rebuild, watch_style
 
 __all__ = [
     "bake",
@@ -31,6 +34,8 @@ __all__ = [
     "ImportedSource",
     "estimate_key",
     "TrainingConfig",
+    "watch_style",
+    "Rebuild",
 ]
 
 _HOMES = {
@@ -42,6 +47,8 @@ _HOMES = {
     "ImportedSource": "._midi",
     "estimate_key": "._midi",
     "TrainingConfig": "._train.config",
+    "watch_style": "._watch",
+    "Rebuild": "._watch",
 }
 
 

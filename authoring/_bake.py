@@ -18,8 +18,7 @@ import os
 import platform
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adaptive._bundle import ModelEntry, read_bundle, write_bundle
+from adaptive._bundle import read_bundle, write_bundle
 from adaptive._conditioning import (
     ATTRIBUTES,
     bar_attributes,
@@ -54,13 +53,18 @@ from ._losses import LossCurves
 from ._loudness import calibrated_manifest
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
 from ._mood import mood_from_text
+from ._roles import ModelStats, RoleJob, RoleOutput
+from ._runner import Progress, RolePlan, Train, passive_openmp, plan_threads, run_jobs
 from ._soundfont import extract_presets
 from ._train.config import TrainingConfig, resolve_config
 
 if TYPE_CHECKING:
     from ._train.drums import DrumData
 
-__all__ = ["bake", "rebake_manifest", "BakeResult", "ModelStats"]
+__all__ = [
+    "bake", "build", "rebake_manifest", "Build", "BakeResult", "ModelStats", "RoleJob",
+    "RoleOutput",
+]  # fmt: skip
 
 # The mood the data carries: a minor-key source trains the models as dark music.
 MINOR_VALENCE, MAJOR_VALENCE = 0.2, 0.8
@@ -69,16 +73,6 @@ REGISTER_RANKS = (0.3, 0.7)  # valence 0 -> register rank 0.3, valence 1 -> 0.7
 AROUSAL_SHIFT = 0.2  # attribute ranks added per unit of arousal above 0.5
 MAX_RHYTHMS = 6
 MAX_GROOVES = 4
-
-ProgressFn = Callable[[int, int, float], None]
-
-
-@dataclass(frozen=True)
-class ModelStats:
-    final_loss: float  # training loss at the end (harmony: mean NLL of the data)
-    parity_max_abs_diff: float  # largest |torch - onnxruntime| over the parity inputs
-    onnx_bytes: int
-    seconds: float  # training + export time
 
 
 @dataclass(frozen=True)
@@ -91,58 +85,6 @@ class BakeResult:
     bars: int
     config: Mapping[str, Any] = field(default_factory=dict)
     rank: int = 0  # in a distributed bake only rank 0 writes the bundle
-
-
-class _Progress:
-    """A rich progress display over the bake's phases, or nothing when disabled."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self._progress: Any = None
-
-    @contextmanager
-    def running(self) -> Iterator[_Progress]:
-        if not self.enabled:
-            yield self
-            return
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]{task.description:<18}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(),
-        )
-        with self._progress:
-            yield self
-        self._progress = None
-
-    def task(self, description: str, total: int) -> Callable[[int, str], None]:
-        """Add a phase; returns ``advance(done, info)``."""
-        if self._progress is None:
-
-            def silent(done: int, info: str = "") -> None:
-                pass
-
-            return silent
-        task_id = self._progress.add_task(description, total=max(1, total), info="")
-        progress = self._progress
-
-        def update(done: int, info: str = "") -> None:
-            progress.update(task_id, completed=done, info=info)
-
-        return update
-
-    def steps(self, description: str, total: int) -> ProgressFn:
-        update = self.task(description, total)
-        return lambda done, _total, loss: update(done, f"loss {loss:.3f}")
 
 
 def _sha256_file(path: Path) -> str:
@@ -211,6 +153,47 @@ def bake(
     ``ExportError`` if an exported model disagrees with torch; on any failure
     the file at ``out_path`` is left untouched.
     """
+    return build(
+        style_path,
+        out_path,
+        progress=progress,
+        overrides=overrides,
+        seed=seed,
+        calibrate_loudness=calibrate_loudness,
+    ).result
+
+
+@dataclass
+class Build:
+    """A written bundle and how each role got its models (the watcher keeps these)."""
+
+    result: BakeResult
+    style: Style
+    jobs: list[RoleJob]
+    outputs: dict[str, RoleOutput]
+    master_gain_db: float = 0.0  # as stored in the bundle
+
+
+def build(
+    style_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    progress: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    decide: Callable[[RoleJob], RolePlan] | None = None,
+    import_source: ImportFn | None = None,
+    transient: bool = False,
+    calibrate_loudness: bool = True,
+    keep_master_gain: tuple[float, float] | None = None,
+) -> Build:
+    """``bake``, with ``decide`` choosing per role to train, fine-tune or reuse, and
+    ``import_source`` importing one source (the watcher keeps unchanged files').
+
+    ``keep_master_gain``: (gain in dB, the ``mix.loudness_lufs`` it was calibrated
+    for) of an earlier build; stored as is, without rendering the loudness
+    reference again, when no model changed and the target is the same.
+    """
     started = time.perf_counter()
     style, extras = _load_style_with_extras(Path(style_path))
     style, moods = _apply_moods(style, extras)
@@ -219,47 +202,57 @@ def bake(
     out = check_out_path(out_path)
 
     with (
-        _distributed.session() as job,
-        _Progress(progress and job.is_main).running() as display,
+        _distributed.session() as workers,
+        Progress(progress and workers.is_main, transient=transient).running() as display,
     ):
         ui = LossCurves(display)  # records each model's loss curve for the training report
         # before torch loads: a bad MIDI file fails fast
-        imported, skipped = _import_all(style, ui)
+        imported, skipped = _import_all(style, ui, import_source or _import_one)
         samplers, soundfonts = _soundfont_presets(style, ui)
-
-        import torch  # lazily: the rest of authoring (and the CLI) must not pay for it
-
+        passive_openmp()  # torch loads next
         tempo = _state_tempo(style, imported, extras)
-        previous_threads = torch.get_num_threads()
-        previous_deterministic = torch.are_deterministic_algorithms_enabled()
-        torch.set_num_threads(config.threads)
-        torch.use_deterministic_algorithms(True)
-        try:
-            entries, stats, losses = _train_and_export(style, config, imported, ui, tempo)
-        finally:
-            torch.set_num_threads(previous_threads)
-            torch.use_deterministic_algorithms(previous_deterministic)
+        jobs = prepare_jobs(style, config, imported, tempo)
+        plans = {job.role: (decide or (lambda _job: Train()))(job) for job in jobs}
+        threads = plan_threads(
+            config.threads, [j for j in jobs if isinstance(plans[j.role], Train)]
+        )
+        if workers.distributed:  # the ranks all-reduce each role's steps in step: no workers
+            threads = dataclasses.replace(threads, processes=1)
+        outputs = run_jobs(jobs, plans, threads, ui)
+        for output in outputs.values():
+            ui.points.update(output.curves)
+        entries = {name: e for job in jobs for name, e in outputs[job.role].entries.items()}
+        stats = {name: s for job in jobs for name, s in outputs[job.role].stats.items()}
+        losses = {name: v for job in jobs for name, v in outputs[job.role].losses.items()}
         write = ui.task("write bundle", 1)
         manifest = _manifest(style, config, imported, losses, time.perf_counter() - started)
+        environment = training_environment(threads.threads)
+        environment["bake"] = threads.describe()
+        environment["models"] = {job.role: outputs[job.role].how for job in jobs}
         manifest = dataclasses.replace(
             manifest,
             training=dataclasses.replace(
                 manifest.training,
-                environment=training_environment(config.threads),
+                environment=environment,
                 state_tempo=tempo,
                 moods=moods,
                 skipped_sources=[p.name for p in skipped],
                 loss_curves=ui.thinned(),
                 parity={name: s.parity_max_abs_diff for name, s in stats.items()},
-                distributed=job.record(),
+                distributed=workers.record(),
             ),
         )
         if soundfonts:
             provenance = (*manifest.provenance, *soundfonts)
             manifest = dataclasses.replace(manifest, provenance=provenance)
         digest = ""
-        if job.is_main:  # one writer, after every worker's models passed their checks
-            if calibrate_loudness:
+        if workers.is_main:  # one writer, after every worker's models passed their checks
+            kept = _kept_master_gain(keep_master_gain, style, outputs)
+            if kept is not None:
+                manifest = dataclasses.replace(
+                    manifest, mix=dataclasses.replace(manifest.mix, master_gain_db=kept)
+                )
+            elif calibrate_loudness:
                 level = ui.task("loudness", 1)
                 manifest, loudness = calibrated_manifest(
                     manifest, entries, samplers, seed=config.seed
@@ -271,7 +264,7 @@ def bake(
                 )
             digest = write_bundle(out, manifest, entries, samplers)
         write(1, out.name)
-    return BakeResult(
+    result = BakeResult(
         out_path=out,
         sha256=digest,
         seconds=time.perf_counter() - started,
@@ -279,12 +272,29 @@ def bake(
         sources=len(imported),
         bars=sum(len(imp.bars) for imp in imported),
         config=config.to_dict(),
-        rank=job.rank,
+        rank=workers.rank,
     )
+    return Build(result, style, jobs, outputs, manifest.mix.master_gain_db)
+
+
+def _kept_master_gain(
+    keep: tuple[float, float] | None, style: Style, outputs: Mapping[str, RoleOutput]
+) -> float | None:
+    if keep is None or any(output.how != "reused" for output in outputs.values()):
+        return None
+    gain, target = keep
+    return gain if target == style.mix.loudness_lufs else None
+
+
+ImportFn = Callable[[SourceSpec, Style, int], ImportedSource]
+
+
+def _import_one(source: SourceSpec, style: Style, index: int) -> ImportedSource:
+    return import_midi(source.path, source, style, index=index)
 
 
 def _soundfont_presets(
-    style: Style, ui: _Progress | LossCurves
+    style: Style, ui: Progress | LossCurves
 ) -> tuple[dict[str, dict[str, Any]], list[ProvenanceEntry]]:
     """The SoundFont preset of every stem that names one, and a credit per SoundFont file.
 
@@ -341,7 +351,7 @@ def check_out_path(out_path: str | os.PathLike[str]) -> Path:
 
 
 def _import_all(
-    style: Style, ui: _Progress | LossCurves
+    style: Style, ui: Progress | LossCurves, import_source: ImportFn = _import_one
 ) -> tuple[list[ImportedSource], list[Path]]:
     """Every source, imported; a source wholly in a meter the style cannot play is
     skipped with a warning naming it (and listed in the bundle's training map)."""
@@ -350,7 +360,7 @@ def _import_all(
     skipped: list[Path] = []
     for i, source in enumerate(style.sources):
         try:
-            imported.append(import_midi(source.path, source, style, index=i))
+            imported.append(import_source(source, style, i))
         except UnsupportedMeterError as exc:
             warnings.warn(str(exc), MeterWarning, stacklevel=2)
             skipped.append(source.path)
@@ -450,44 +460,29 @@ def training_environment(threads: int) -> dict[str, Any]:
     }
 
 
-def _train_and_export(
+def prepare_jobs(
     style: Style,
     config: TrainingConfig,
     imported: list[ImportedSource],
-    ui: _Progress | LossCurves,
     state_tempo: Mapping[str, float] | None = None,
-) -> tuple[dict[str, ModelEntry], dict[str, ModelStats], dict[str, float]]:
-    from ._export import export_model
-    from ._train.drums import train_drums
-    from ._train.harmony import ChordSequence, fit_harmony
-    from ._train.sequence import SequenceStep, build_windows, train_sequence
+) -> list[RoleJob]:
+    """One job per role the style plays: harmony always, melody/bass/drums when a stem has it."""
+    from ._train.harmony import ChordSequence
+    from ._train.sequence import build_windows
 
     states = style.trained_states()  # a state that borrows material is not trained
-    harmony_features = condition_features(states)
     vocab = Vocabulary.default()
     spb = style.meter.steps_per_bar
-    rng = np.random.default_rng(config.seed)  # parity inputs: deterministic too
-    entries: dict[str, ModelEntry] = {}
-    stats: dict[str, ModelStats] = {}
-    losses: dict[str, float] = {}
+    jobs: list[RoleJob] = []
 
-    n_models = 1 + sum(1 for r in ("melody", "bass") if style.stems_with_role(r))
-    n_models += 2 if style.stems_with_role("drums") else 0
-    exported: list[Callable[[int, str], None]] = []  # the phase appears at the first export
+    def rng(k: int) -> np.random.Generator:  # parity inputs: deterministic, one stream per role
+        return np.random.default_rng([config.seed, k])
 
-    def export(module: Any, **kwargs: Any) -> tuple[ModelEntry, float]:
-        if not exported:
-            exported.append(ui.task("export ONNX", n_models))
-        entry, diff = export_model(module, **kwargs)
-        entries[entry.name] = entry
-        exported[0](len(entries), f"{entry.name} (parity {diff:.1e})")
-        return entry, diff
-
-    def random_cond(k: int, size: int) -> np.ndarray:
-        return rng.uniform(0, 1, (k, size)).astype(np.float32)
+    def random_cond(r: np.random.Generator, k: int, size: int) -> np.ndarray:
+        return r.uniform(0, 1, (k, size)).astype(np.float32)
 
     # --- harmony -----------------------------------------------------------------------
-    t0 = time.perf_counter()
+    harmony_features = condition_features(states)
     sequences = [
         ChordSequence(
             tuple(bar.chord for bar in imp.bars if bar.chord >= 0), state, imp.key.mode == "minor"
@@ -495,37 +490,39 @@ def _train_and_export(
         for imp in imported
         for state in imp.source.states
     ]
-    harmony, loss = fit_harmony(
-        sequences, harmony_features, states, config, ui.steps("train harmony", 1)
-    )
+    r = rng(0)
     feeds = []
     size = len(harmony_features)
     for k in range(4):
-        cond = random_cond(1, size)
+        cond = random_cond(r, 1, size)
         lo = harmony_features.index(f"state:{states[0]}")
         cond[:, lo : lo + len(states)] = 0.0
         if k < 3:  # one-hot states, and one feed with no state at all
             cond[0, lo + k % len(states)] = 1.0
-        feeds.append({"context": rng.integers(0, 25, (1, 2)).astype(np.int64), "cond": cond})
-    entry, diff = export(
-        harmony,
-        name="harmony",
-        role="harmony",
-        inputs=feeds,
-        output_names=("probs",),
-        conditioning=harmony_features,
-        meta={
-            "orders": [0, 1, 2],
-            "smoothing": config.harmony_smoothing,
-            "backoff": config.harmony_backoff,
-            "mood": "valence blends the minor-key (0) and major-key (1) tables",
-            "temperature": config.harmony_temperature,
-            "rhythms": _harmony_rhythms(style, imported),
-            "state_tempo": dict(state_tempo or {}),
-        },
+        feeds.append({"context": r.integers(0, 25, (1, 2)).astype(np.int64), "cond": cond})
+    harmony_meta = {
+        "orders": [0, 1, 2],
+        "smoothing": config.harmony_smoothing,
+        "backoff": config.harmony_backoff,
+        "mood": "valence blends the minor-key (0) and major-key (1) tables",
+        "temperature": config.harmony_temperature,
+        "rhythms": _harmony_rhythms(style, imported),
+        "state_tempo": dict(state_tempo or {}),
+    }
+    jobs.append(
+        RoleJob(
+            role="harmony",
+            kind="harmony",
+            models=("harmony",),
+            config=config,
+            seed=config.seed,
+            data=(sequences, states),
+            features=harmony_features,
+            feeds={"harmony": feeds},
+            meta={"harmony": harmony_meta},
+            arch=(len(harmony_features),),
+        )
     )
-    stats["harmony"] = ModelStats(loss, diff, len(entry.onnx), time.perf_counter() - t0)
-    losses["harmony"] = loss
 
     # --- melody and bass ----------------------------------------------------------------
     features = condition_features(states, ATTRIBUTES)
@@ -533,7 +530,6 @@ def _train_and_export(
         stems = style.stems_with_role(role)
         if not stems:
             continue
-        t0 = time.perf_counter()
         corpus = _role_attributes(imported, stems, spb, drums=False)
         runs = []
         pitches: list[int] = []
@@ -551,103 +547,93 @@ def _train_and_export(
                     ]
                     runs.append((bar_tokens, conds))
         data = build_windows(runs, config.window_bars, vocab, (min(pitches), max(pitches)))
-        model, loss = train_sequence(
-            data,
-            vocab,
-            config,
-            config.seed + offset,
-            ui.steps(f"train {role}", config.sequence_steps),
-        )
-        step = SequenceStep(model)
         h = config.sequence_hidden
+        r = rng(offset)
         feeds = [
             {
-                "token": rng.integers(0, len(vocab), (1,)).astype(np.int64),
-                "cond": random_cond(1, len(features)),
-                "hidden": rng.normal(0, 0.5, (1, h)).astype(np.float32),
+                "token": r.integers(0, len(vocab), (1,)).astype(np.int64),
+                "cond": random_cond(r, 1, len(features)),
+                "hidden": r.normal(0, 0.5, (1, h)).astype(np.float32),
             }
             for _ in range(4)
         ]
-        entry, diff = export(
-            step,
-            name=role,
-            role="sequence",
-            inputs=feeds,
-            output_names=("logits", "hidden_out"),
-            conditioning=features,
-            meta={
-                "hidden_size": h,
-                "pitch_range": list(data.pitch_range),
-                "steps_per_bar": spb,
-                "attributes": _attribute_spec(corpus),
-                "sampling": _sampling(config, pitches),
-            },
+        meta = {
+            "hidden_size": h,
+            "pitch_range": list(data.pitch_range),
+            "steps_per_bar": spb,
+            "attributes": _attribute_spec(corpus),
+            "sampling": _sampling(config, pitches),
+        }
+        jobs.append(
+            RoleJob(
+                role=role,
+                kind="sequence",
+                models=(role,),
+                config=config,
+                seed=config.seed + offset,
+                data=data,
+                features=features,
+                feeds={role: feeds},
+                meta={role: meta},
+                arch=(len(vocab), len(features), config.sequence_embed, h),
+                steps=config.sequence_steps,
+                epoch_size=len(data) / min(config.sequence_batch, len(data)),
+            )
         )
-        stats[role] = ModelStats(loss, diff, len(entry.onnx), time.perf_counter() - t0)
-        losses[role] = loss
 
     # --- drums --------------------------------------------------------------------------
     drum_stems = style.stems_with_role("drums")
     if drum_stems:
-        t0 = time.perf_counter()
         drum_data, groove_meta, corpus = _drum_data(style, imported, drum_stems, config.seed)
         features = condition_features(states, ATTRIBUTES, grooves=len(groove_meta))
-        generator, critic, g_loss, d_loss = train_drums(
-            drum_data, config, config.seed + 3, ui.steps("train drums", config.drums_steps)
-        )
         z_size = config.drums_latent
         voices = [name for name, _ in DRUM_VOICES]
         c_size = len(features)
-        meta = {
-            "latent_size": z_size,
-            "steps": spb,
-            "voices": voices,
-            "hidden_size": config.drums_hidden,
-            "attributes": _attribute_spec(corpus),
-            "grooves": groove_meta,
-            "candidates": config.drums_candidates,
-        }
-        feeds = [
-            {"z": rng.normal(0, 1, (k, z_size)).astype(np.float32), "cond": random_cond(k, c_size)}
+        r = rng(3)
+        generator_feeds = [
+            {"z": r.normal(0, 1, (k, z_size)).astype(np.float32), "cond": random_cond(r, k, c_size)}
             for k in (4, 1, 7)
         ]
-        entry, diff = export(
-            generator,
-            name="drums_generator",
-            role="drums",
-            inputs=feeds,
-            output_names=("onset", "velocity", "timing"),
-            conditioning=features,
-            meta=meta,
-            dynamic_batch=True,
-        )
-        stats["drums_generator"] = ModelStats(
-            g_loss, diff, len(entry.onnx), time.perf_counter() - t0
-        )
-        t0 = time.perf_counter()
-        feeds = []
+        critic_feeds = []
         for k in (4, 1, 7):
-            onset = (rng.uniform(0, 1, (k, len(voices), spb)) < 0.3).astype(np.float32)
-            velocity = (rng.uniform(0, 1, onset.shape) * onset).astype(np.float32)
-            feeds.append({"onset": onset, "velocity": velocity, "cond": random_cond(k, c_size)})
-        entry, diff = export(
-            critic,
-            name="drums_critic",
-            role="critic",
-            inputs=feeds,
-            output_names=("score",),
-            conditioning=features,
-            # The critic was trained on sampled hits, so score sampled hits too.
-            meta={
-                "steps": spb,
-                "voices": voices,
-                "onset_input": "sampled 0/1 hits, velocity * hits",
-            },
-            dynamic_batch=True,
+            onset = (r.uniform(0, 1, (k, len(voices), spb)) < 0.3).astype(np.float32)
+            velocity = (r.uniform(0, 1, onset.shape) * onset).astype(np.float32)
+            critic_feeds.append(
+                {"onset": onset, "velocity": velocity, "cond": random_cond(r, k, c_size)}
+            )
+        jobs.append(
+            RoleJob(
+                role="drums",
+                kind="drums",
+                models=("drums_generator", "drums_critic"),
+                config=config,
+                seed=config.seed + 3,
+                data=drum_data,
+                features=features,
+                feeds={"drums_generator": generator_feeds, "drums_critic": critic_feeds},
+                meta={
+                    "drums_generator": {
+                        "latent_size": z_size,
+                        "steps": spb,
+                        "voices": voices,
+                        "hidden_size": config.drums_hidden,
+                        "attributes": _attribute_spec(corpus),
+                        "grooves": groove_meta,
+                        "candidates": config.drums_candidates,
+                    },
+                    # The critic was trained on sampled hits, so score sampled hits too.
+                    "drums_critic": {
+                        "steps": spb,
+                        "voices": voices,
+                        "onset_input": "sampled 0/1 hits, velocity * hits",
+                    },
+                },
+                arch=(z_size, c_size, config.drums_hidden, len(voices), spb),
+                steps=config.drums_steps,
+                epoch_size=len(drum_data) / config.drums_batch,
+            )
         )
-        stats["drums_critic"] = ModelStats(d_loss, diff, len(entry.onnx), time.perf_counter() - t0)
-        losses["drums_generator"], losses["drums_critic"] = g_loss, d_loss
-    return entries, stats, losses
+    return jobs
 
 
 def _role_attributes(
@@ -926,7 +912,7 @@ def rebake_manifest(
         check_links(manifest)
     except SchemaError as exc:
         raise fail(exc.where, exc.message) from None
-    samplers, soundfonts = _soundfont_presets(style, _Progress(False))
+    samplers, soundfonts = _soundfont_presets(style, Progress(False))
     if soundfonts:
         manifest = dataclasses.replace(manifest, provenance=(*manifest.provenance, *soundfonts))
     if calibrate_loudness:

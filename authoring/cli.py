@@ -2,7 +2,7 @@
 
 ``render``, ``play`` and ``inspect`` come from ``runtime.cli`` and work after a
 plain ``pip install .``. This module adds ``bake`` (one process, or ``--workers``
-under torchrun), ``report``, ``export-midi`` (and ``render --midi``) and
+under torchrun), ``watch``, ``report``, ``export-midi`` (and ``render --midi``) and
 ``evaluate``, which need the ``authoring`` extra (torch, mido); without it they
 say which extra to install.
 """
@@ -110,6 +110,42 @@ def _rebake(args: argparse.Namespace) -> None:
     )
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import threading
+
+    try:
+        from ._watch import StyleWatcher
+    except ImportError as exc:
+        raise _need_extra("watch", exc) from None
+
+    def show(rebuild: Any) -> None:
+        print(rebuild.summary(), flush=True)
+
+    watcher = StyleWatcher(
+        args.style,
+        args.out,
+        debounce=args.debounce,
+        finetune_fraction=args.finetune,
+        progress=not args.quiet,
+        on_rebuilt=show,
+    )
+    print(f"watching {args.style} and its sources; Ctrl-C to stop", flush=True)
+    stop = threading.Event()
+    try:
+        watcher.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
+        print("stopped watching")
+    return 0
+
+
 def cmd_render(args: argparse.Namespace) -> None:
     if args.midi:
         try:  # checked before minutes of rendering
@@ -190,6 +226,26 @@ def build_parser() -> argparse.ArgumentParser:
         "(mix, states, parameters, stingers, transitions); no training",
     )
     bake.set_defaults(run=cmd_bake)
+
+    watch = sub.add_parser(
+        "watch",
+        help="rebuild the bundle whenever the style or one of its MIDI sources changes",
+    )
+    watch.add_argument("style", help="style.toml")
+    watch.add_argument(
+        "-o", "--out", default=None, help="output bundle (default: next to the style, .adaptive)"
+    )
+    watch.add_argument(
+        "--debounce", type=float, default=0.3, help="seconds of quiet before a rebuild"
+    )
+    watch.add_argument(
+        "--finetune",
+        type=_fraction,
+        default=0.2,
+        help="fraction of a role's training steps it fine-tunes for after a MIDI edit",
+    )
+    watch.add_argument("--quiet", action="store_true", help="no progress bars while rebuilding")
+    watch.set_defaults(run=cmd_watch)
 
     report = sub.add_parser(
         "report", help="write a bundle's training report: loss curves, piano rolls, metrics"

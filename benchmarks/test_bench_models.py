@@ -1,7 +1,7 @@
 """The models' cost: generating one bar of every stem, a tiny bake, the default bake.
 
     PYTHONPATH=$PWD python -m pytest benchmarks/test_bench_models.py -q
-    # the default bake too (minutes; 2 torch threads):
+    # the default bake too (minutes; the roles in 2 worker processes, 1 torch thread each):
     ADAPTIVE_BENCH_DEFAULT_BAKE=1 PYTHONPATH=$PWD python -m pytest \
         benchmarks/test_bench_models.py -q -k default_bake
 

@@ -20,7 +20,7 @@ groove with the same conditioning) keeps a few hundred steps on few grooves stab
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,14 +107,23 @@ def train_drums(
     config: TrainingConfig,
     seed: int,
     on_step: Callable[[int, int, float], None] | None = None,
+    init: Mapping[str, Mapping[str, np.ndarray]] | None = None,
 ) -> tuple[DrumGenerator, DrumCritic, float, float]:
-    """Fit the GAN; returns generator, critic and the final generator and critic losses."""
+    """Fit the GAN; returns generator, critic and the final generator and critic losses.
+
+    ``init`` holds previous ``state_dict``s (as arrays) under "generator" and
+    "critic" to fine-tune from.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     _, voices, steps_per_bar = data.onset.shape
     cond_size = data.cond.shape[1]
     gen = DrumGenerator(config.drums_latent, cond_size, config.drums_hidden, voices, steps_per_bar)
     critic = DrumCritic(cond_size, config.drums_hidden, voices, steps_per_bar)
+    if init is not None:
+        for module, name in ((gen, "generator"), (critic, "critic")):
+            state = {k: torch.from_numpy(np.asarray(v)) for k, v in init[name].items()}
+            module.load_state_dict(state)
     opt_g = torch.optim.Adam(gen.parameters(), lr=config.drums_lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(critic.parameters(), lr=config.drums_lr, betas=(0.5, 0.999))
     onset_all = torch.from_numpy(data.onset)

@@ -16,7 +16,7 @@ out, which is what the runtime drives token by token:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -147,13 +147,19 @@ def train_sequence(
     config: TrainingConfig,
     seed: int,
     on_step: Callable[[int, int, float], None] | None = None,
+    init: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[SequenceModel, float]:
-    """Fit a SequenceModel; returns it and its final training loss (cross entropy, nats/token)."""
+    """Fit a SequenceModel; returns it and its final training loss (cross entropy, nats/token).
+
+    ``init`` is a previous model's ``state_dict`` (as arrays) to fine-tune from.
+    """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)  # deterministic batch order
     model = SequenceModel(
         len(vocab), data.cond.shape[1], config.sequence_embed, config.sequence_hidden
     )
+    if init is not None:
+        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in init.items()})
     optimizer = torch.optim.Adam(model.parameters(), lr=config.sequence_lr)
     steps = config.sequence_steps
     # Cosine decay: big steps early, fine-tuning at the end.

@@ -163,3 +163,14 @@ def test_play_runs_live_through_sdl(tiny_bundle_path: Path, tmp_path: Path) -> N
     assert done.returncode == 0, done.stderr
     assert "transition" in done.stdout and "underruns" in done.stdout
     assert raw.stat().st_size > 48000 * 8 * 3  # at least 3 s of float32 stereo
+
+
+def test_watch_arguments_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    from authoring.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["watch", "my_style/style.toml"])
+    assert args.out is None and args.debounce == 0.3 and args.finetune == 0.2
+    with pytest.raises(SystemExit):
+        parser.parse_args(["watch", "my_style/style.toml", "--finetune", "0"])
+    assert "--finetune: must be in (0, 1]" in capsys.readouterr().err
