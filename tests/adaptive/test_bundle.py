@@ -50,7 +50,7 @@ def test_spec_is_typed_and_agrees_with_the_plain_manifest(default: adaptive.Bund
     assert str(spec.meter) == default.manifest["meter"] and spec.key == default.key
     assert spec.default_state == "explore"
     # fields the file leaves out come from the schema's defaults
-    assert spec.stems["melody"].pan == 0.0 and spec.stems["bass"].program == 33
+    assert spec.stems["melody"].polyphony == 16 and spec.stems["bass"].program == 33
     assert spec.stingers["hit"].sync == "beat" and spec.stingers["hit"].max_voices == 4
     assert spec.mix.loudness_lufs == -16.0 and spec.transition("victory", "boss").sync == "bar"
     assert spec.transition("explore", "victory").fade == "s_curve"  # the style's "*" rule

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from authoring._losses import MAX_POINTS, LossCurves
 from authoring._report import CURVE, STEM_COLOURS
 from authoring.cli import main
 
-os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 pygame = pytest.importorskip("pygame")
 
 

@@ -76,6 +76,7 @@ def test_bad_arguments_exit_2_with_a_message(
 
 def test_player_options_reach_the_game(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("SDL_VIDEODRIVER", raising=False)  # other tests draw off-screen
     opts = parse_args(["--fullscreen", "--volume", "0.25", "--no-music", "--overlay", "--bot"])
     assert opts.fullscreen and opts.volume == 0.25 and opts.mute and opts.overlay and opts.bot
     assert not opts.headless

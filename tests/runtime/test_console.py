@@ -26,15 +26,17 @@ def audition(default_bundle: adaptive.Bundle) -> Audition:
 
 def test_keys_pick_states_nudge_parameters_and_fire_stingers(audition: Audition) -> None:
     engine = audition.engine
-    assert audition.state_keys == {"1": "explore", "2": "combat", "3": "boss"}
+    assert audition.state_keys == dict(zip("12345", engine.states, strict=True))
+    assert audition.state_keys["3"] == "boss"
     assert set(audition.stinger_keys.values()) == set(engine.stingers)
-    assert not set(audition.stinger_keys) & set("qr123")
+    assert not set(audition.stinger_keys) & set("qr12345")
     before = engine.parameters["intensity"]
     assert audition.key("up") == "handled" and audition.key("+") == "handled"
     assert audition.key("2") == "handled"
     letter = next(k for k, name in audition.stinger_keys.items() if name == "pickup")
     assert audition.key(letter) == "handled"
-    assert audition.key("tab") == "handled"  # one parameter: tab comes back to it
+    assert audition.key("tab") == "handled"  # to the next parameter, danger
+    assert audition.key("tab") == "handled"  # and round to intensity
     assert audition.key("F5") is None and audition.key("q") == "quit"
     engine.render(3 * SR)
     audition.poll()

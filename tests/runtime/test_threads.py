@@ -41,6 +41,8 @@ def test_report_survives_the_mixer_logging_while_it_reads(bundle: adaptive.Bundl
     (played,) = list(log)
 
     class AppendsWhileRead:
+        chord = played.chord
+
         def as_dict(self) -> dict:
             log.append(played)  # what the mixer does when a stinger starts mid-report
             return played.as_dict()
