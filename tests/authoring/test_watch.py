@@ -9,15 +9,18 @@ from __future__ import annotations
 import queue
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import mido
+import numpy as np
 import pytest
 
 import adaptive
 from authoring import Rebuild, watch_style
 from authoring._watch import StyleWatcher, cache_dir
+from runtime import MusicEngine
 
 from ..conftest import write_tiny_style
 
@@ -161,3 +164,58 @@ def test_bad_edits_keep_the_bundle_and_the_watch_goes_on(watch: Watch) -> None:
     assert fixed.trained == {}  # the MIDI is back as it was: its models are reused
     assert adaptive.load_bundle(watch.out).manifest["parameters"]["intensity"]["default"] == 0.7
     assert (cache_dir(watch.out) / "index.json").is_file()
+
+
+def _render_bars(engine: MusicEngine, bars: int) -> np.ndarray:
+    start = engine.frame
+    end = engine.timing.bar_start(engine.timing.bar_at(start) + bars)
+    return engine.render(end - start, stems=True)[1]["bass"]
+
+
+def test_an_edit_is_heard_by_a_playing_engine_and_a_broken_one_changes_nothing(
+    watch: Watch,
+) -> None:
+    """The whole loop: a designer's edit, the watcher's rebuild, the engine's reload.
+
+    The engine renders offline, so music time stands still while the rebuild runs;
+    the game-side figure (wall seconds from the write to the new sound) is the
+    benchmark's. Here: the new mix is heard from a bar line, at the second boundary
+    after the write at the latest, and a broken edit leaves the music untouched."""
+    engine = MusicEngine(watch.out, output="offline", seed=5)
+    engine.set_parameter("intensity", 0.9)
+    engine.watch(watch.out, poll=0.05)
+    reference = MusicEngine(watch.out, output="offline", seed=5)
+    reference.set_parameter("intensity", 0.9)
+    before = _render_bars(engine, 2)
+    np.testing.assert_array_equal(before, _render_bars(reference, 2))
+
+    # a broken edit: the watcher reports it, the bundle and the music stay as they were
+    good = watch.out.read_bytes()
+    _edit(watch.style, 'role = "bass"\n', 'role = "bass"\ngain = "loud"\n')
+    broken = watch.next()
+    assert not broken.ok and "stems.bass.gain" in str(broken.error)
+    assert watch.out.read_bytes() == good
+    time.sleep(0.3)  # several of the engine's polls
+    np.testing.assert_array_equal(_render_bars(engine, 1), _render_bars(reference, 1))
+    assert not [e for e in engine.update() if e.kind in ("reload", "error")]
+
+    # a good edit: the bass at a quarter of its gain, from a bar line on
+    _edit(watch.style, 'gain = "loud"\n', "gain = 0.2\n")
+    written_at = engine.frame  # music time stands still until the next render
+    playing = engine.bundle.sha256
+    assert watch.next().ok
+    deadline = time.monotonic() + WAIT
+    while engine.bundle.sha256 == playing:  # the engine's watch thread takes the new file
+        if time.monotonic() > deadline:
+            pytest.fail("the engine never reloaded the rebuilt bundle")
+        time.sleep(0.05)
+    after = _render_bars(engine, 3)
+    reloads = [e for e in engine.update() if e.kind == "reload"]
+    assert len(reloads) == 1
+    boundary = reloads[0].frame
+    assert boundary == engine.timing.bar_start(reloads[0].bar)  # on a bar line
+    assert boundary <= engine.timing.bar_start(engine.timing.bar_at(written_at) + 2)
+    old = _render_bars(reference, 3)
+    offset = boundary - written_at
+    assert np.abs(after[offset:]).max() < 0.5 * np.abs(old[offset:]).max()  # quieter bass
+    engine.unwatch()
