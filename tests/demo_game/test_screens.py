@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 import os
+import select
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -218,14 +218,19 @@ def test_wrap_text_keeps_every_word_and_fits(pg: Any) -> None:
 
 @pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb is not installed")
 def test_the_gallery_renders_in_a_real_x_server(tmp_path: Path) -> None:
-    display = f":{90 + os.getpid() % 9}"
+    # Xvfb picks a free display and says which once it is ready: no guess, no sleep
+    ready, tell = os.pipe()
     server = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+        ["Xvfb", "-displayfd", str(tell), "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        pass_fds=(tell,),
     )
+    os.close(tell)
     try:
-        time.sleep(0.8)
+        if not select.select([ready], [], [], 30.0)[0]:
+            pytest.fail("Xvfb did not start in 30 s")
+        display = ":" + os.read(ready, 32).decode().strip()
         env = dict(os.environ)
         env.pop("SDL_VIDEODRIVER", None)
         env["DISPLAY"] = display
@@ -239,6 +244,7 @@ def test_the_gallery_renders_in_a_real_x_server(tmp_path: Path) -> None:
             timeout=120,
         )
     finally:
+        os.close(ready)
         server.terminate()
         server.wait(timeout=10)
     assert result.returncode == 0, result.stderr
