@@ -4,6 +4,16 @@ Each bar's randomness comes from its own generator seeded by (seed, bar index),
 so a bar sounds the same however the threads were scheduled; and each bar's
 model context (chord history, recurrent state) is kept, so a bar can be
 composed again with a new state without disturbing the bars before it.
+
+Each bar is composed for its ``BarPlan`` (``runtime._control``) on the tempo map
+current when it is composed (``Control.clock``): its length and note timing come
+from its own tempo, and the models are conditioned on its phrase position, which
+a state change's entry decides (``start`` restarts the phrase on the destination's
+first bar). A transition bar (a rule's ``transition_bar``) leads into its
+destination: conditioned on the destination's state and valence with the
+source's arousal (its energy), its chord the dominant of the key (V in major, the
+harmonic minor's V in minor), so the destination's first bar resolves it, and a
+drum fill over its last beat.
 """
 
 from __future__ import annotations
@@ -17,12 +27,12 @@ import numpy as np
 
 from adaptive._bundle import Bundle
 from adaptive._errors import BundleError
-from adaptive._music import DRUM_VOICES, START_CHORD, Note
+from adaptive._music import DRUM_VOICES, START_CHORD, Chord, Note
 from adaptive._tokens import Vocabulary
 
 from ._bar import BarAudio
 from ._clock import MusicalClock
-from ._control import Control
+from ._control import BarPlan, Control
 from ._instruments import (
     TAIL_SECONDS,
     DrumHit,
@@ -46,10 +56,14 @@ class _Context:
     voicing: tuple[int, ...] = ()  # the harmony stem's last chord voicing (key-normalized)
 
 
+FILL_VOICES = (1, 1, 5, 5)  # a transition bar's last beat: snare, snare, tom, tom (rows)
+PlanKey = tuple[BarPlan, int, int]  # what a bar was composed for: plan, start frame, frames
+
+
 class Composer:
     def __init__(self, bundle: Bundle, clock: MusicalClock, control: Control, seed: int) -> None:
         self.bundle = bundle
-        self.clock = clock
+        self._clock = clock
         self.control = control
         self.seed = seed
         self.spec = bundle.spec
@@ -103,6 +117,12 @@ class Composer:
             clock.frames_per_beat,
         )
         self.tail_frames = int(TAIL_SECONDS * clock.sample_rate)
+        # rows for the longest bar the style plays, so a bar fits any tempo of the map
+        self.tempos = {name: bundle.spec.tempo_for(name) for name in bundle.spec.states}
+        slowest = min([clock.tempo, bundle.spec.tempo, *self.tempos.values()])
+        self.bar_rows = int(math.ceil(clock.frames_per_bar * clock.tempo / slowest)) + 1
+        key = bundle.key
+        self.dominant = Chord(7 if key.mode == "major" else 4, "maj").index  # key-normalized
         self._contexts: dict[int, _Context] = {}
         self._overflow: dict[int, np.ndarray] = {}
         # told each bar's chord, so what follows the chord (stingers) is ready before it plays
@@ -111,6 +131,21 @@ class Composer:
             0  # the CPU budget's level (runtime._budget): 1 unranked drums, 2 simpler voices
         )
         self._simpler: dict[str, Instrument] = {}
+
+    @property
+    def clock(self) -> MusicalClock:
+        """The tempo map to compose on: the mixer's current one (``Control.clock``)."""
+        shared = getattr(self.control, "clock", None)
+        return shared if shared is not None else self._clock
+
+    @clock.setter
+    def clock(self, clock: MusicalClock) -> None:
+        self._clock = clock
+
+    def plan_key(self, index: int) -> PlanKey:
+        """What bar ``index`` would be composed for now; a composed bar whose key differs is stale."""
+        clock = self.clock
+        return self.control.plan_for_bar(index), clock.bar_start(index), clock.bar_frames(index)
 
     def _context_before(self, index: int) -> _Context:
         earlier = [i for i in self._contexts if i < index]
@@ -130,11 +165,16 @@ class Composer:
     def compose(self, index: int) -> BarAudio:
         t0 = time.perf_counter()
         control = self.control
-        state = control.state_for_bar(index)
+        clock = self.clock
+        plan = control.plan_for_bar(index)
+        state = plan.state
+        phrase_bar = plan.phrase_bar  # the models' phrase position: the entry decides it
         intensity = float(control.parameters.get("intensity", 0.5))
         # the state's mood moved by the mood parameters (e.g. danger), and the trained
         # state whose material it plays: what the models are conditioned on
         valence, arousal = self.spec.mood(state, control.parameters)
+        if plan.transition_bar:  # the destination's colour with the source's energy
+            arousal = self.spec.mood(plan.from_state, control.parameters)[1]
         trained = self.trained_as.get(state, state)
         rng = np.random.default_rng((self.seed, index))
         context = self._context_before(index)
@@ -146,14 +186,16 @@ class Composer:
                 intensity=intensity,
                 valence=valence,
                 state=trained,
-                bar_index=index,
+                bar_index=phrase_bar,
             )
+            if plan.transition_bar:  # ends on the dominant: the destination resolves it
+                chord = self.dominant
         cond = Conditions(
             intensity=intensity,
             valence=valence,
             state=trained,
             chord=chord,
-            bar_index=index,
+            bar_index=phrase_bar,
             arousal=arousal,
         )
         sequences: dict[str, SequenceContext] = {}
@@ -168,15 +210,18 @@ class Composer:
             if self.drums is not None
             else []
         )
+        if plan.transition_bar and self.drums is not None:
+            drum_hits = self._fill(drum_hits)
         self._contexts[index] = _Context(
             chords=(context.chords[1], chord), sequences=sequences, voicing=voicing
         )
         t1 = time.perf_counter()
 
-        frames = self.clock.bar_frames(index)
-        fps = self.clock.frames_per_step
-        # one spare row so a repeated (fallback) bar fits a bar one frame longer
-        rows = int(math.ceil(self.clock.frames_per_bar)) + 1
+        frames = clock.bar_frames(index)
+        fps = clock.frames_per_step_at(index)
+        # the longest bar of the style plus one spare row, so a bar fits any place in the map
+        # (a repeated fallback bar, a bar retimed after it was composed)
+        rows = max(self.bar_rows, frames + 1)
         # planar (stems, channels, frames): instruments add one contiguous row per channel
         dry = np.zeros((len(self.stem_names), 2, rows + self.tail_frames), dtype=np.float32)
         notes: dict[str, list[tuple[int, int, int, int]]] = {}
@@ -208,7 +253,7 @@ class Composer:
         t2 = time.perf_counter()
         return BarAudio(
             index=index,
-            start_frame=self.clock.bar_start(index),
+            start_frame=clock.bar_start(index),
             frames=frames,
             state=state,
             intensity=intensity,
@@ -218,7 +263,24 @@ class Composer:
             notes=notes,
             generate_ms=(t1 - t0) * 1000.0,
             render_ms=(t2 - t1) * 1000.0,
+            tempo=clock.tempo_at(index),
+            transition_bar=plan.transition_bar,
+            phrase_bar=phrase_bar % 4,
         )
+
+    def _fill(self, hits: list[tuple[int, float, float]]) -> list[tuple[int, float, float]]:
+        """The bar's hits with its last beat replaced by a rising snare-and-tom fill on every
+        step (the kick kept on the beat): high rhythmic activity leading into the next bar."""
+        meter = self.clock.meter
+        per_beat = meter.steps_per_beat
+        last = meter.steps_per_bar - per_beat
+        kept = [h for h in hits if h[1] < last]
+        steps = [last + i * per_beat / len(FILL_VOICES) for i in range(len(FILL_VOICES))]
+        fill = [
+            (voice, step, 0.7 + 0.3 * i / (len(steps) - 1))
+            for i, (voice, step) in enumerate(zip(FILL_VOICES, steps, strict=True))
+        ]
+        return kept + [(0, float(last), 0.9)] + fill
 
     def _simpler_voice(self, stem: str) -> Instrument:
         """The stem's synth with one oscillator voice (no unison, no sub, no partials)."""

@@ -81,7 +81,7 @@ class HostedEngine:
         self._problem: str | None = None  # the worker died: told once, as an "error" event
         self.sample_rate = settings.sample_rate
         self._generations = itertools.count(1)
-        self._timing = MusicalClock(self.sample_rate, bundle.tempo, bundle.meter)
+        self._timing = _start_clock(bundle, self.sample_rate)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -101,7 +101,7 @@ class HostedEngine:
         self._process, self._control, self._rings = process, control, rings
         self._final = None
         bundle = self._args[0]  # a new worker starts its clock, and the latest bundle, afresh
-        self._timing = MusicalClock(self.sample_rate, bundle.tempo, bundle.meter)
+        self._timing = _start_clock(bundle, self.sample_rate)
         if not control.poll(START_TIMEOUT_SECONDS):
             self._kill()
             raise EngineError("the engine's worker process did not start in time")
@@ -256,6 +256,8 @@ class HostedEngine:
                 clock = MusicalClock(self.sample_rate, self._bundle.tempo, self._bundle.meter)
                 if (clock.tempo, clock.meter) != (self._timing.tempo, self._timing.meter):
                     self._timing = clock.rebased(event.bar, event.frame)
+            elif event.kind == "bar":  # the grid from the bar heard, at its state's tempo
+                self._timing = _bar_clock(self._timing, self._bundle, event)
         problem, self._problem = self._problem, None
         if problem is not None:
             out.append(MusicEvent("error", self.frame, -1, 0, problem, 0.0))
@@ -318,6 +320,22 @@ class Rings:
             rings.append(ring)
             offset += ring.size
         self.commands, self.events, self.flags = rings
+
+
+def _start_clock(bundle: Bundle, sample_rate: int) -> MusicalClock:
+    """The grid the music starts on: the default state's tempo."""
+    return MusicalClock(sample_rate, bundle.spec.tempo_for(bundle.spec.default_state), bundle.meter)
+
+
+def _bar_clock(timing: MusicalClock, bundle: Bundle, event: MusicEvent) -> MusicalClock:
+    """The game's view of the worker's tempo map, anchored on each bar event: exact for the
+    bars heard; bars ahead at the state's tempo (within a tempo ramp, the map is told
+    bar by bar)."""
+    states = bundle.spec.states
+    tempo = bundle.spec.tempo_for(event.name) if event.name in states else timing.tempo
+    if timing.bar_start(event.bar) == event.frame and timing.tempo_at(event.bar) == tempo:
+        return timing
+    return MusicalClock(timing.sample_rate, tempo, timing.meter, event.bar, event.frame)
 
 
 def _bundle_bytes(bundle: Bundle) -> bytes:

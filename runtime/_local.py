@@ -110,6 +110,7 @@ class LocalEngine:
             rules=program.rules,
             seeks=program.seeks,
             master_gain=program.master_gain,
+            tempos=program.tempos,
         )
         self._mixer.program_bundle = b
         if self._scheduler is not None:
@@ -363,14 +364,16 @@ class LocalEngine:
         """What was played, as the JSON report of ``adaptive render``."""
         stats = self.stats()
         chord_name = self._source.composer.chord_name
-        bundle, clock = self.bundle, self._mixer.clock
+        bundle = self.bundle
         bars = [
             {
                 "index": bar.index,
                 "start_frame": bar.start_frame,
                 "frames": bar.frames,
                 "state": bar.state,
-                "tempo": clock.tempo,
+                "tempo": bar.tempo,
+                "transition_bar": bar.transition_bar,
+                "phrase_bar": bar.phrase_bar,
                 "key": str(bundle.key),
                 "chords": [chord_name(bar.chord)],
                 "intensity": bar.intensity,
