@@ -27,7 +27,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -512,7 +512,8 @@ class Mixer:
     ) -> StateChange:
         """The change to ``state`` from bar ``target``, with what its rule decides."""
         within = landing != self.clock.bar_start(target)
-        lead_in = rule.transition_bar
+        first = self.bar is None  # before the music starts: it starts in this state, plainly
+        lead_in = rule.transition_bar and not first
         if rule.entry == "same_position":
             origin = self.control.phrase_origin_for(target - 1)
         else:  # the destination's phrase starts on its first own bar
@@ -526,7 +527,7 @@ class Mixer:
             fade_frames,
             rule.fade if within else "equal_power",
             tempo_bar=target + 1 if within else target,
-            ramp_bars=rule.tempo_ramp_bars,
+            ramp_bars=0 if first else rule.tempo_ramp_bars,
             transition_bar=lead_in,
             phrase_origin=origin,
             from_state=self.control.state_for_bar(target - 1),
@@ -538,7 +539,11 @@ class Mixer:
         self.control.schedule_change(change, playing)
         tempo = self.tempos.get(change.state)
         if tempo is not None:  # the new map first reaches the composer with the new schedule
-            clock = self.clock.retimed(change.tempo_bar, tempo, change.ramp_bars)
+            clock = self.clock
+            if self.bar is None and change.target_bar <= clock.origin_bar:  # nothing played yet
+                clock = replace(clock, tempo=tempo, changes=())
+            else:
+                clock = clock.retimed(change.tempo_bar, tempo, change.ramp_bars)
             self.clock = clock
             self.control.clock = clock
 

@@ -858,11 +858,12 @@ to = "explore"
 sync = "cue"
 
 [[transitions]]            # the player is down: on the beat, the music sinks over two beats
-from = "*"
+from = "*"                 # where it is in its phrase (no new phrase's downbeat accent)
 to = "game_over"
 sync = "beat"
 fade = "equal_power"
 fade_beats = 2
+entry = "same_position"
 
 # ----------------------------------------------------------------------------
 # Sources: the example MIDI the models learn from. Each entry names the file,

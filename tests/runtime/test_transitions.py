@@ -122,7 +122,7 @@ def default_with_tempos(
     return with_tempos(path, default_bundle, tempos, rules)
 
 
-@pytest.mark.parametrize("tempos", [False, True], ids=["one_tempo", "tempo_per_state"])
+@pytest.mark.parametrize("tempos", [False, True], ids=["default_bundle", "a_tempo_per_state"])
 def test_transitions_do_not_click(
     default_bundle: adaptive.Bundle, default_with_tempos: adaptive.Bundle, tempos: bool
 ) -> None:
