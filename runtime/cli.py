@@ -22,7 +22,7 @@ import numpy as np
 from adaptive import AdaptiveError, Bundle, load_bundle
 
 from ._engine import MusicEngine
-from ._timeline import load_timeline, render_timeline, timeline_bars
+from ._timeline import fastest_tempo, load_timeline, render_timeline, timeline_bars
 from .outputs import write_wav
 
 __all__ = ["main", "build_parser", "run", "RenderResult"]
@@ -45,7 +45,7 @@ def _summary(audio: np.ndarray) -> str:
 def render(args: argparse.Namespace) -> RenderResult:
     bundle = load_bundle(args.bundle)
     timeline = load_timeline(args.timeline)
-    bars = timeline_bars(timeline, bundle.tempo, bundle.meter)
+    bars = timeline_bars(timeline, fastest_tempo(bundle), bundle.meter)
     engine = MusicEngine(
         bundle, output="offline", sample_rate=args.sample_rate, seed=args.seed,
         report_bars=int(bars) + 8,  # the report lists every bar of the timeline
