@@ -154,10 +154,12 @@ class MusicEngine:
 
     @property
     def timing(self) -> MusicalClock:
-        """The sample clock's tempo and meter (read-only): bar and beat positions in frames.
+        """The tempo map (read-only): bar and beat positions in frames, ``tempo_at(bar)``.
 
-        After a reload to another tempo, the grid of the bundle heard now, anchored
-        on the bar where it took over.
+        A state with its own tempo changes it from a bar line (``bar_start`` of later
+        bars follows). After a reload to other tempos, the map of the bundle heard now,
+        anchored on the bar where it took over. With ``worker="process"`` it is
+        re-anchored on each ``bar`` event that ``update()`` reads, at the state's tempo.
         """
         return self._core.timing  # type: ignore[no-any-return]
 
