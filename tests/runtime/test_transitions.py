@@ -317,3 +317,30 @@ def test_a_live_engine_plays_the_tempo_map_an_offline_render_plays(
     assert len(played) >= 6
     assert [tuple(b[f] for f in fields) for b in played] == [shape[b["index"]] for b in played]
     assert [b["tempo"] for b in played][target : target + 3] == [270.0, 300.0, 300.0]
+
+
+def test_the_command_line_render_plays_the_same_tempo_map(
+    tempo_bundles: Any, tmp_path: Path
+) -> None:
+    """``adaptive render`` of a timeline and the engine driven by hand agree bar for bar."""
+    import json
+
+    from runtime.cli import main
+
+    bundle = tempo_bundles("cli", to="combat", tempo_ramp_bars=1, transition_bar=True)
+    timeline = tmp_path / "t.json"
+    events = [{"time": 1.3, "state": "combat"}]  # the rule's sync: the next bar line
+    timeline.write_text(json.dumps({"duration": 7.0, "events": events}))
+    out, report_path = tmp_path / "o.wav", tmp_path / "r.json"
+    args = ["render", str(bundle.path), "--timeline", str(timeline), "--out", str(out)]
+    assert main([*args, "--report", str(report_path), "--seed", "3"]) == 0
+    cli = json.loads(report_path.read_text())
+    _, by_hand, _ = session(bundle, 1.3, "combat", "bar", bars=6.0)
+    fields = ("index", "start_frame", "frames", "state", "tempo", "transition_bar", "phrase_bar")
+    common = min(len(cli["bars"]), len(by_hand["bars"])) - 1
+    assert common >= 7
+    assert [tuple(b[f] for f in fields) for b in cli["bars"][:common]] == [
+        tuple(b[f] for f in fields) for b in by_hand["bars"][:common]
+    ]
+    assert [b["tempo"] for b in cli["bars"][1:5]] == [240.0, 270.0, 300.0, 300.0]
+    assert cli["bars"][2]["transition_bar"] and cli["transitions"][0]["landed_frame"] == 96000
