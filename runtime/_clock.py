@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Protocol
 
 from adaptive._music import Meter
@@ -27,7 +28,21 @@ from adaptive._music import Meter
 __all__ = ["MusicalClock", "TempoSegment", "MAX_RAMP_BARS", "clock_for_schedule"]
 
 MAX_RAMP_BARS = 16
-MAX_SEGMENTS = 96  # beyond this, segments long played are folded into the origin
+MAX_SEGMENTS = 40  # beyond this, segments long played are folded into the origin (the map is
+# rebuilt on the audio thread at each state change: this keeps that under about 0.1 ms)
+
+
+@lru_cache(maxsize=256)
+def _grid(
+    tempo: float, sample_rate: int, meter: Meter
+) -> tuple[float, float, float, tuple[int, ...]]:
+    """Frames per beat, bar and step, and each beat's frame in a bar, at ``tempo``: a map is
+    rebuilt at each state change, mostly from the same few tempos."""
+    # a beat is one denominator unit; tempo counts quarter notes
+    beat = sample_rate * 60.0 / tempo * (4.0 / meter.denominator)
+    offsets = tuple(int(round(b * beat)) for b in range(meter.numerator))
+    per_bar = beat * meter.numerator
+    return beat, per_bar, per_bar / meter.steps_per_bar, offsets
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +59,7 @@ class TempoSegment:
 
     @classmethod
     def at(cls, bar: int, frame: int, tempo: float, sample_rate: int, meter: Meter) -> TempoSegment:
-        # a beat is one denominator unit; tempo counts quarter notes
-        beat = sample_rate * 60.0 / tempo * (4.0 / meter.denominator)
-        offsets = tuple(int(round(b * beat)) for b in range(meter.numerator))
-        per_bar = beat * meter.numerator
-        return cls(bar, frame, tempo, beat, per_bar, per_bar / meter.steps_per_bar, offsets)
+        return cls(bar, frame, tempo, *_grid(tempo, sample_rate, meter))
 
     def bar_start(self, index: int) -> int:
         return self.frame + int(round((index - self.bar) * self.frames_per_bar))
