@@ -344,3 +344,14 @@ def test_the_command_line_render_plays_the_same_tempo_map(
     ]
     assert [b["tempo"] for b in cli["bars"][1:5]] == [240.0, 270.0, 300.0, 300.0]
     assert cli["bars"][2]["transition_bar"] and cli["transitions"][0]["landed_frame"] == 96000
+
+
+def test_a_stinger_lands_on_a_beat_of_the_bar_it_falls_in(tempo_bundles: Any) -> None:
+    engine, _, _ = session(tempo_bundles("plain"), 1.3, "combat", "bar", bars=1.0)
+    asked = 96000 + 38400 + 5000  # in bar 3, at 300 bpm: 9600 frames a beat
+    engine.render(asked - engine.frame)
+    engine.trigger("pickup")  # its sync: the next beat
+    engine.render(48000)
+    (stinger,) = engine.report()["stingers"]
+    assert (stinger["bar"], stinger["beat"]) == (3, 1)
+    assert stinger["landed_frame"] == 96000 + 38400 + 9600
