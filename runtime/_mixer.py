@@ -514,8 +514,9 @@ class Mixer:
         within = landing != self.clock.bar_start(target)
         first = self.bar is None  # before the music starts: it starts in this state, plainly
         lead_in = rule.transition_bar and not first
+        before = target if within else target - 1  # the bar whose music it leaves
         if rule.entry == "same_position":
-            origin = self.control.phrase_origin_for(target - 1)
+            origin = self.control.phrase_origin_for(before)
         else:  # the destination's phrase starts on its first own bar
             origin = target + (1 if lead_in else 0)
         return StateChange(
@@ -530,7 +531,7 @@ class Mixer:
             ramp_bars=0 if first else rule.tempo_ramp_bars,
             transition_bar=lead_in,
             phrase_origin=origin,
-            from_state=self.control.state_for_bar(target - 1),
+            from_state=self.control.state_for_bar(before),
         )
 
     def _schedule(self, change: StateChange, playing: int) -> None:
@@ -538,7 +539,9 @@ class Mixer:
             self._swap = None  # superseded before it landed
         self.control.schedule_change(change, playing)
         tempo = self.tempos.get(change.state)
-        if tempo is not None:  # the new map first reaches the composer with the new schedule
+        # published after the schedule: a bar the worker composes in between has a key
+        # (``Composer.plan_key``) that no longer matches, and is composed again
+        if tempo is not None:
             clock = self.clock
             if self.bar is None and change.target_bar <= clock.origin_bar:  # nothing played yet
                 clock = replace(clock, tempo=tempo, changes=())
