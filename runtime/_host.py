@@ -11,6 +11,11 @@ The game's process keeps ``HostedEngine``, a proxy with the same methods as
 
 - commands go to the worker as fixed-size records in a shared-memory ring:
   a copy and a store, no system call, no pickling (the worker polls it);
+- a parameter's latest target is one float in a shared table, which the worker
+  compares with what it last saw each time it polls: a game sets a parameter
+  every frame, and a single store is the least a call can touch (the game's own
+  work evicts the caches between frames, so each step of a call costs
+  microseconds there);
 - events come back through a second ring, which ``update()`` reads without a
   system call; stats, replies and errors come on a pipe that ``update()`` reads
   only when the worker has flagged a message, so ``stats()`` just returns the
@@ -29,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import math
 import multiprocessing
 import signal
 import struct
@@ -58,6 +64,7 @@ START_TIMEOUT_SECONDS = 20.0
 REPLY_TIMEOUT_SECONDS = 20.0
 EVENT_PERIOD_SECONDS = 0.004  # how often the worker sends events: well inside a 60 fps frame
 STATS_PERIOD_SECONDS = 0.1
+PARAMETER_SLOTS = 256  # parameters in the target table; names beyond (after reloads) use the ring
 
 
 class HostedEngine:
@@ -224,6 +231,14 @@ class HostedEngine:
         else:
             self._rings.commands.write(self._wire.pack_command(command))
 
+    def submit_parameter(self, name: str, value: float) -> None:
+        """``submit`` for the call a game makes every frame: one store into the target table."""
+        rings, slot = self._rings, self._wire.parameter_slot(name)
+        if rings is None or slot >= PARAMETER_SLOTS:
+            self.submit(Command("parameter", name, value))
+        else:
+            rings.targets[slot] = value
+
     def reload(self, bundle: Bundle) -> None:
         """Send ``bundle`` to the worker, which switches to it at a bar line (see the docstring)."""
         self._bundle = bundle
@@ -309,12 +324,17 @@ class HostedEngine:
 
 
 class Rings:
-    """The shared memory between the game and the worker: commands, events, message flags."""
+    """The shared memory between the game and the worker: commands, events, message flags,
+    and the parameters' latest targets (NaN: never set)."""
 
     def __init__(self) -> None:
         sizes = ((Wire.command_size, 4096), (Wire.event_size, 8192), (1, 1024))
-        memory = shared_memory(sum(8 + size * slots for size, slots in sizes))
-        offset, rings = 0, []
+        table = 8 * PARAMETER_SLOTS
+        memory = shared_memory(table + sum(8 + size * slots for size, slots in sizes))
+        self.targets = memoryview(memory)[:table].cast("d")  # 8-byte aligned: one atomic store
+        for slot in range(PARAMETER_SLOTS):
+            self.targets[slot] = math.nan
+        offset, rings = table, []
         for size, slots in sizes:
             ring = Ring(memory, offset, size, slots)
             rings.append(ring)
@@ -336,6 +356,23 @@ def _bar_clock(timing: MusicalClock, bundle: Bundle, event: MusicEvent) -> Music
     if timing.bar_start(event.bar) == event.frame and timing.tempo_at(event.bar) == tempo:
         return timing
     return MusicalClock(timing.sample_rate, tempo, timing.meter, event.bar, event.frame)
+
+
+class TargetReader:
+    """The worker's side of the target table: a command for each target that changed."""
+
+    def __init__(self, targets: memoryview) -> None:
+        self.targets = targets
+        self.seen = [math.nan] * PARAMETER_SLOTS
+
+    def changes(self, names: tuple[str, ...]) -> list[Command]:
+        found = []
+        for slot, name in enumerate(names[:PARAMETER_SLOTS]):
+            value = self.targets[slot]
+            if value == value and value != self.seen[slot]:  # NaN: not set
+                self.seen[slot] = value
+                found.append(Command("parameter", name, value))
+        return found
 
 
 def _bundle_bytes(bundle: Bundle) -> bytes:
@@ -402,7 +439,10 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any,
     threading.Thread(target=listen_control, name="adaptive-engine-control", daemon=True).start()
     next_stats = 0.0
     backlog: deque[bytes] = deque()  # command records, read in order
+    targets = TargetReader(rings.targets)
     while not stopping.wait(EVENT_PERIOD_SECONDS):
+        for command in targets.changes(wire.names["parameter"]):
+            engine.submit(command)
         backlog.extend(rings.commands.read())
         while backlog:
             try:

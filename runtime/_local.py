@@ -244,6 +244,9 @@ class LocalEngine:
         """Enqueue a checked command for the mixer (any thread; never blocks)."""
         self._control.commands.append(command)
 
+    def submit_parameter(self, name: str, value: float) -> None:
+        self._control.commands.append(Command("parameter", name, value))
+
     def update(self) -> list[MusicEvent]:
         """The musical events since the last call, oldest first. Never blocks.
 
