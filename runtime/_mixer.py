@@ -282,7 +282,13 @@ class Mixer:
             self._fade_reload(out, block_start)
         chords = (self.bar.start_frame, chord_before, self.bar.chord)  # for stingers starting here
         self.stingers.mix(
-            out, block_start, self._scratch, self.master_gain, self._stinger_started, chords
+            out,
+            block_start,
+            self._scratch,
+            self.master_gain,
+            self._stinger_started,
+            chords,
+            self.clock,
         )
         self._limit(out)
         if self._volume_gain != self.volume or self._volume_gain != 1.0:
