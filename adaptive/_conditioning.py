@@ -163,15 +163,27 @@ def attribute_targets(
 
     ``spec["control"][name] = [at_zero, at_one, driver]``: the target rank moves
     linearly from ``at_zero`` to ``at_one`` as the driver ("intensity" or
-    "valence") goes 0 -> 1. ``spec["arousal_shift"]`` moves every intensity-driven
-    attribute up by that much per unit of arousal above 0.5 (so a driving mood is
-    busier at the same intensity).
+    "valence") goes 0 -> 1. ``[at_zero, at_one, driver, knee, at_knee]`` bends the
+    line at ``knee``: 0 -> knee runs from ``at_zero`` to ``at_knee``, knee -> 1 from
+    ``at_knee`` to ``at_one`` (a stem that fades in at ``knee`` spends the span of the
+    sources on the intensities where it is heard). ``spec["arousal_shift"]`` moves
+    every intensity-driven attribute up by that much per unit of arousal above 0.5
+    (so a driving mood is busier at the same intensity).
     """
     shift = float(spec.get("arousal_shift", 0.0)) * (arousal - 0.5)
     targets: dict[str, float] = {}
-    for name, (at_zero, at_one, driver) in spec.get("control", {}).items():
-        x = valence if driver == "valence" else intensity
-        value = float(at_zero) + (float(at_one) - float(at_zero)) * min(1.0, max(0.0, x))
+    for name, line in spec.get("control", {}).items():
+        at_zero, at_one, driver = float(line[0]), float(line[1]), line[2]
+        x = min(1.0, max(0.0, valence if driver == "valence" else intensity))
+        knee = float(line[3]) if len(line) >= 5 else 0.0
+        if 0.0 < knee < 1.0:
+            at_knee = float(line[4])
+            if x < knee:
+                value = at_zero + (at_knee - at_zero) * x / knee
+            else:
+                value = at_knee + (at_one - at_knee) * (x - knee) / (1.0 - knee)
+        else:
+            value = at_zero + (at_one - at_zero) * x
         if driver == "intensity":
             value += shift
         targets[name] = min(1.0, max(0.0, value))

@@ -57,6 +57,7 @@ LEARNING_KEYS: dict[str, tuple[str, ...]] = {
         "drums_batch",
         "drums_lr",
         "drums_recon_weight",
+        "drums_control_weight",
     ),
 }
 Weights = dict[str, dict[str, np.ndarray]]  # module name -> its state_dict as arrays
