@@ -50,6 +50,7 @@ from adaptive._style import SourceSpec, Style, load_style
 from adaptive._tokens import Vocabulary
 
 from . import _distributed
+from ._calibrate import scale_target
 from ._losses import LossCurves
 from ._loudness import calibrated_manifest
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
@@ -549,6 +550,16 @@ def prepare_jobs(
                     ]
                     runs.append((bar_tokens, conds))
         data = build_windows(runs, config.window_bars, vocab, (min(pitches), max(pitches)))
+        target = scale_target(
+            [bar.stems[s] for imp in imported for s in stems if s in imp.stems for bar in imp.bars],
+            [
+                (state, style.states[state].valence, style.states[state].arousal, chords)
+                for imp in imported
+                for chords in [[bar.chord for bar in imp.bars if bar.chord >= 0]]
+                for state in imp.source.states
+            ],
+            _heard_from(style, stems),
+        )
         h = config.sequence_hidden
         r = rng(offset)
         feeds = [
@@ -580,6 +591,7 @@ def prepare_jobs(
                 arch=(len(vocab), len(features), config.sequence_embed, h),
                 steps=config.sequence_steps,
                 epoch_size=len(data) / min(config.sequence_batch, len(data)),
+                calibration=target,
             )
         )
 

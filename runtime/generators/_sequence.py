@@ -8,7 +8,9 @@ top of the model's logits, in this order:
 - a range mask: pitches outside the range seen in training are impossible;
 - a *soft* scale prior: ``scale_prior_weight`` times the log pitch-class
   histogram of the training notes, so chromatic notes stay possible where the
-  sources have them;
+  sources have them, plus ``chromatic_offset`` on the style's ``chromatic``
+  pitch classes, calibrated at bake so that as many chromatic notes get through
+  as in the sources;
 - chord tones favoured on the beat (``chord_tone_bias``);
 - a motif memory (a copy mechanism, as in pointer-generator models): the third
   and fourth bar of a four-bar phrase replay the phrase's first and second bar
@@ -76,6 +78,10 @@ class SequenceGenerator:
         prior = float(sampling["scale_prior_weight"]) * np.asarray(
             sampling["scale_prior"], dtype=np.float32
         )
+        # the bake's calibration: how far the chromatic pitch classes are lifted (or
+        # lowered) so that as many get through as in the sources (authoring._calibrate)
+        for pc in sampling.get("chromatic", ()):
+            prior[int(pc) % 12] += float(sampling.get("chromatic_offset", 0.0))
         # Static masks, one per token kind (and position) expected next.
         self._mask_pitch = np.full(size, -np.inf, dtype=np.float32)
         for p in range(int(lo), int(hi) + 1):
