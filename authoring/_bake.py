@@ -559,6 +559,12 @@ def prepare_jobs(
                 for state in imp.source.states
             ],
             _heard_from(style, stems),
+            [
+                [bar.stems[s] for bar in imp.bars]
+                for imp in imported
+                for s in stems
+                if s in imp.stems
+            ],
         )
         h = config.sequence_hidden
         r = rng(offset)
@@ -677,6 +683,8 @@ def _attribute_spec(corpus: np.ndarray, heard_from: float = 0.0) -> dict[str, An
     Register follows valence (brighter = higher), within the middle of its range.
     """
     ranks = ranks_of(corpus, corpus)
+    if (corpus[:, 0] > 0).sum() > 1:  # the lines are fitted on the bars where the stem plays
+        ranks = ranks[corpus[:, 0] > 0]
     density = ranks[:, 0]
     lo, hi = INTENSITY_RANKS
     knee = float(np.clip(heard_from, 0.0, 0.9))
@@ -816,6 +824,7 @@ def _drum_data(
         ]
     )
     counts = np.stack(onsets).sum(axis=(1, 2))
+    counts = counts[counts > 0] if (counts > 0).any() else counts  # ranks count playing bars
     levels = np.linspace(0.0, 1.0, CONTROL_ROWS)
     table = np.quantile(counts, levels)
     data = DrumData(

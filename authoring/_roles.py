@@ -21,7 +21,7 @@ import numpy as np
 from adaptive._bundle import ModelEntry
 from adaptive._tokens import Vocabulary
 
-from ._calibrate import ScaleTarget, calibrated, uncalibrated
+from ._calibrate import SamplingTarget, calibrated, uncalibrated
 from ._train.config import TrainingConfig
 
 __all__ = ["RoleJob", "RoleOutput", "ModelStats", "Weights", "LEARNING_KEYS", "train_job"]
@@ -88,7 +88,7 @@ class RoleJob:
     steps: int = 1  # optimizer steps of a full training
     epoch_size: float = 1.0  # optimizer steps per pass over the data
     # melody / bass: what the sampler's scale prior is calibrated to (authoring._calibrate)
-    calibration: ScaleTarget | None = None
+    calibration: SamplingTarget | None = None
 
     def __post_init__(self) -> None:
         self.digest = _digest(

@@ -13,9 +13,11 @@ top of the model's logits, in this order:
   as in the sources;
 - chord tones favoured on the beat (``chord_tone_bias``);
 - a motif memory (a copy mechanism, as in pointer-generator models): the third
-  and fourth bar of a four-bar phrase replay the phrase's first and second bar
-  with probability ``motif_copy``; a replayed bar keeps each remembered note
-  with probability ``MOTIF_NOTE_KEEP`` and samples the rest afresh, so phrases
+  and fourth bar of a four-bar phrase replay the phrase's first and second bar,
+  and the first and second bar replay those of the phrase before, each with
+  probability ``motif_copy`` (fitted at bake to the sources' repetition, see
+  ``authoring._calibrate``); a replayed bar keeps each remembered note with
+  probability ``MOTIF_NOTE_KEEP`` and samples the rest afresh, so phrases
   repeat and vary as game music does.
 
 The model is conditioned on target attribute ranks (density, polyphony,
@@ -167,10 +169,14 @@ class SequenceGenerator:
 
     @staticmethod
     def _memory(context: SequenceContext, bar_index: int) -> list[tuple[int, ...]] | None:
-        """The remembered bar's note groups (POS, PITCH, DUR, VEL) for this phrase position."""
-        if bar_index % PHRASE_BARS < PHRASE_BARS // 2 or len(context.history) < PHRASE_BARS // 2:
+        """The remembered bar's note groups (POS, PITCH, DUR, VEL) for this phrase position:
+        the second half of a phrase answers its first half, the first half of a phrase
+        the same bar of the phrase before (so phrases, too, can loop)."""
+        half = PHRASE_BARS // 2
+        back = half if bar_index % PHRASE_BARS >= half else PHRASE_BARS
+        if len(context.history) < back:
             return None
-        tokens = context.history[-(PHRASE_BARS // 2)][1:]
+        tokens = context.history[-back][1:]
         return [tuple(tokens[i : i + 4]) for i in range(0, len(tokens) - 3, 4)]
 
     def generate_bar(

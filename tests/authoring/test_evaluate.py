@@ -138,23 +138,30 @@ def test_default_bundle_moods_move_the_music_in_opposite_directions() -> None:
     assert dark[2] > bright[2]  # density: busier
 
 
-@pytest.mark.slow
-def test_default_bundle_obeys_intensity_from_the_models_alone() -> None:
-    """3 states x 6 intensities x 3 seeds, intensity held per render, fades ignored."""
-    style = Path(__file__).resolve().parents[2] / "examples" / "default" / "style.toml"
-    report = evaluate(None, style, bars=12, critic_trials=20)
+def _meets_the_acceptance(report: dict, bars_total: int) -> None:
+    """Issue 7's bars: control from the models alone, and quality against the reference."""
+    assert report["renders"]["bars_total"] == bars_total  # every generated bar decoded
     control = report["controllability"]
     assert control["all_but_harmony"]["rho_notes"] >= 0.8
-    assert control["melody"]["rho_notes"] >= 0.7 and control["bass"]["rho_notes"] >= 0.7
-    assert control["drums"]["rho_notes"] >= 0.6  # the acceptance asks 0.7: not yet met
+    for role in ("melody", "bass", "drums"):
+        assert control[role]["rho_notes"] >= 0.7, role
     assert control["melody"]["ratio_1_to_0"] >= 2 and control["drums"]["ratio_1_to_0"] >= 2
     assert all(report["valence"]["direction_ok"].values())
     repetition = report["quality"]["melody_4gram_repetition"]
     assert 0.5 * repetition["reference"] <= repetition["generated"] <= 2 * repetition["reference"]
     assert report["quality"]["melody_8gram_copy_rate"] <= 0.15
     melody = report["quality"]["by_role"]["melody"]
-    assert melody["pitch_class_entropy"]["overlapping_area"] >= 0.7
-    assert melody["melodic_interval"]["overlapping_area"] >= 0.7
+    for feature in ("pitch_class_entropy", "note_density", "melodic_interval", "scale_consistency"):
+        assert melody[feature]["overlapping_area"] >= 0.7, feature
+    assert report["drums_critic"]["pick_beats_random"]
+
+
+@pytest.mark.slow
+def test_default_bundle_obeys_intensity_from_the_models_alone() -> None:
+    """3 states x 6 intensities x 3 seeds, intensity held per render, fades ignored."""
+    style = Path(__file__).resolve().parents[2] / "examples" / "default" / "style.toml"
+    report = evaluate(None, style, bars=12, critic_trials=20)
+    _meets_the_acceptance(report, 3 * 6 * 3 * 12)
 
 
 # --- a second style from real game music ------------------------------------------------
@@ -262,8 +269,4 @@ def test_second_style_from_real_game_music(tmp_path: Path) -> None:
     report = evaluate(out, reference, training=style, bars=8, seeds=(0, 1), critic_trials=80)
     (tmp_path / "report.json").write_text(json.dumps(report, indent=2, default=float))
     print(json.dumps(report["controllability"]["all_but_harmony"]))
-    control = report["controllability"]
-    # the models respond to intensity on their own (fades ignored)
-    assert control["all_but_harmony"]["rho_notes"] > 0.5
-    assert report["quality"]["melody_8gram_copy_rate"] <= 0.15
-    assert report["drums_critic"]["pick_beats_random"]
+    _meets_the_acceptance(report, 2 * 6 * 2 * 8)  # against the held-out files

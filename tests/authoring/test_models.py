@@ -442,10 +442,12 @@ def test_bar_attributes_and_mid_ranks() -> None:
     assert b[0] == 8 and b[1] == 1 and b[4] == 0.5
     empty = bar_attributes([], 16)
     assert empty[0] == 0 and np.isnan(empty[3])
-    corpus = np.stack([empty, empty, a, b])
+    corpus = np.stack([empty, empty, a, a, b])
     ranks = ranks_of(corpus, corpus)
-    assert ranks[0, 0] == pytest.approx(0.25)  # ties share the middle of their range
-    assert ranks[3, 0] == pytest.approx(0.875) and ranks[0, 3] == 0.5  # NaN register: middle
+    # a whole-bar rest is the stem sitting out: density and activity 0, the rest the middle
+    assert list(ranks[0]) == [0.0, 0.5, 0.5, 0.5, 0.0]
+    assert ranks[2, 0] == pytest.approx(1 / 3)  # playing bars rank among playing bars;
+    assert ranks[4, 0] == pytest.approx(5 / 6)  # ties share the middle of their range
     spec = {
         "control": {"density": [0.1, 0.9, "intensity"], "register": [0.3, 0.7, "valence"]},
         "arousal_shift": 0.2,
