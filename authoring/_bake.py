@@ -239,7 +239,7 @@ def build(
                 environment=environment,
                 state_tempo=tempo,
                 moods=moods,
-                skipped_sources=[p.name for p in skipped],
+                skipped_sources=tuple(p.name for p in skipped),
                 loss_curves=ui.thinned(),
                 parity={name: s.parity_max_abs_diff for name, s in stats.items()},
                 distributed=workers.record(),
