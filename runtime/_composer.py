@@ -225,12 +225,17 @@ class Composer:
         # planar (stems, channels, frames): instruments add one contiguous row per channel
         dry = np.zeros((len(self.stem_names), 2, rows + self.tail_frames), dtype=np.float32)
         notes: dict[str, list[tuple[int, int, int, int]]] = {}
+        state_gains = self.bundle.states[state]["stems"]
         for s, name in enumerate(self.stem_names):
             role = self.bundle.stems[name]["role"]
             instrument = self._simpler_voice(name) if self.level >= 2 else self.instruments[name]
+            # a stem this state mutes is written but not sounded: its notes' ring-out and
+            # effect tails would otherwise be faded in with the next state that plays it
+            sounded = float(state_gains.get(name, 1.0)) > 0.0
             if role == "drums" and isinstance(instrument, DrumKit):
                 hits = [DrumHit(v, int(round(pos * fps)), vel) for v, pos, vel in drum_hits]
-                instrument.render_into(hits, dry[s])
+                if sounded:
+                    instrument.render_into(hits, dry[s])
                 notes[name] = [
                     (DRUM_VOICES[h.voice][1], h.start_frame, int(fps), int(h.velocity * 127))
                     for h in hits
@@ -238,7 +243,7 @@ class Composer:
                 continue
             bar_notes = grid_notes.get(role, [])
             framed = notes_to_frames(bar_notes, fps, self.transpose)
-            if isinstance(instrument, PitchedInstrument):
+            if sounded and isinstance(instrument, PitchedInstrument):
                 instrument.render_into(framed, dry[s])
             notes[name] = framed
         previous = self._overflow.get(index - 1)  # the dry ring-out of the bar before

@@ -133,7 +133,7 @@ def test_transitions_do_not_click(
     at most 1.5 times the median of the same figure over ordinary boundaries of the
     state on either side, whichever is louder (an ``immediate`` landing, on any frame, at
     most the largest step there); the drums, whose downbeats differ from bar to bar, at
-    most 1.5 times the largest of theirs.
+    most 1.5 times the largest of theirs or of bar lines at the same place in the phrase.
     """
     if tempos:
         default_bundle = default_with_tempos
@@ -188,8 +188,18 @@ def test_transitions_do_not_click(
         ratios.append(at_landing / reference)
         if drum_steps is not None:
             frames = [f for v in alike.values() for f in v]
+            if on_bar_line:  # drums mark phrase starts (a crash), so: bar lines at the same
+                # place in the phrase, in any state
+                phrase = next(b["phrase_bar"] for b in report["bars"] if b["start_frame"] == frame)
+                frames += [
+                    b["start_frame"]
+                    for b in report["bars"]
+                    if b["phrase_bar"] == phrase and b["index"] > 0 and quiet(b["start_frame"])
+                ]
             loudest = max(largest(drum_steps, f) for f in frames)
-            assert largest(drum_steps, frame) <= 1.5 * loudest + 1e-6, transition
+            # (40 dB under the render's largest drum step, a step is no click however it compares)
+            floor = 0.01 * float(drum_steps.max())
+            assert largest(drum_steps, frame) <= max(1.5 * loudest, floor), transition
     print("landing step / median of the ordinary boundaries:", np.round(ratios, 2))
     assert max(ratios) <= 1.5, ratios
 
