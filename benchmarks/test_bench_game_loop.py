@@ -7,7 +7,8 @@ in one run, so the frame-time figures are ratios on the same machine at the
 same moment. Each round runs in a fresh subprocess.
 
 ``ADAPTIVE_BENCH_SECONDS`` sets each round's length (default 6; the issue's
-five-minute figure: 300). ``ADAPTIVE_BENCH_BURNERS=2`` runs two CPU burners
+five-minute figure: 300; ``ADAPTIVE_BENCH_SECONDS_256`` the 256-frame round's, by
+default the same). ``ADAPTIVE_BENCH_BURNERS=2`` runs two CPU burners
 beside it for the loaded figures (see ``conftest.py``).
 """
 
@@ -24,6 +25,8 @@ import numpy as np
 import pytest
 
 SECONDS = float(os.environ.get("ADAPTIVE_BENCH_SECONDS", "6"))
+# the 256-frame round is reported, not held to the bar: it may be shorter
+SECONDS_256 = float(os.environ.get("ADAPTIVE_BENCH_SECONDS_256", str(SECONDS)))
 
 GAME = textwrap.dedent(
     """
@@ -89,7 +92,7 @@ GAME = textwrap.dedent(
 )
 
 
-def _round(tmp_path: Path, music: bool, block: int) -> dict:
+def _round(tmp_path: Path, music: bool, block: int, seconds: float = SECONDS) -> dict:
     env = dict(
         os.environ,
         SDL_VIDEODRIVER="dummy",
@@ -97,10 +100,10 @@ def _round(tmp_path: Path, music: bool, block: int) -> dict:
         SDL_DISKAUDIOFILE=str(tmp_path / f"bench-{block}.raw"),
     )
     done = subprocess.run(
-        [sys.executable, "-c", GAME, str(SECONDS), "on" if music else "off", str(block)],
+        [sys.executable, "-c", GAME, str(seconds), "on" if music else "off", str(block)],
         capture_output=True,
         text=True,
-        timeout=SECONDS * 3 + 120,
+        timeout=seconds * 3 + 120,
         env=env,
     )
     assert done.returncode == 0, done.stderr
@@ -119,12 +122,13 @@ def test_game_loop_with_and_without_the_engine(
     def interleaved() -> None:
         rounds["off"].append(_round(tmp_path, False, 512))
         rounds["on"].append(_round(tmp_path, True, 512))
-        rounds["on256"].append(_round(tmp_path, True, 256))
+        rounds["on256"].append(_round(tmp_path, True, 256, SECONDS_256))
 
     benchmark.pedantic(interleaved, rounds=1, iterations=1)
     off, on, on256 = rounds["off"][0], rounds["on"][0], rounds["on256"][0]
     info = {
         "seconds_per_round": SECONDS,
+        "seconds_256": SECONDS_256,
         "burners": cpu_burners,
         "worker": on["worker"],
         "frame_ms_p99": {"off": _p(off["frames_ms"], 99), "on": _p(on["frames_ms"], 99)},
