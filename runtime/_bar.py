@@ -34,6 +34,7 @@ class BarAudio:
     fallback: bool = False
     gains: tuple[float, ...] = ()  # the stems' target gains when the bar started, set by the mixer
     program: int = 0  # which loaded bundle composed it (a hot reload starts a new program)
+    serial: int = 0  # the composer's count of compose calls when it made this bar (replay logs)
 
     def repeated_as(self, index: int, start_frame: int, frames: int) -> BarAudio:
         """This bar's audio played again in the place of a bar that was not ready."""

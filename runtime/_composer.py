@@ -4,6 +4,10 @@ Each bar's randomness comes from its own generator seeded by (seed, bar index),
 so a bar sounds the same however the threads were scheduled; and each bar's
 model context (chord history, recurrent state) is kept, so a bar can be
 composed again with a new state without disturbing the bars before it.
+
+What a bar is composed from (its state, the parameters, the CPU budget's level)
+is read once, into ``BarInputs``, before anything is generated: a replay
+(``runtime._record``) logs those inputs and composes from them again.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -22,7 +27,7 @@ from adaptive._tokens import Vocabulary
 
 from ._bar import BarAudio
 from ._clock import MusicalClock
-from ._control import Control
+from ._control import Control, StateChange
 from ._instruments import (
     TAIL_SECONDS,
     DrumHit,
@@ -37,6 +42,25 @@ from ._mixbus import MixBus, mix_settings
 from .generators import Conditions, DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
 from .generators._harmony import spell_chord, voice_chord
 from .generators._sequence import SequenceContext
+
+
+@dataclass(frozen=True, slots=True)
+class BarInputs:
+    """What one compose call reads from the engine: taken once, so nothing moves under it."""
+
+    index: int
+    state: str
+    parameters: dict[str, float]
+    change: StateChange | None
+    level: int  # the CPU budget's level (runtime._budget)
+
+
+class ComposeLog(Protocol):
+    """Hears every compose call and every context dropped, in order (``runtime._record``)."""
+
+    def composed(self, serial: int, inputs: BarInputs) -> None: ...
+
+    def forgot(self, index: int) -> None: ...
 
 
 @dataclass
@@ -111,6 +135,8 @@ class Composer:
             0  # the CPU budget's level (runtime._budget): 1 unranked drums, 2 simpler voices
         )
         self._simpler: dict[str, Instrument] = {}
+        self.serial = 0  # compose calls made: each bar carries its number
+        self.recorder: ComposeLog | None = None  # a replay log hears every compose and forget
 
     def _context_before(self, index: int) -> _Context:
         earlier = [i for i in self._contexts if i < index]
@@ -123,18 +149,35 @@ class Composer:
 
     def forget_before(self, index: int) -> None:
         """Drop contexts and ring-outs of bars long played (keeps memory flat)."""
+        dropped = 0
         for store in (self._contexts, self._overflow):
             for i in [i for i in store if i < index]:
                 del store[i]
+                dropped += 1
+        if dropped and self.recorder is not None:  # which context a later bar starts from
+            self.recorder.forgot(index)
 
-    def compose(self, index: int) -> BarAudio:
-        t0 = time.perf_counter()
+    def inputs_for(self, index: int) -> BarInputs:
+        """Bar ``index``'s inputs as the engine stands now."""
         control = self.control
-        state = control.state_for_bar(index)
-        intensity = float(control.parameters.get("intensity", 0.5))
+        return BarInputs(
+            index,
+            control.state_for_bar(index),
+            dict(control.parameters),  # one copy: the mixer may move a value meanwhile
+            control.change_for_bar(index),
+            self.level,
+        )
+
+    def compose(self, index: int, inputs: BarInputs | None = None) -> BarAudio:
+        """Compose and render bar ``index`` from ``inputs`` (default: as the engine stands)."""
+        t0 = time.perf_counter()
+        if inputs is None:
+            inputs = self.inputs_for(index)
+        state, parameters, level = inputs.state, inputs.parameters, inputs.level
+        intensity = float(parameters.get("intensity", 0.5))
         # the state's mood moved by the mood parameters (e.g. danger), and the trained
         # state whose material it plays: what the models are conditioned on
-        valence, arousal = self.spec.mood(state, control.parameters)
+        valence, arousal = self.spec.mood(state, parameters)
         trained = self.trained_as.get(state, state)
         rng = np.random.default_rng((self.seed, index))
         context = self._context_before(index)
@@ -164,7 +207,7 @@ class Composer:
             )
         grid_notes["harmony"], voicing = self._voicing(chord, intensity, context.voicing)
         drum_hits = (
-            self.drums.generate_bar(rng, cond, ranked=self.level < 1)
+            self.drums.generate_bar(rng, cond, ranked=level < 1)
             if self.drums is not None
             else []
         )
@@ -182,7 +225,7 @@ class Composer:
         notes: dict[str, list[tuple[int, int, int, int]]] = {}
         for s, name in enumerate(self.stem_names):
             role = self.bundle.stems[name]["role"]
-            instrument = self._simpler_voice(name) if self.level >= 2 else self.instruments[name]
+            instrument = self._simpler_voice(name) if level >= 2 else self.instruments[name]
             if role == "drums" and isinstance(instrument, DrumKit):
                 hits = [DrumHit(v, int(round(pos * fps)), vel) for v, pos, vel in drum_hits]
                 instrument.render_into(hits, dry[s])
@@ -206,6 +249,9 @@ class Composer:
         if self.on_chord is not None and self.harmony is not None:
             self.on_chord(chord)
         t2 = time.perf_counter()
+        self.serial += 1
+        if self.recorder is not None:
+            self.recorder.composed(self.serial, inputs)
         return BarAudio(
             index=index,
             start_frame=self.clock.bar_start(index),
@@ -213,11 +259,12 @@ class Composer:
             state=state,
             intensity=intensity,
             chord=chord,
-            change=control.change_for_bar(index),
+            change=inputs.change,
             playable=playable,
             notes=notes,
             generate_ms=(t1 - t0) * 1000.0,
             render_ms=(t2 - t1) * 1000.0,
+            serial=self.serial,
         )
 
     def _simpler_voice(self, stem: str) -> Instrument:

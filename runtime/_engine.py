@@ -352,6 +352,29 @@ class MusicEngine:
         """The path ``watch()`` follows, or None."""
         return self._watcher.path if self._watcher is not None else None
 
+    # --- replay logs ----------------------------------------------------------------------
+
+    def record(self, path: str | os.PathLike[str] | None) -> None:
+        """Write a replay log of this session to ``path``; ``record(None)`` ends it.
+
+        Call it before ``start()`` (offline: before the first ``render``): the log
+        holds, stamped in frames, every command as the mixer applied it, every
+        compose call with what it read, and which composed bar played where, so
+        ``adaptive render --replay LOG`` renders the same audio bit for bit. It
+        ends with ``record(None)`` or ``stop()``. Nothing of it runs on the audio
+        thread but an append to a bounded queue; a thread writes the file. A
+        ``reload`` while recording is refused (a log holds one bundle). The
+        format is described in ``runtime._record``.
+        """
+        if path is not None and not isinstance(path, str | os.PathLike):
+            raise EngineError(f"record() path must be a str, a path or None, got {_show(path)}")
+        self._core.record(path)
+
+    @property
+    def recording(self) -> str | None:
+        """The replay log being written (``record``), or None."""
+        return self._core.recording  # type: ignore[no-any-return]
+
     def trigger(self, stinger: str) -> None:
         """Play a stinger on the next beat (dropped if the same one started a moment ago)."""
         stinger = self._known("stinger", stinger, self._bundle.stingers)

@@ -30,6 +30,7 @@ import hashlib
 import itertools
 import logging
 import multiprocessing
+import os
 import signal
 import struct
 import threading
@@ -82,6 +83,7 @@ class HostedEngine:
         self.sample_rate = settings.sample_rate
         self._generations = itertools.count(1)
         self._timing = MusicalClock(self.sample_rate, bundle.tempo, bundle.meter)
+        self._record_path: str | None = None  # the replay log the next worker writes
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -92,7 +94,7 @@ class HostedEngine:
         rings = Rings()
         process = self._context.Process(
             target=_serve,
-            args=(self._args, worker_control, rings, self._wire.tables()),
+            args=(self._args, worker_control, rings, self._wire.tables(), self._record_path),
             name="adaptive-engine",
             daemon=True,
         )
@@ -131,6 +133,7 @@ class HostedEngine:
         finally:
             self._process.join(timeout=5.0)
             self._kill()
+            self._record_path = None  # the worker's stop() ended and wrote the log
 
     def _kill(self) -> None:
         if self._process is not None and self._process.is_alive():
@@ -224,8 +227,37 @@ class HostedEngine:
         else:
             self._rings.commands.write(self._wire.pack_command(command))
 
+    def record(self, path: str | os.PathLike[str] | None) -> None:
+        """The worker writes the replay log; it must start with the worker, at frame 0."""
+        if path is None:
+            if self._process is not None and self._record_path is not None:
+                self._send(("record", None))
+            self._record_path = None
+            return
+        if self._record_path is not None:
+            raise EngineError(f"record(): already recording to {self._record_path}; record(None) first")
+        if self._process is not None:
+            raise EngineError(
+                "record() must come before start(): a replay rebuilds the music from its first frame"
+            )
+        where = os.path.abspath(os.fspath(path))
+        try:
+            open(where, "wb").close()  # a bad path fails here, not in the worker
+        except OSError as exc:
+            raise EngineError(f"record(): cannot write {where}: {exc.strerror}") from None
+        self._record_path = where
+
+    @property
+    def recording(self) -> str | None:
+        return self._record_path
+
     def reload(self, bundle: Bundle) -> None:
         """Send ``bundle`` to the worker, which switches to it at a bar line (see the docstring)."""
+        if self._record_path is not None:
+            raise EngineError(
+                f"reload() while recording to {self._record_path}: a replay log holds one "
+                "bundle; record(None) first"
+            )
         self._bundle = bundle
         self._wire.extend(bundle)  # commands kept since before start() still pack
         self._args = (bundle, self._args[1])  # a later start() begins with it
@@ -332,7 +364,13 @@ def _bundle_bytes(bundle: Bundle) -> bytes:
     return encode_bundle(bundle.spec, bundle.models)
 
 
-def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any, ...]) -> None:
+def _serve(
+    args: tuple[Any, ...],
+    control: Any,
+    rings: Rings,
+    tables: tuple[Any, ...],
+    record_path: str | None = None,
+) -> None:
     """The worker process: the engine with its device, steered through the rings and the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the game decides when the music stops
     # a handler inherited from the game (SDL turns SIGTERM into a quit event) must not keep
@@ -349,6 +387,8 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any,
     try:
         engine = LocalEngine(*args)
         engine.count_whole_process()  # this process is the engine: its budget counts every thread
+        if record_path is not None:
+            engine.record(record_path)  # from frame 0: before the first bar is composed
         engine.start()
     except BaseException as exc:  # told to the game, which raises it as an EngineError
         control.send(("failed", f"{type(exc).__name__}: {exc}", None))
@@ -375,6 +415,8 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any,
                     asked.append((message[1], message[2]))
                 elif message[0] == "reload":
                     reload(*message[1:])
+                elif message[0] == "record":  # record(None): the log ends at a block boundary
+                    engine.record(None)
                 elif message[0] == "stop":
                     break
         except (EOFError, OSError):

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections import deque
@@ -23,8 +24,9 @@ from ._bar import PlayedBar
 from ._budget import CpuBudget
 from ._clock import MusicalClock
 from ._control import Command, Control
-from ._mixer import Mixer, MusicEvent
-from ._reload import build_program, fit_stingers_to_chords
+from ._mixer import MusicEvent
+from ._record import END_WAIT_SECONDS, FORMAT, VERSION, Recorder
+from ._reload import build_program, fit_stingers_to_chords, make_mixer
 from ._report import EngineStats, StatsCache
 from ._scheduler import InlineSource, LookaheadScheduler, PlayedLog
 from .outputs import OfflineOutput, Output, open_output
@@ -97,21 +99,8 @@ class LocalEngine:
         fit_stingers_to_chords(program, self._chores)
         self._source = source
         self._max_frames = max(buffer_frames, OFFLINE_BLOCK_FRAMES)
-        self._mixer = Mixer(
-            program.clock,
-            self._control,
-            source,
-            program.stems,
-            program.states,
-            program.stingers,
-            program.intensity_range,
-            max_frames=self._max_frames,
-            ready_margin_frames=0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate),
-            rules=program.rules,
-            seeks=program.seeks,
-            master_gain=program.master_gain,
-        )
-        self._mixer.program_bundle = b
+        margin = 0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate)
+        self._mixer = make_mixer(program, self._control, source, self._max_frames, margin)
         if self._scheduler is not None:
             mixer = self._mixer
 
@@ -130,6 +119,7 @@ class LocalEngine:
         self._output_warning: str | None = None
         self._stats_cache = StatsCache()
         self._lock = threading.Lock()  # start/stop only; the game's calls never take it
+        self._recorder: Recorder | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -162,7 +152,7 @@ class LocalEngine:
             self._scheduler.whole_process = True
 
     def stop(self) -> None:
-        """Stop the output and the worker. Safe to call twice; ``start()`` plays on."""
+        """Stop the output and the worker, and end a recording. Safe to call twice."""
         with self._lock:
             if self._output is not None:
                 self._output.stop()
@@ -170,6 +160,70 @@ class LocalEngine:
                 self._output = None
             if self._scheduler is not None:
                 self._scheduler.stop()
+            self._end_recording()
+
+    # --- replay logs ----------------------------------------------------------------------
+
+    def record(self, path: str | os.PathLike[str] | None) -> None:
+        """Log this session for ``adaptive render --replay`` (``runtime._record``); None ends it."""
+        with self._lock:
+            if path is None:
+                self._end_recording()
+                return
+            if self._recorder is not None:
+                raise EngineError(
+                    f"record(): already recording to {self._recorder.path}; record(None) first"
+                )
+            if self._mixer.frame > 0 or self._output is not None:
+                raise EngineError(
+                    "record() must come before start() (offline: before the first render): "
+                    "a replay rebuilds the music from its first frame"
+                )
+            if self._bundle is not self._mixer.program_bundle:
+                raise EngineError("record(): a reload is on its way; record once it has landed")
+            b = self._bundle
+            header = {
+                "format": FORMAT,
+                "version": VERSION,
+                "bundle": {
+                    "name": b.name,
+                    "sha256": b.sha256,
+                    "path": str(b.path.resolve()) if b.path else None,
+                },
+                "seed": self.seed,
+                "sample_rate": self.sample_rate,
+                "buffer_frames": self.buffer_frames,
+                "max_frames": self._max_frames,
+                "margin_frames": self._mixer.ready_margin_frames,
+                "output": self.output,
+                "initial": {
+                    "state": self._control.initial_state,
+                    "parameters": dict(self._control.parameters),
+                    "volume": self._mixer.volume,
+                },
+            }
+            recorder = Recorder(path, header)
+            self._recorder = recorder
+            self._composer.recorder = recorder
+            self._mixer.recorder = recorder
+
+    def _end_recording(self) -> None:
+        recorder, self._recorder = self._recorder, None
+        if recorder is None:
+            return
+        if self._output is not None:  # playing: the audio thread ends it at a block boundary
+            recorder.stopping = True
+            recorder.ended.wait(END_WAIT_SECONDS)
+        recorder.end(self._mixer.frame)  # stopped (or a device that stopped pulling)
+        self._mixer.recorder = None
+        self._composer.recorder = None
+        recorder.close()
+
+    @property
+    def recording(self) -> str | None:
+        """The path of the replay log being written, or None."""
+        recorder = self._recorder
+        return None if recorder is None else str(recorder.path)
 
     # --- what the game can read -----------------------------------------------------------
 
@@ -189,7 +243,13 @@ class LocalEngine:
         """Build ``bundle``'s program on this thread; it is heard from a bar line soon after.
 
         Raises BundleError if the bundle cannot play; the music is untouched then.
+        Refused while recording: a replay log holds one bundle.
         """
+        if self._recorder is not None:
+            raise EngineError(
+                f"reload() while recording to {self._recorder.path}: a replay log holds one "
+                "bundle; record(None) first"
+            )
         program = build_program(
             bundle, self.sample_rate, self.seed, self._control, next(self._program_ids)
         )

@@ -1,0 +1,516 @@
+"""Replay logs: what crossed into the engine's deterministic core, stamped in samples.
+
+A live engine's music depends on when things happened: the look-ahead worker
+composes a bar when the wall clock lets it (reading the parameters and the
+state schedule as they stand then), composes stale bars again, steps the CPU
+budget's level, and the mixer repeats a bar when the composer is late. Given
+the same inputs in the same order, though, the composer and the mixer are
+exact functions. So the log keeps those inputs, in the order the core saw
+them, and ``replay`` drives an offline mixer and composer with them: the same
+compose calls (the discarded ones too, because each bar's model context, ring-out
+and effect tails come from the bar composed before it), the same bar versions
+played, the same commands at the same frames, in blocks of the same sizes.
+
+``MusicEngine.record(path)`` starts a log before ``start()`` (or, offline,
+before the first ``render``): a replay rebuilds the music from its first frame,
+so a log cannot start mid-session. ``record(None)`` or ``stop()`` ends it. A hot
+reload while recording is refused (``reload`` returns False with an ``error``
+event); stop recording first.
+
+The file is a stream of msgpack objects. The first is the header map:
+
+=====================  ===========================================================
+``format``             ``"adaptive-replay"``
+``version``            1
+``bundle``             ``{"name", "sha256", "path"}``: the bundle played (its file's
+                       sha256); ``adaptive render --replay`` finds it by path, or
+                       takes the bundle argument, and refuses another digest
+``seed``               the engine's seed
+``sample_rate``        frames per second
+``buffer_frames``      the output's block size, as asked
+``max_frames``         the mixer's largest block (its scratch size)
+``margin_frames``      how close to a bar line a state change may be asked for
+``output``             the output's name when recording started
+``initial``            ``{"state", "parameters", "volume"}`` at frame 0
+=====================  ===========================================================
+
+Then one array per entry, in the order the core saw them (frames are the
+mixer's sample clock):
+
+=============================================  ====================================
+``["b", frame, frames]``                       blocks are ``frames`` long from here
+``["c", frame, kind, name, value, sync, bars]``  a command the mixer applied at
+                                               ``frame`` (``sync`` nil: the rule's)
+``["p", serial, index, state, parameters,      compose call number ``serial`` (from
+change, level]``                               1, in order) for bar ``index``, with
+                                               what it read; ``change`` nil or
+                                               ``[state, sync, requested_frame,
+                                               target_bar, landing_frame,
+                                               fade_frames, fade]``
+``["f", index]``                               the composer dropped contexts before
+                                               bar ``index``
+``["k", frame, index, serial]``                bar ``index`` started, playing compose
+                                               call ``serial`` (0: the last bar
+                                               repeated, the composer was late)
+``["w", frame, index, serial]``                a change within bar ``index`` took
+                                               compose call ``serial`` at ``frame``
+``["s", frame, name, chord]``                  a stinger started; ``chord``: the
+                                               chord its audio was fitted to (-1:
+                                               as written)
+``["x", reason]``                              entries were lost (the writer fell
+                                               behind): the log cannot replay
+``["e", frame]``                               the end: frames 0..frame were mixed
+=============================================  ====================================
+
+The audio thread only appends small tuples to a deque (bounded: past
+``MAX_PENDING`` entries the log is marked lost instead of growing); a writer
+thread packs and writes them.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import numpy as np
+
+from adaptive import load_bundle
+from adaptive._bundle import Bundle
+from adaptive._errors import EngineError
+
+from ._bar import BarAudio
+from ._composer import BarInputs, Composer
+from ._control import Command, Control, StateChange, Sync
+from ._reload import build_program, make_mixer
+from ._stingers import AS_WRITTEN
+
+__all__ = ["Recorder", "ReplayLog", "read_log", "replay", "FORMAT", "VERSION", "MAX_PENDING"]
+
+FORMAT = "adaptive-replay"
+VERSION = 1
+MAX_PENDING = 1 << 16  # entries waiting for the writer; past this the log is marked lost
+WRITE_PERIOD_SECONDS = 0.05
+END_WAIT_SECONDS = 2.0  # record(None) while playing: how long the audio thread has to end it
+
+
+class ReplayError(EngineError):
+    """A replay log that cannot be read or replayed; the message names the file and field."""
+
+
+def _change_list(change: StateChange | None) -> list[Any] | None:
+    if change is None:
+        return None
+    return [
+        change.state, change.sync, change.requested_frame, change.target_bar,
+        change.landing_frame, change.fade_frames, change.fade,
+    ]  # fmt: skip
+
+
+class Recorder:
+    """Collects a session's entries from the mixer's and the composer's threads, and writes them.
+
+    The hooks never block: each appends one small tuple to a deque (atomic in
+    CPython) and returns. ``end`` (or the audio thread, once ``stopping`` is set)
+    closes the log at a block boundary; ``close`` writes what is left.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], header: dict[str, Any]) -> None:
+        self.path = Path(path)
+        try:
+            self._file = open(self.path, "wb")  # noqa: SIM115 - the writer thread closes it
+        except OSError as exc:
+            raise EngineError(f"record(): cannot write {self.path}: {exc.strerror}") from None
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self._file.write(self._packer.pack(header))
+        self._entries: deque[tuple[Any, ...]] = deque()
+        self._block = -1
+        self.ended = threading.Event()
+        self.stopping = False  # set by record(None): the audio thread ends at its next block
+        self.lost = False
+        self._quit = threading.Event()
+        self._writer = threading.Thread(target=self._write_loop, name="adaptive-record", daemon=True)
+        self._writer.start()
+
+    # --- hooks (the mixer's thread, the composer's thread) --------------------------------
+
+    def _add(self, entry: tuple[Any, ...]) -> None:
+        if self.ended.is_set():
+            return
+        if len(self._entries) >= MAX_PENDING:
+            self.lost = True
+            return
+        self._entries.append(entry)
+
+    def block(self, frame: int, frames: int) -> None:
+        if self.stopping and not self.ended.is_set():
+            self.end(frame)  # on the audio thread, at a block boundary: the span ends here
+            return
+        if frames != self._block:
+            self._block = frames
+            self._add(("b", frame, frames))
+
+    def command(self, frame: int, command: Command) -> None:
+        sync = command.sync
+        self._add(
+            (
+                "c", frame, command.kind, command.name, command.value,
+                None if sync is None else sync.kind, 1 if sync is None else sync.bars,
+            )
+        )  # fmt: skip
+
+    def take(self, frame: int, index: int, serial: int) -> None:
+        self._add(("k", frame, index, serial))
+
+    def swap(self, frame: int, index: int, serial: int) -> None:
+        self._add(("w", frame, index, serial))
+
+    def stinger(self, frame: int, name: str, chord: int) -> None:
+        self._add(("s", frame, name, chord))
+
+    def composed(self, serial: int, inputs: BarInputs) -> None:
+        self._add(
+            (
+                "p", serial, inputs.index, inputs.state, inputs.parameters,
+                _change_list(inputs.change), inputs.level,
+            )
+        )  # fmt: skip
+
+    def forgot(self, index: int) -> None:
+        self._add(("f", index))
+
+    # --- ending ---------------------------------------------------------------------------
+
+    def end(self, frame: int) -> None:
+        """Close the span at ``frame``: entries after this are not kept."""
+        if self.ended.is_set():
+            return
+        if self.lost:
+            self._entries.append(("x", f"more than {MAX_PENDING} entries waited for the writer"))
+        self._entries.append(("e", frame))
+        self.ended.set()
+
+    def close(self) -> None:
+        """Write what is left and close the file (after ``end``)."""
+        self._quit.set()
+        self._writer.join(timeout=10.0)
+        if self._writer.is_alive():  # never: the writer only packs and writes
+            return
+        self._flush()
+        self._file.close()
+
+    def _write_loop(self) -> None:
+        while not self._quit.wait(WRITE_PERIOD_SECONDS):
+            self._flush()
+
+    def _flush(self) -> None:
+        entries, pack, chunks = self._entries, self._packer.pack, []
+        while entries:
+            chunks.append(pack(entries.popleft()))
+        if chunks and not self._file.closed:
+            self._file.write(b"".join(chunks))
+            self._file.flush()
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayLog:
+    """A log read and checked: its header and its entries by kind."""
+
+    path: Path
+    header: dict[str, Any]
+    end: int
+    blocks: list[tuple[int, int]]  # (frame, frames)
+    commands: list[tuple[int, Command]]
+    composes: list[tuple[Any, ...]]  # ("p", ...) and ("f", index), in order
+    takes: list[tuple[int, int, int]]  # (frame, index, serial)
+    swaps: list[tuple[int, int, int]]
+    stingers: list[tuple[int, str, int]]
+
+
+_HEADER_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "bundle": dict,
+    "seed": int,
+    "sample_rate": int,
+    "buffer_frames": int,
+    "max_frames": int,
+    "margin_frames": int,
+    "initial": dict,
+}
+# each entry's fields after its tag: the types allowed
+_ENTRY_FIELDS: dict[str, tuple[type | tuple[type, ...], ...]] = {
+    "b": (int, int),
+    "c": (int, str, str, float, (str, type(None)), int),
+    "p": (int, int, str, dict, (list, type(None)), int),
+    "f": (int,),
+    "k": (int, int, int),
+    "w": (int, int, int),
+    "s": (int, str, int),
+    "x": (str,),
+    "e": (int,),
+}
+_ENTRY_NAMES = {
+    "b": ("frame", "frames"),
+    "c": ("frame", "kind", "name", "value", "sync", "bars"),
+    "p": ("serial", "index", "state", "parameters", "change", "level"),
+    "f": ("index",),
+    "k": ("frame", "index", "serial"),
+    "w": ("frame", "index", "serial"),
+    "s": ("frame", "name", "chord"),
+    "x": ("reason",),
+    "e": ("frame",),
+}
+_COMMAND_KINDS = ("parameter", "state", "stinger", "volume")
+
+
+def _objects(path: Path, data: bytes) -> Iterator[Any]:
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False, max_buffer_size=len(data) + 1)
+    unpacker.feed(data)
+    try:
+        yield from unpacker
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise ReplayError(f"{path}: not a readable replay log (msgpack: {exc})") from None
+
+
+def read_log(path: str | os.PathLike[str]) -> ReplayLog:
+    """Read and check a replay log; ReplayError names the file and the field at fault."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ReplayError(f"{path}: replay log not found") from None
+    except OSError as exc:
+        raise ReplayError(f"{path}: cannot read the replay log: {exc.strerror}") from None
+    objects = _objects(path, data)
+    header = next(objects, None)
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ReplayError(
+            f"{path}: not an adaptive replay log (field 'format' must be {FORMAT!r}; "
+            "write one with MusicEngine.record)"
+        )
+    version = header.get("version")
+    if version != VERSION:
+        raise ReplayError(
+            f"{path}: field 'version' is {version!r}; this runtime replays version {VERSION}"
+        )
+    for name, kind in _HEADER_FIELDS.items():
+        if not isinstance(header.get(name), kind) or isinstance(header.get(name), bool):
+            raise ReplayError(f"{path}: field '{name}' is missing or not a {_type_name(kind)}")
+    for name in ("name", "sha256"):
+        if not isinstance(header["bundle"].get(name), str):
+            raise ReplayError(f"{path}: field 'bundle.{name}' is missing or not a string")
+    initial = header["initial"]
+    if not isinstance(initial.get("state"), str) or not isinstance(initial.get("parameters"), dict):
+        raise ReplayError(f"{path}: field 'initial' needs 'state' and 'parameters'")
+    end: int | None = None
+    blocks, commands, composes, takes, swaps, stingers = [], [], [], [], [], []
+    serial = 0
+    for number, entry in enumerate(objects):
+        where = f"entry {number + 1}"
+        if end is not None:
+            raise ReplayError(f"{path}: {where} comes after the end entry")
+        if not isinstance(entry, list) or not entry or entry[0] not in _ENTRY_FIELDS:
+            raise ReplayError(f"{path}: {where} is not a known entry: {str(entry)[:60]}")
+        tag, fields = entry[0], entry[1:]
+        kinds = _ENTRY_FIELDS[tag]
+        if len(fields) != len(kinds):
+            raise ReplayError(f"{path}: {where} ({tag!r}) has {len(fields)} fields, not {len(kinds)}")
+        for value, kind, name in zip(fields, kinds, _ENTRY_NAMES[tag], strict=True):
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                continue
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ReplayError(
+                    f"{path}: {where} ({tag!r}) field '{name}' must be a {_type_name(kind)}, "
+                    f"got {str(value)[:40]}"
+                )
+        if tag == "e":
+            end = fields[0]
+        elif tag == "x":
+            raise ReplayError(f"{path}: the log lost entries while recording ({fields[0]})")
+        elif tag == "b":
+            blocks.append((fields[0], fields[1]))
+        elif tag == "c":
+            frame, kind, name, value, sync, bars = fields
+            if kind not in _COMMAND_KINDS:
+                raise ReplayError(f"{path}: {where} field 'kind' {kind!r} is not a command")
+            commands.append(
+                (frame, Command(kind, name, float(value), None if sync is None else Sync(sync, bars)))
+            )
+        elif tag == "p":
+            serial += 1
+            if fields[0] != serial:
+                raise ReplayError(
+                    f"{path}: {where} field 'serial' is {fields[0]}, expected {serial}: "
+                    "compose calls are missing"
+                )
+            composes.append(entry)
+        elif tag == "f":
+            composes.append(entry)
+        elif tag == "k":
+            takes.append(tuple(fields))
+        elif tag == "w":
+            swaps.append(tuple(fields))
+        else:
+            stingers.append(tuple(fields))
+    if end is None:
+        raise ReplayError(
+            f"{path}: the log is truncated (no 'e' end entry): the session was not stopped "
+            "with record(None) or stop(), or the file was cut"
+        )
+    if not blocks or blocks[0][0] != 0:
+        raise ReplayError(f"{path}: field 'b' (block size) is missing at frame 0")
+    return ReplayLog(path, header, end, blocks, commands, composes, takes, swaps, stingers)
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join("nil" if k is type(None) else k.__name__ for k in kinds)
+
+
+# --- replaying -----------------------------------------------------------------------------
+
+
+def find_bundle(log: ReplayLog, bundle: Bundle | str | os.PathLike[str] | None = None) -> Bundle:
+    """The bundle the log was recorded with: ``bundle`` if given, else the recorded path,
+    else the default style; its digest must be the recorded one."""
+    wanted = log.header["bundle"]
+    digest = wanted["sha256"]
+    candidates: list[Bundle | str | None] = []
+    if bundle is not None:
+        candidates.append(bundle if isinstance(bundle, Bundle) else os.fspath(bundle))
+    else:
+        if isinstance(wanted.get("path"), str) and Path(wanted["path"]).is_file():
+            candidates.append(wanted["path"])
+        candidates.append(None)  # the default style
+    seen = []
+    for candidate in candidates:
+        found = candidate if isinstance(candidate, Bundle) else load_bundle(candidate)
+        if found.sha256 == digest:
+            return found
+        seen.append(f"{found.path or found.name} has {found.sha256[:16]}")
+    raise ReplayError(
+        f"{log.path}: field 'bundle.sha256' is {digest[:16]}... (bundle {wanted['name']!r} "
+        f"from {wanted.get('path')}), but {'; '.join(seen)}; pass the bundle it was recorded with"
+    )
+
+
+class ReplaySource:
+    """The mixer's bar source in a replay: the logged compose calls, in order, and the logged
+    choice of which composed bar plays where."""
+
+    def __init__(self, log: ReplayLog, composer: Composer, frame: Callable[[], int]) -> None:
+        self.log = log
+        self.composer = composer
+        self.frame = frame
+        self._composes = deque(log.composes)
+        self._takes = deque(log.takes)
+        self._swaps = deque(log.swaps)
+        self._needed = {t[2] for t in log.takes} | {s[2] for s in log.swaps}
+        self._made: dict[int, BarAudio] = {}
+
+    def _bar(self, serial: int) -> BarAudio:
+        while serial not in self._made:
+            if not self._composes:
+                raise ReplayError(
+                    f"{self.log.path}: entry 'k'/'w' plays compose call {serial}, "
+                    "which the log never made"
+                )
+            entry = self._composes.popleft()
+            if entry[0] == "f":
+                self.composer.forget_before(entry[1])
+                continue
+            _, number, index, state, parameters, change, level = entry
+            inputs = BarInputs(
+                index,
+                state,
+                {str(k): float(v) for k, v in parameters.items()},
+                None if change is None else StateChange(*change),
+                level,
+            )
+            bar = self.composer.compose(index, inputs)
+            if number in self._needed:
+                self._made[number] = bar
+        return self._made.pop(serial)
+
+    def _diverged(self, what: str) -> ReplayError:
+        return ReplayError(
+            f"{self.log.path}: the replay diverged from the log at frame {self.frame()}: {what}"
+        )
+
+    def take(self, index: int) -> BarAudio | None:
+        if not self._takes:
+            raise self._diverged(f"bar {index} starts, the log has no more bar starts ('k')")
+        frame, logged, serial = self._takes.popleft()
+        if (frame, logged) != (self.frame(), index):
+            raise self._diverged(f"bar {index} starts, the log's next 'k' is bar {logged} at {frame}")
+        return None if serial == 0 else self._bar(serial)
+
+    def replacement(self, index: int, state: str) -> BarAudio | None:
+        if self._swaps and self._swaps[0][:2] == (self.frame(), index):
+            return self._bar(self._swaps.popleft()[2])
+        return None  # live, it was not composed yet here
+
+    def retire(self, bar: BarAudio, played: bool) -> None:
+        pass
+
+
+def replay(
+    path: str | os.PathLike[str], bundle: Bundle | str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, ReplayLog, Bundle]:
+    """Render a replay log's session again: float32 (frames, 2), bit for bit as it was mixed."""
+    log = read_log(path)
+    header = log.header
+    found = find_bundle(log, bundle)
+    initial = header["initial"]
+    if initial["state"] not in found.states:
+        raise ReplayError(f"{log.path}: field 'initial.state' {initial['state']!r} is not in the bundle")
+    control = Control(
+        initial_state=initial["state"],
+        parameters={str(k): float(v) for k, v in initial["parameters"].items()},
+        valence={name: float(spec["valence"]) for name, spec in found.states.items()},
+    )
+    program = build_program(found, header["sample_rate"], header["seed"], control)
+    holder: list[Any] = []
+    source = ReplaySource(log, program.composer, lambda: holder[0].frame)
+    mixer = make_mixer(program, control, source, header["max_frames"], header["margin_frames"])
+    holder.append(mixer)
+    mixer.volume = mixer._volume_gain = float(initial.get("volume", 1.0))
+    stingers = program.stingers
+    # which fitted version of a stinger played was up to the worker's timing: the log says
+    fitted_cache: dict[tuple[str, int], np.ndarray] = {}
+    out = np.zeros((log.end, 2), dtype=np.float32)
+    blocks, commands = deque(log.blocks), deque(log.commands)
+    starts = deque(log.stingers)
+    size = 0
+    frame = 0
+    while frame < log.end:
+        while blocks and blocks[0][0] <= frame:
+            at, size = blocks.popleft()
+            if at != frame:
+                raise source._diverged(f"a block size entry 'b' at frame {at} is not a block start")
+        if commands and commands[0][0] < frame:
+            raise source._diverged(f"a command ('c') at frame {commands[0][0]} is not a block start")
+        while commands and commands[0][0] == frame:
+            control.commands.append(commands.popleft()[1])
+        n = min(size, log.end - frame)
+        while starts and starts[0][0] < frame + n:
+            _, name, chord = starts.popleft()
+            settings = stingers.stingers.get(name)
+            if settings is None:
+                raise ReplayError(f"{log.path}: entry 's' names stinger {name!r}, not in the bundle")
+            settings.fitted.clear()
+            if chord != AS_WRITTEN and settings.phrase is not None:
+                key = (name, chord)
+                if key not in fitted_cache:
+                    fitted_cache[key] = settings.phrase.render(chord)
+                settings.fitted[chord] = fitted_cache[key]
+        mixer.process(out[frame : frame + n])
+        frame += n
+    return out, log, found
