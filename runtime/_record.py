@@ -302,7 +302,7 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
         )
     for name, kind in _HEADER_FIELDS.items():
         if not isinstance(header.get(name), kind) or isinstance(header.get(name), bool):
-            raise ReplayError(f"{path}: field '{name}' is missing or not a {_type_name(kind)}")
+            raise ReplayError(f"{path}: field '{name}' is missing or not {_type_name(kind)}")
     for name in ("name", "sha256"):
         if not isinstance(header["bundle"].get(name), str):
             raise ReplayError(f"{path}: field 'bundle.{name}' is missing or not a string")
@@ -327,7 +327,7 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
                 continue
             if not isinstance(value, kind) or isinstance(value, bool):
                 raise ReplayError(
-                    f"{path}: {where} ({tag!r}) field '{name}' must be a {_type_name(kind)}, "
+                    f"{path}: {where} ({tag!r}) field '{name}' must be {_type_name(kind)}, "
                     f"got {str(value)[:40]}"
                 )
         if tag == "e":
@@ -369,9 +369,13 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
     return ReplayLog(path, header, end, blocks, commands, composes, takes, swaps, stingers)
 
 
+_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "a map",
+               list: "an array", type(None): "nil"}  # fmt: skip
+
+
 def _type_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join("nil" if k is type(None) else k.__name__ for k in kinds)
+    return " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
 
 
 # --- replaying -----------------------------------------------------------------------------

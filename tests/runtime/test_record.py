@@ -1,0 +1,245 @@
+"""Replay logs: a recorded session, offline or live through SDL, renders again bit for bit."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+
+import runtime
+from runtime import EngineError, MusicEngine, read_disk_audio, read_wav
+from runtime._record import ReplayError, read_log, replay
+from runtime._timeline import Timeline, render_timeline
+from runtime.cli import main
+
+TIMELINE = {
+    "duration": 9.0,
+    "events": [
+        {"time": 0.4, "parameter": "intensity", "value": 0.9},
+        {"time": 1.3, "state": "combat"},
+        {"time": 2.2, "stinger": "pickup"},
+        {"time": 3.1, "parameter": "danger", "value": 0.8},
+        {"time": 4.0, "state": "boss", "sync": "immediate"},
+        {"time": 5.5, "stinger": "hit"},
+        {"time": 6.3, "state": "explore", "sync": "beat"},
+    ],
+}
+
+
+def bits(audio: np.ndarray) -> np.ndarray:
+    """float32 samples as their bit patterns: -0.0 and 0.0 differ, NaN equals itself."""
+    return np.ascontiguousarray(audio, dtype=np.float32).view(np.uint32)
+
+
+def record_offline(bundle: runtime.Bundle, log: Path) -> np.ndarray:
+    engine = MusicEngine(bundle, output="offline", seed=11)
+    engine.record(log)
+    assert engine.recording == str(log)
+    mix = render_timeline(engine, Timeline.from_dict(TIMELINE))
+    engine.set_volume(0.5)
+    mix = np.concatenate([mix, engine.render(3000)])  # a block of another size, and a command
+    engine.record(None)
+    assert engine.recording is None
+    return mix
+
+
+def test_an_offline_session_replays_bit_for_bit(default_bundle: runtime.Bundle, tmp_path: Path) -> None:
+    log = tmp_path / "offline.replay"
+    mix = record_offline(default_bundle, log)
+    audio, read, _ = replay(log)
+    assert audio.shape == mix.shape and read.end == mix.shape[0]
+    assert np.array_equal(bits(audio), bits(mix))
+    kinds = {kind for kind, _ in ((e[0], None) for e in read.composes)}
+    assert "p" in kinds and read.stingers and read.swaps  # stingers and a change within a bar
+    # the CLI writes it as float32 WAV, every bit kept
+    out = tmp_path / "again.wav"
+    assert main(["render", "--replay", str(log), "-o", str(out)]) == 0
+    again, rate = read_wav(out)
+    assert rate == 48000 and np.array_equal(bits(again), bits(mix))
+
+
+def test_record_refuses_mid_session_and_reloads(default_bundle: runtime.Bundle, tmp_path: Path) -> None:
+    engine = MusicEngine(default_bundle, output="offline", seed=1)
+    engine.render(100)
+    with pytest.raises(EngineError, match="before start"):
+        engine.record(tmp_path / "late.replay")
+    fresh = MusicEngine(default_bundle, output="offline", seed=1)
+    fresh.record(tmp_path / "a.replay")
+    with pytest.raises(EngineError, match="already recording"):
+        fresh.record(tmp_path / "b.replay")
+    fresh.render(4096)
+    assert fresh.reload(default_bundle) is False  # refused: a log holds one bundle
+    assert any("while recording" in (e.name or "") for e in fresh.update() if e.kind == "error")
+    fresh.stop()
+    assert read_log(tmp_path / "a.replay").end == 4096
+    with pytest.raises(EngineError, match="cannot write"):
+        MusicEngine(default_bundle, output="offline").record(tmp_path / "no" / "dir.replay")
+
+
+LIVE_SCRIPT = textwrap.dedent(
+    """
+    import json, random, sys, time
+    import runtime
+    worker, log = sys.argv[1], sys.argv[2]
+    engine = runtime.MusicEngine(runtime.load_bundle(), output="sdl", seed=7, worker=worker,
+                                 cpu_budget=0.01)  # a budget this tight steps its level down
+    engine.record(log)
+    if worker == "thread":  # the composer is late once: the mixer repeats a bar
+        composer = engine._core._composer
+        compose, late = composer.compose, [True]
+        def slow(index, inputs=None):
+            if index == 1 and late[0]:  # longer than bar 0 lasts
+                late[0] = False
+                time.sleep(2.5)
+            return compose(index, inputs)
+        composer.compose = slow
+    engine.set_parameter("intensity", 0.3)  # before start(): applied at the first block
+    engine.start()
+    pace = random.Random(int(sys.argv[3]))
+    calls = [
+        ("parameter", "intensity", 0.9), ("state", "combat", None), ("stinger", "pickup", None),
+        ("parameter", "danger", 0.7), ("state", "boss", "immediate"), ("stinger", "hit", None),
+        ("parameter", "intensity", 0.2), ("state", "explore", "beat"), ("volume", 0.6, None),
+    ]
+    for kind, a, b in calls:
+        time.sleep(pace.uniform(0.1, 0.5))  # irregular times, from the game's thread
+        if kind == "parameter":
+            engine.set_parameter(a, b)
+        elif kind == "state":
+            engine.set_state(a, sync=b)
+        elif kind == "stinger":
+            engine.trigger(a)
+        else:
+            engine.set_volume(a)
+        engine.update()
+    time.sleep(0.6)
+    fallback = engine.stats().fallback_bars
+    engine.stop()
+    print(json.dumps({"output": engine.output, "worker": engine.worker, "fallback": fallback}))
+    """
+)
+
+
+def align(disk: np.ndarray, mixed: np.ndarray) -> tuple[int, int, int]:
+    """Compare what SDL wrote with what the replay mixed, frame for frame.
+
+    SDL's file is the mixed stream with silence where the device had nothing to
+    play (paused while the engine opened it, or a queue that ran dry), and it
+    stops where the device was closed. Returns (frames compared, frames
+    differing, frames of inserted silence)."""
+    d, m = bits(disk), bits(mixed)
+    i = j = compared = silence = 0
+    while i < d.shape[0] and j < m.shape[0]:
+        n = min(d.shape[0] - i, m.shape[0] - j)
+        unequal = np.flatnonzero(np.any(d[i : i + n] != m[j : j + n], axis=1))
+        if unequal.size == 0:
+            return compared + n, 0, silence
+        k = int(unequal[0])
+        compared, i, j = compared + k, i + k, j + k
+        zeros = np.flatnonzero(np.any(d[i:] != 0, axis=1))
+        run = int(zeros[0]) if zeros.size else d.shape[0] - i
+        if run == 0:  # not silence: the samples differ from here on
+            rest = min(d.shape[0] - i, m.shape[0] - j)
+            return compared, int(np.any(d[i : i + rest] != m[j : j + rest], axis=1).sum()), silence
+        i, silence = i + run, silence + run
+    return compared, 0, silence
+
+
+@pytest.mark.parametrize("worker", ["thread", "process"])
+def test_a_live_sdl_session_replays_bit_for_bit(tmp_path: Path, worker: str) -> None:
+    raw, log, out = tmp_path / "sdl.raw", tmp_path / "live.replay", tmp_path / "replayed.wav"
+    env = dict(
+        os.environ,
+        SDL_VIDEODRIVER="dummy",
+        SDL_AUDIODRIVER="disk",
+        SDL_DISKAUDIOFILE=str(raw),
+        PYTHONPATH=os.pathsep.join(sys.path),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", LIVE_SCRIPT, worker, str(log), "3" if worker == "thread" else "4"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["output"] == "sdl" and result["worker"] == worker
+    assert main(["render", "--replay", str(log), "-o", str(out)]) == 0
+    replayed, _ = read_wav(out)
+    disk = read_disk_audio(raw)
+    compared, differing, silence = align(disk, replayed)
+    print(f"{worker}: {compared} frames compared, {differing} differing, {silence} of silence")
+    print(f"{worker}: {result['fallback']} repeated bars")
+    assert differing == 0
+    assert compared >= disk.shape[0] - silence - 1 and compared > 2 * 48000
+    read = read_log(log)
+    assert read.header["output"] == "sdl" and read.commands[0][1].value == 0.3
+    if worker == "thread":  # kept since before start(): applied on the first block
+        assert read.commands[0][0] == 0
+    if result["fallback"]:  # the late bar was repeated, and the log says so
+        assert any(serial == 0 for _, _, serial in read.takes)
+
+
+# --- bad logs ------------------------------------------------------------------------------
+
+
+def rewrite(log: Path, target: Path, change: object) -> Path:
+    """``log``'s objects, the header changed by ``change(header)``, written to ``target``."""
+    objects = list(msgpack.Unpacker(open(log, "rb"), raw=False))  # noqa: SIM115
+    change(objects[0])  # type: ignore[operator]
+    target.write_bytes(b"".join(msgpack.packb(o, use_bin_type=True) for o in objects))
+    return target
+
+
+@pytest.fixture(scope="module")
+def good_log(default_bundle: runtime.Bundle, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    log = tmp_path_factory.mktemp("replay") / "good.replay"
+    record_offline(default_bundle, log)
+    return log
+
+
+def test_bad_logs_give_clear_errors(good_log: Path, tmp_path: Path) -> None:
+    data = good_log.read_bytes()
+    cut = tmp_path / "cut.replay"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ReplayError, match=f"{cut}.*truncated"):
+        read_log(cut)
+    version = rewrite(good_log, tmp_path / "v.replay", lambda h: h.update(version=99))
+    with pytest.raises(ReplayError, match=f"{version}: field 'version' is 99"):
+        read_log(version)
+    digest = rewrite(good_log, tmp_path / "d.replay", lambda h: h["bundle"].update(sha256="ab" * 32))
+    with pytest.raises(ReplayError, match=f"{digest}: field 'bundle.sha256' is abab"):
+        replay(digest)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, not a log")
+    with pytest.raises(ReplayError, match=f"{text}: not an adaptive replay log.*'format'"):
+        read_log(text)
+    garbage = tmp_path / "garbage.replay"
+    garbage.write_bytes(data[:40] + b"\xc1\xc1\xc1")
+    with pytest.raises(ReplayError, match=f"{garbage}: not a readable replay log"):
+        read_log(garbage)
+    field = rewrite(good_log, tmp_path / "f.replay", lambda h: h.update(seed="seven"))
+    with pytest.raises(ReplayError, match="field 'seed' is missing or not an integer"):
+        read_log(field)
+    with pytest.raises(ReplayError, match="not found"):
+        read_log(tmp_path / "missing.replay")
+    assert good_log.read_bytes() == data  # reading never touches the log
+
+
+def test_the_cli_names_a_bad_log_and_writes_nothing(
+    good_log: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    version = rewrite(good_log, tmp_path / "v.replay", lambda h: h.update(version=2))
+    out = tmp_path / "out.wav"
+    assert main(["render", "--replay", str(version), "-o", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert "error:" in error and str(version) in error and "'version'" in error
+    assert not out.exists()
+    assert main(["render", "--replay", str(good_log), "--stems", str(tmp_path), "-o", str(out)]) == 2
+    assert main(["render", "-o", str(out)]) == 2  # neither a timeline nor a log
+    assert not out.exists()
