@@ -207,9 +207,7 @@ class Composer:
             )
         grid_notes["harmony"], voicing = self._voicing(chord, intensity, context.voicing)
         drum_hits = (
-            self.drums.generate_bar(rng, cond, ranked=level < 1)
-            if self.drums is not None
-            else []
+            self.drums.generate_bar(rng, cond, ranked=level < 1) if self.drums is not None else []
         )
         self._contexts[index] = _Context(
             chords=(context.chords[1], chord), sequences=sequences, voicing=voicing

@@ -235,7 +235,9 @@ class HostedEngine:
             self._record_path = None
             return
         if self._record_path is not None:
-            raise EngineError(f"record(): already recording to {self._record_path}; record(None) first")
+            raise EngineError(
+                f"record(): already recording to {self._record_path}; record(None) first"
+            )
         if self._process is not None:
             raise EngineError(
                 "record() must come before start(): a replay rebuilds the music from its first frame"

@@ -134,7 +134,9 @@ class Recorder:
         self.stopping = False  # set by record(None): the audio thread ends at its next block
         self.lost = False
         self._quit = threading.Event()
-        self._writer = threading.Thread(target=self._write_loop, name="adaptive-record", daemon=True)
+        self._writer = threading.Thread(
+            target=self._write_loop, name="adaptive-record", daemon=True
+        )
         self._writer.start()
 
     # --- hooks (the mixer's thread, the composer's thread) --------------------------------
@@ -321,7 +323,9 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
         tag, fields = entry[0], entry[1:]
         kinds = _ENTRY_FIELDS[tag]
         if len(fields) != len(kinds):
-            raise ReplayError(f"{path}: {where} ({tag!r}) has {len(fields)} fields, not {len(kinds)}")
+            raise ReplayError(
+                f"{path}: {where} ({tag!r}) has {len(fields)} fields, not {len(kinds)}"
+            )
         for value, kind, name in zip(fields, kinds, _ENTRY_NAMES[tag], strict=True):
             if kind is float and isinstance(value, int) and not isinstance(value, bool):
                 continue
@@ -341,7 +345,10 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
             if kind not in _COMMAND_KINDS:
                 raise ReplayError(f"{path}: {where} field 'kind' {kind!r} is not a command")
             commands.append(
-                (frame, Command(kind, name, float(value), None if sync is None else Sync(sync, bars)))
+                (
+                    frame,
+                    Command(kind, name, float(value), None if sync is None else Sync(sync, bars)),
+                )
             )
         elif tag == "p":
             serial += 1
@@ -453,7 +460,9 @@ class ReplaySource:
             raise self._diverged(f"bar {index} starts, the log has no more bar starts ('k')")
         frame, logged, serial = self._takes.popleft()
         if (frame, logged) != (self.frame(), index):
-            raise self._diverged(f"bar {index} starts, the log's next 'k' is bar {logged} at {frame}")
+            raise self._diverged(
+                f"bar {index} starts, the log's next 'k' is bar {logged} at {frame}"
+            )
         return None if serial == 0 else self._bar(serial)
 
     def replacement(self, index: int, state: str) -> BarAudio | None:
@@ -474,7 +483,9 @@ def replay(
     found = find_bundle(log, bundle)
     initial = header["initial"]
     if initial["state"] not in found.states:
-        raise ReplayError(f"{log.path}: field 'initial.state' {initial['state']!r} is not in the bundle")
+        raise ReplayError(
+            f"{log.path}: field 'initial.state' {initial['state']!r} is not in the bundle"
+        )
     control = Control(
         initial_state=initial["state"],
         parameters={str(k): float(v) for k, v in initial["parameters"].items()},
@@ -500,7 +511,9 @@ def replay(
             if at != frame:
                 raise source._diverged(f"a block size entry 'b' at frame {at} is not a block start")
         if commands and commands[0][0] < frame:
-            raise source._diverged(f"a command ('c') at frame {commands[0][0]} is not a block start")
+            raise source._diverged(
+                f"a command ('c') at frame {commands[0][0]} is not a block start"
+            )
         while commands and commands[0][0] == frame:
             control.commands.append(commands.popleft()[1])
         n = min(size, log.end - frame)
@@ -508,7 +521,9 @@ def replay(
             _, name, chord = starts.popleft()
             settings = stingers.stingers.get(name)
             if settings is None:
-                raise ReplayError(f"{log.path}: entry 's' names stinger {name!r}, not in the bundle")
+                raise ReplayError(
+                    f"{log.path}: entry 's' names stinger {name!r}, not in the bundle"
+                )
             settings.fitted.clear()
             if chord != AS_WRITTEN and settings.phrase is not None:
                 key = (name, chord)

@@ -87,7 +87,9 @@ def render(args: argparse.Namespace) -> RenderResult | None:
 def replay_log(args: argparse.Namespace) -> None:
     """Render a replay log (``MusicEngine.record``) again, bit for bit, as float32 WAV by default."""
     if args.stems is not None or args.timeline is not None:
-        raise EngineError("render --replay takes neither --timeline nor --stems: the log is the session")
+        raise EngineError(
+            "render --replay takes neither --timeline nor --stems: the log is the session"
+        )
     started = time.process_time()
     audio, log, bundle = replay(args.replay, args.bundle)
     cpu = time.process_time() - started

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 from pathlib import Path
 
 import msgpack
@@ -14,8 +15,9 @@ import numpy as np
 import pytest
 
 import runtime
-from runtime import EngineError, MusicEngine, read_disk_audio, read_wav
-from runtime._record import ReplayError, read_log, replay
+from runtime import EngineError, MusicEngine, _record, read_disk_audio, read_wav
+from runtime._control import Command
+from runtime._record import Recorder, ReplayError, read_log, replay
 from runtime._timeline import Timeline, render_timeline
 from runtime.cli import main
 
@@ -50,7 +52,9 @@ def record_offline(bundle: runtime.Bundle, log: Path) -> np.ndarray:
     return mix
 
 
-def test_an_offline_session_replays_bit_for_bit(default_bundle: runtime.Bundle, tmp_path: Path) -> None:
+def test_an_offline_session_replays_bit_for_bit(
+    default_bundle: runtime.Bundle, tmp_path: Path
+) -> None:
     log = tmp_path / "offline.replay"
     mix = record_offline(default_bundle, log)
     audio, read, _ = replay(log)
@@ -65,7 +69,9 @@ def test_an_offline_session_replays_bit_for_bit(default_bundle: runtime.Bundle, 
     assert rate == 48000 and np.array_equal(bits(again), bits(mix))
 
 
-def test_record_refuses_mid_session_and_reloads(default_bundle: runtime.Bundle, tmp_path: Path) -> None:
+def test_record_refuses_mid_session_and_reloads(
+    default_bundle: runtime.Bundle, tmp_path: Path
+) -> None:
     engine = MusicEngine(default_bundle, output="offline", seed=1)
     engine.render(100)
     with pytest.raises(EngineError, match="before start"):
@@ -212,7 +218,9 @@ def test_bad_logs_give_clear_errors(good_log: Path, tmp_path: Path) -> None:
     version = rewrite(good_log, tmp_path / "v.replay", lambda h: h.update(version=99))
     with pytest.raises(ReplayError, match=f"{version}: field 'version' is 99"):
         read_log(version)
-    digest = rewrite(good_log, tmp_path / "d.replay", lambda h: h["bundle"].update(sha256="ab" * 32))
+    digest = rewrite(
+        good_log, tmp_path / "d.replay", lambda h: h["bundle"].update(sha256="ab" * 32)
+    )
     with pytest.raises(ReplayError, match=f"{digest}: field 'bundle.sha256' is abab"):
         replay(digest)
     text = tmp_path / "notes.txt"
@@ -240,6 +248,59 @@ def test_the_cli_names_a_bad_log_and_writes_nothing(
     error = capsys.readouterr().err
     assert "error:" in error and str(version) in error and "'version'" in error
     assert not out.exists()
-    assert main(["render", "--replay", str(good_log), "--stems", str(tmp_path), "-o", str(out)]) == 2
+    assert (
+        main(["render", "--replay", str(good_log), "--stems", str(tmp_path), "-o", str(out)]) == 2
+    )
     assert main(["render", "-o", str(out)]) == 2  # neither a timeline nor a log
     assert not out.exists()
+
+
+# --- the audio thread's side -----------------------------------------------------------------
+
+
+def test_recording_costs_the_callback_no_audio_buffers(tmp_path: Path) -> None:
+    from .test_mixer import mixer
+
+    m, bars = mixer()
+    prebuilt = {i: bars.take(i) for i in range(12)}
+    bars.take = prebuilt.pop  # type: ignore[method-assign]
+    recorder = Recorder(tmp_path / "mixer.replay", {"format": "adaptive-replay", "version": 1})
+    m.recorder = recorder
+    out = np.zeros((8192, 2), dtype=np.float32)
+    for _ in range(20):
+        m.process(out)
+    tracemalloc.start()
+    try:
+        start, _ = tracemalloc.get_traced_memory()
+        for i in range(80):  # bar lines, commands, a stinger: each an entry in the queue
+            if i % 10 == 0:
+                m.control.commands.append(Command("parameter", "intensity", i / 100))
+            if i == 40:
+                m.control.commands.append(Command("stinger", "click"))
+            m.process(out)
+            m.events.clear()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    recorder.end(m.frame)
+    recorder.close()
+    assert peak - start < 48 * 1024, f"the callback allocated {peak - start} bytes at its peak"
+    entries = list(msgpack.Unpacker(open(tmp_path / "mixer.replay", "rb"), raw=False))  # noqa: SIM115
+    tags = [e[0] for e in entries[1:]]
+    assert tags.count("c") == 9 and "s" in tags and tags.count("k") >= 5 and tags[-1] == "e"
+
+
+def test_a_writer_that_falls_behind_marks_the_log_lost(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_record, "WRITE_PERIOD_SECONDS", 60.0)  # the writer writes only at close
+    monkeypatch.setattr(_record, "MAX_PENDING", 4)
+    log = tmp_path / "lost.replay"
+    recorder = Recorder(log, {"format": "adaptive-replay", "version": 1})
+    for frame in range(10):
+        recorder.take(frame, frame, 1)  # more than the queue holds: dropped, never waited for
+    recorder.end(10)
+    recorder.close()
+    assert recorder.lost
+    entries = list(msgpack.Unpacker(open(log, "rb"), raw=False))  # noqa: SIM115
+    assert len(entries) == 1 + 4 + 2 and entries[-2][0] == "x"
