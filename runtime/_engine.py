@@ -136,7 +136,8 @@ class MusicEngine:
         return self
 
     def stop(self) -> None:
-        """Stop the output, the worker and ``watch()``. Safe to call twice; ``start()`` plays on."""
+        """Stop the output, the worker, ``watch()`` and ``record()``. Safe to call twice;
+        ``start()`` plays on."""
         self.unwatch()
         self._core.stop()
 

@@ -126,9 +126,16 @@ LIVE_SCRIPT = textwrap.dedent(
             engine.set_volume(a)
         engine.update()
     time.sleep(0.6)
+    refused = []
+    try:
+        engine.record(log + ".again")
+    except runtime.EngineError as exc:
+        refused.append(str(exc))
+    refused.append(engine.reload(runtime.load_bundle()))  # a log holds one bundle: False
     fallback = engine.stats().fallback_bars
     engine.stop()
-    print(json.dumps({"output": engine.output, "worker": engine.worker, "fallback": fallback}))
+    print(json.dumps({"output": engine.output, "worker": engine.worker, "fallback": fallback,
+                      "refused": refused, "recording": engine.recording}))
     """
 )
 
@@ -175,6 +182,8 @@ def test_a_live_sdl_session_replays_bit_for_bit(tmp_path: Path, worker: str) -> 
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["output"] == "sdl" and result["worker"] == worker
+    assert "already recording" in result["refused"][0] and result["refused"][1] is False
+    assert result["recording"] is None  # stop() ended it
     assert main(["render", "--replay", str(log), "-o", str(out)]) == 0
     replayed, _ = read_wav(out)
     disk = read_disk_audio(raw)
