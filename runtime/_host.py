@@ -231,7 +231,7 @@ class HostedEngine:
         """The worker writes the replay log; it must start with the worker, at frame 0."""
         if path is None:
             if self._process is not None and self._record_path is not None:
-                self._send(("record", None))
+                self._ask("end_recording")  # the worker has written the log when it answers
             self._record_path = None
             return
         if self._record_path is not None:
@@ -417,8 +417,6 @@ def _serve(
                     asked.append((message[1], message[2]))
                 elif message[0] == "reload":
                     reload(*message[1:])
-                elif message[0] == "record":  # record(None): the log ends at a block boundary
-                    engine.record(None)
                 elif message[0] == "stop":
                     break
         except (EOFError, OSError):
@@ -451,7 +449,8 @@ def _serve(
             next_stats = now + STATS_PERIOD_SECONDS
         while asked:
             ticket, question = asked.popleft()
-            answer = getattr(engine, question)()  # report, played_notes or played_bars
+            # report, played_notes, played_bars or end_recording
+            answer = getattr(engine, question)()
             send(("reply", ticket, answer))
     engine.stop()
     _send_events(engine, wire, rings, send)

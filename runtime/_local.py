@@ -219,6 +219,11 @@ class LocalEngine:
         self._composer.recorder = None
         recorder.close()
 
+    def end_recording(self) -> None:
+        """``record(None)``: the log ends at a block boundary and is written when this returns."""
+        with self._lock:
+            self._end_recording()
+
     @property
     def recording(self) -> str | None:
         """The path of the replay log being written, or None."""

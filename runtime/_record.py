@@ -130,6 +130,7 @@ class Recorder:
         self._file.write(self._packer.pack(header))
         self._entries: deque[tuple[Any, ...]] = deque()
         self._block = -1
+        self._written_end = False
         self.ended = threading.Event()
         self.stopping = False  # set by record(None): the audio thread ends at its next block
         self.lost = False
@@ -212,8 +213,11 @@ class Recorder:
 
     def _flush(self) -> None:
         entries, pack, chunks = self._entries, self._packer.pack, []
-        while entries:
-            chunks.append(pack(entries.popleft()))
+        while entries and not self._written_end:
+            entry = entries.popleft()
+            chunks.append(pack(entry))
+            # the composer's thread may slip one in after the end: it belongs to no bar played
+            self._written_end = entry[0] == "e"
         if chunks and not self._file.closed:
             self._file.write(b"".join(chunks))
             self._file.flush()
