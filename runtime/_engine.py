@@ -358,14 +358,19 @@ class MusicEngine:
     def record(self, path: str | os.PathLike[str] | None) -> None:
         """Write a replay log of this session to ``path``; ``record(None)`` ends it.
 
-        Call it before ``start()`` (offline: before the first ``render``): the log
-        holds, stamped in frames, every command as the mixer applied it, every
-        compose call with what it read, and which composed bar played where, so
-        ``adaptive render --replay LOG`` renders the same audio bit for bit. It
-        ends with ``record(None)`` or ``stop()``. Nothing of it runs on the audio
-        thread but an append to a bounded queue; a thread writes the file. A
-        ``reload`` while recording is refused (a log holds one bundle). The
-        format is described in ``runtime._record``.
+        The log holds, stamped in frames, every command as the mixer applied it,
+        every compose call with what it read, and which composed bar played
+        where, so ``adaptive render --replay LOG`` renders the same audio bit for
+        bit, from the moment of this call to the end of the log. A replay
+        rebuilds the session from its first frame, so the engine keeps a compact
+        journal from the start; called mid-session, the log begins with it. It
+        cannot after a hot reload, or once the journal outgrew 8 MiB (hours of
+        play): call ``record`` before ``start()`` then, or it raises. The log
+        ends with ``record(None)`` (its file complete when that returns) or
+        ``stop()``; a session has one log. Nothing of it runs on the audio
+        thread but an append to a bounded queue; another thread writes the
+        file. A ``reload`` while recording is refused (a log holds one bundle).
+        The format is described in ``runtime._record``.
         """
         if path is not None and not isinstance(path, str | os.PathLike):
             raise EngineError(f"record() path must be a str, a path or None, got {_show(path)}")

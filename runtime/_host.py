@@ -202,7 +202,7 @@ class HostedEngine:
         if self._process is not None and not self._process.is_alive() and self._final is None:
             self._problem = self._problem or "the engine's worker process stopped"
 
-    def _ask(self, question: str) -> Any:
+    def _ask(self, question: str, *args: Any) -> Any:
         if self._process is None:
             if self._final is not None:
                 if question == "played_bars":
@@ -210,14 +210,17 @@ class HostedEngine:
                 return self._final[0] if question == "report" else self._final[1]
             raise EngineError(f"{question}() needs a started engine")
         ticket = next(self._ids)
-        if not self._send(("ask", ticket, question)):
+        if not self._send(("ask", ticket, question, args)):
             raise EngineError(f"{question}(): the engine's worker process stopped")
         deadline = time.monotonic() + REPLY_TIMEOUT_SECONDS
         while ticket not in self._replies:
             if time.monotonic() > deadline or self._control is None:
                 raise EngineError(f"{question}(): the engine's worker process did not answer")
             self._read(0.05)
-        return self._replies.pop(ticket)
+        answer = self._replies.pop(ticket)
+        if isinstance(answer, EngineError):  # the worker refused (record())
+            raise EngineError(str(answer))
+        return answer
 
     # --- the core's interface -------------------------------------------------------------
 
@@ -228,7 +231,7 @@ class HostedEngine:
             self._rings.commands.write(self._wire.pack_command(command))
 
     def record(self, path: str | os.PathLike[str] | None) -> None:
-        """The worker writes the replay log; it must start with the worker, at frame 0."""
+        """The worker writes the replay log: from its first frame, whenever it is asked."""
         if path is None:
             if self._process is not None and self._record_path is not None:
                 self._ask("end_recording")  # the worker has written the log when it answers
@@ -238,15 +241,14 @@ class HostedEngine:
             raise EngineError(
                 f"record(): already recording to {self._record_path}; record(None) first"
             )
-        if self._process is not None:
-            raise EngineError(
-                "record() must come before start(): a replay rebuilds the music from its first frame"
-            )
         where = os.path.abspath(os.fspath(path))
-        try:
-            open(where, "wb").close()  # a bad path fails here, not in the worker
-        except OSError as exc:
-            raise EngineError(f"record(): cannot write {where}: {exc.strerror}") from None
+        if self._process is not None:
+            self._ask("record", where)  # raises what the worker refused
+        else:
+            try:
+                open(where, "wb").close()  # a bad path fails here, not in the worker
+            except OSError as exc:
+                raise EngineError(f"record(): cannot write {where}: {exc.strerror}") from None
         self._record_path = where
 
     @property
@@ -398,7 +400,7 @@ def _serve(
     wire = Wire(args[0])
     wire.take_tables(tables)
     control.send(("ready", engine.output, engine._output_warning))
-    asked: deque[tuple[int, str]] = deque()
+    asked: deque[tuple[int, str, tuple[Any, ...]]] = deque()
     reload_tables: dict[int, tuple[Any, ...]] = {}  # generation -> the game's name tables
     stopping = threading.Event()
 
@@ -414,7 +416,7 @@ def _serve(
             while not stopping.is_set():
                 message = control.recv()  # blocks without the GIL
                 if message[0] == "ask":
-                    asked.append((message[1], message[2]))
+                    asked.append((message[1], message[2], message[3]))
                 elif message[0] == "reload":
                     reload(*message[1:])
                 elif message[0] == "stop":
@@ -448,9 +450,12 @@ def _serve(
             send(("stats", engine.stats()))
             next_stats = now + STATS_PERIOD_SECONDS
         while asked:
-            ticket, question = asked.popleft()
-            # report, played_notes, played_bars or end_recording
-            answer = getattr(engine, question)()
+            ticket, question, question_args = asked.popleft()
+            # report, played_notes, played_bars, record or end_recording
+            try:
+                answer = getattr(engine, question)(*question_args)
+            except EngineError as exc:  # record() refused: the game raises it
+                answer = EngineError(str(exc))
             send(("reply", ticket, answer))
     engine.stop()
     _send_events(engine, wire, rings, send)

@@ -119,7 +119,9 @@ class LocalEngine:
         self._output_warning: str | None = None
         self._stats_cache = StatsCache()
         self._lock = threading.Lock()  # start/stop only; the game's calls never take it
-        self._recorder: Recorder | None = None
+        # the session's journal from its first frame, so record() may start a log at any time
+        self._journal = Recorder(self._journal_header(), self._chores)
+        self._composer.recorder = self._mixer.recorder = self._journal
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -170,54 +172,50 @@ class LocalEngine:
             if path is None:
                 self._end_recording()
                 return
-            if self._recorder is not None:
+            journal = self._journal
+            if journal.path is not None and not journal.ended.is_set():
                 raise EngineError(
-                    f"record(): already recording to {self._recorder.path}; record(None) first"
-                )
-            if self._mixer.frame > 0 or self._output is not None:
-                raise EngineError(
-                    "record() must come before start() (offline: before the first render): "
-                    "a replay rebuilds the music from its first frame"
+                    f"record(): already recording to {journal.path}; record(None) first"
                 )
             if self._bundle is not self._mixer.program_bundle:
                 raise EngineError("record(): a reload is on its way; record once it has landed")
-            b = self._bundle
-            header = {
-                "format": FORMAT,
-                "version": VERSION,
-                "bundle": {
-                    "name": b.name,
-                    "sha256": b.sha256,
-                    "path": str(b.path.resolve()) if b.path else None,
-                },
-                "seed": self.seed,
-                "sample_rate": self.sample_rate,
-                "buffer_frames": self.buffer_frames,
-                "max_frames": self._max_frames,
-                "margin_frames": self._mixer.ready_margin_frames,
-                "output": self.output,
-                "initial": {
-                    "state": self._control.initial_state,
-                    "parameters": dict(self._control.parameters),
-                    "volume": self._mixer.volume,
-                },
-            }
-            recorder = Recorder(path, header)
-            self._recorder = recorder
-            self._composer.recorder = recorder
-            self._mixer.recorder = recorder
+            journal.start_log(path, self._mixer.frame)
+
+    def _journal_header(self) -> dict[str, Any]:
+        """The session as it starts, for a replay log's header."""
+        b = self._bundle
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "bundle": {
+                "name": b.name,
+                "sha256": b.sha256,
+                "path": str(b.path.resolve()) if b.path else None,
+            },
+            "seed": self.seed,
+            "sample_rate": self.sample_rate,
+            "buffer_frames": self.buffer_frames,
+            "max_frames": self._max_frames,
+            "margin_frames": self._mixer.ready_margin_frames,
+            "output": self.output,
+            "initial": {
+                "state": self._control.initial_state,
+                "parameters": dict(self._control.parameters),
+                "volume": self._mixer.volume,
+            },
+        }
 
     def _end_recording(self) -> None:
-        recorder, self._recorder = self._recorder, None
-        if recorder is None:
+        journal = self._journal
+        if journal.path is None or journal.ended.is_set():
             return
         if self._output is not None:  # playing: the audio thread ends it at a block boundary
-            recorder.stopping = True
-            recorder.ended.wait(END_WAIT_SECONDS)
-        recorder.end(self._mixer.frame)  # stopped (or a device that stopped pulling)
-        self._mixer.recorder = None
+            journal.stopping = True
+            journal.ended.wait(END_WAIT_SECONDS)
+        journal.end(self._mixer.frame)  # stopped (or a device that stopped pulling)
+        self._mixer.recorder = None  # a session has one log: the journal is done
         self._composer.recorder = None
-        recorder.close()
+        journal.close()
 
     def end_recording(self) -> None:
         """``record(None)``: the log ends at a block boundary and is written when this returns."""
@@ -227,8 +225,8 @@ class LocalEngine:
     @property
     def recording(self) -> str | None:
         """The path of the replay log being written, or None."""
-        recorder = self._recorder
-        return None if recorder is None else str(recorder.path)
+        journal = self._journal
+        return None if journal.path is None or journal.ended.is_set() else str(journal.path)
 
     # --- what the game can read -----------------------------------------------------------
 
@@ -250,9 +248,9 @@ class LocalEngine:
         Raises BundleError if the bundle cannot play; the music is untouched then.
         Refused while recording: a replay log holds one bundle.
         """
-        if self._recorder is not None:
+        if self.recording is not None:
             raise EngineError(
-                f"reload() while recording to {self._recorder.path}: a replay log holds one "
+                f"reload() while recording to {self.recording}: a replay log holds one "
                 "bundle; record(None) first"
             )
         program = build_program(
@@ -260,6 +258,7 @@ class LocalEngine:
         )
         program.allocate(self._max_frames)
         fit_stingers_to_chords(program, self._chores)
+        self._journal.drop("the session reloaded a bundle (a replay log holds one)")
         self._bundle = bundle
         self._source.offer(program)
 
@@ -376,6 +375,7 @@ class LocalEngine:
             captured = mixer.capture
         finally:
             mixer.capture = None
+        self._journal.pack()  # offline there is no worker to do it
         if not stems:
             return out
         assert captured is not None

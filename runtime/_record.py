@@ -11,11 +11,16 @@ compose calls (the discarded ones too, because each bar's model context, ring-ou
 and effect tails come from the bar composed before it), the same bar versions
 played, the same commands at the same frames, in blocks of the same sizes.
 
-``MusicEngine.record(path)`` starts a log before ``start()`` (or, offline,
-before the first ``render``): a replay rebuilds the music from its first frame,
-so a log cannot start mid-session. ``record(None)`` or ``stop()`` ends it. A hot
-reload while recording is refused (``reload`` returns False with an ``error``
-event); stop recording first.
+A replay rebuilds the music from the session's first frame, so every engine
+keeps a journal of these entries from its first frame (packed in memory, about
+25 bytes an entry, up to ``JOURNAL_BYTES``). ``MusicEngine.record(path)``
+writes that journal and then every entry after it; the log's ``from_frame``
+says where the call came, and ``adaptive render --replay`` writes the audio
+from there on. ``record(None)`` or ``stop()`` ends the log; a session has one.
+A journal that outgrew its bytes, or a session that hot-reloaded, cannot start
+a log mid-session (``record`` says so): call ``record`` before ``start()``
+then. A hot reload while recording is refused (``reload`` returns False with
+an ``error`` event); stop recording first.
 
 The file is a stream of msgpack objects. The first is the header map:
 
@@ -32,6 +37,8 @@ The file is a stream of msgpack objects. The first is the header map:
 ``margin_frames``      how close to a bar line a state change may be asked for
 ``output``             the output's name when recording started
 ``initial``            ``{"state", "parameters", "volume"}`` at frame 0
+``from_frame``         the frame at which ``record`` was called: the recorded span
+                       is ``from_frame`` .. the end (the entries start at frame 0)
 =====================  ===========================================================
 
 Then one array per entry, in the order the core saw them (frames are the
@@ -69,6 +76,7 @@ thread packs and writes them.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 from collections import deque
@@ -95,6 +103,8 @@ __all__ = ["Recorder", "ReplayLog", "read_log", "replay", "FORMAT", "VERSION", "
 FORMAT = "adaptive-replay"
 VERSION = 1
 MAX_PENDING = 1 << 16  # entries waiting for the writer; past this the log is marked lost
+PACK_EVERY = 256  # entries that wait before the worker packs them into the journal
+JOURNAL_BYTES = 8 << 20  # the journal in memory, before a log starts: about 25 bytes an entry
 WRITE_PERIOD_SECONDS = 0.05
 END_WAIT_SECONDS = 2.0  # record(None) while playing: how long the audio thread has to end it
 
@@ -113,42 +123,55 @@ def _change_list(change: StateChange | None) -> list[Any] | None:
 
 
 class Recorder:
-    """Collects a session's entries from the mixer's and the composer's threads, and writes them.
+    """The session's journal: entries from the mixer's and the composer's threads, in order.
+
+    Every live or offline engine keeps one from its first frame, so ``record``
+    may start a log at any time: the log holds the journal so far (a replay
+    needs the whole session to rebuild the music) and then everything after.
+    Until then the entries are packed into memory (``pack``, a chore on the
+    composer's worker, or the offline render's thread), up to
+    ``JOURNAL_BYTES``; past that, or after a reload, the journal is dropped and
+    only a log begun before ``start()`` can replay.
 
     The hooks never block: each appends one small tuple to a deque (atomic in
     CPython) and returns. ``end`` (or the audio thread, once ``stopping`` is set)
     closes the log at a block boundary; ``close`` writes what is left.
     """
 
-    def __init__(self, path: str | os.PathLike[str], header: dict[str, Any]) -> None:
-        self.path = Path(path)
-        try:
-            self._file = open(self.path, "wb")  # noqa: SIM115 - the writer thread closes it
-        except OSError as exc:
-            raise EngineError(f"record(): cannot write {self.path}: {exc.strerror}") from None
+    def __init__(
+        self, header: dict[str, Any], chores: deque[Callable[[], None]] | None = None
+    ) -> None:
+        self.header = header  # the session at frame 0
+        self.path: Path | None = None  # the log file, once ``start_log`` opened it
+        self._chores = chores  # the composer's worker packs the journal when it has time
         self._packer = msgpack.Packer(use_bin_type=True)
-        self._file.write(self._packer.pack(header))
+        self._sink: Any = io.BytesIO()  # the journal in memory, then the log file
+        self._lock = threading.Lock()  # between the two that pack (never taken by a hook)
         self._entries: deque[tuple[Any, ...]] = deque()
+        self._pack_asked = False
         self._block = -1
         self._written_end = False
         self.ended = threading.Event()
         self.stopping = False  # set by record(None): the audio thread ends at its next block
-        self.lost = False
+        self.lost = False  # entries were dropped while the writer was behind
+        self.dropped: str | None = None  # why the journal can no longer start a log
         self._quit = threading.Event()
-        self._writer = threading.Thread(
-            target=self._write_loop, name="adaptive-record", daemon=True
-        )
-        self._writer.start()
+        self._writer: threading.Thread | None = None
 
     # --- hooks (the mixer's thread, the composer's thread) --------------------------------
 
     def _add(self, entry: tuple[Any, ...]) -> None:
-        if self.ended.is_set():
+        if self.ended.is_set() or self.dropped is not None:
             return
-        if len(self._entries) >= MAX_PENDING:
+        entries = self._entries
+        if len(entries) >= MAX_PENDING:
             self.lost = True
             return
-        self._entries.append(entry)
+        entries.append(entry)
+        if self.path is None and len(entries) >= PACK_EVERY and not self._pack_asked:
+            if self._chores is not None:
+                self._pack_asked = True
+                self._chores.append(self.pack)
 
     def block(self, frame: int, frames: int) -> None:
         if self.stopping and not self.ended.is_set():
@@ -187,7 +210,53 @@ class Recorder:
     def forgot(self, index: int) -> None:
         self._add(("f", index))
 
-    # --- ending ---------------------------------------------------------------------------
+    # --- the journal in memory ------------------------------------------------------------
+
+    def pack(self) -> None:
+        """Pack waiting entries into the journal in memory (not the audio thread)."""
+        self._pack_asked = False
+        with self._lock:
+            if self.path is not None or self.dropped is not None:
+                return
+            if self.lost:
+                self.drop(f"more than {MAX_PENDING} entries waited to be packed")
+                return
+            self._flush()
+            if self._sink.tell() > JOURNAL_BYTES:
+                self.drop(f"the session's journal outgrew {JOURNAL_BYTES >> 20} MiB")
+
+    def drop(self, why: str) -> None:
+        """Give the journal up (a reload, or too long a session): a later log cannot replay."""
+        if self.path is None and self.dropped is None:
+            self.dropped = why
+            self._sink = io.BytesIO()
+            self._entries.clear()
+
+    # --- the log file ---------------------------------------------------------------------
+
+    def start_log(self, path: str | os.PathLike[str], from_frame: int) -> None:
+        """Write the journal so far to ``path`` and keep writing there (a writer thread)."""
+        where = Path(path)
+        if self.path is not None:
+            raise EngineError(f"record(): this session was already recorded to {self.path}")
+        if self.dropped is not None:
+            raise EngineError(
+                f"record() cannot start mid-session here: {self.dropped}; call record() "
+                "before start() to log this session"
+            )
+        try:
+            file = open(where, "wb")  # noqa: SIM115 - the writer thread closes it
+        except OSError as exc:
+            raise EngineError(f"record(): cannot write {where}: {exc.strerror}") from None
+        with self._lock:
+            file.write(self._packer.pack(self.header | {"from_frame": from_frame}))
+            file.write(self._sink.getbuffer())
+            self._sink, self.path = file, where
+            self._flush()
+        self._writer = threading.Thread(
+            target=self._write_loop, name="adaptive-record", daemon=True
+        )
+        self._writer.start()
 
     def end(self, frame: int) -> None:
         """Close the span at ``frame``: entries after this are not kept."""
@@ -201,26 +270,31 @@ class Recorder:
     def close(self) -> None:
         """Write what is left and close the file (after ``end``)."""
         self._quit.set()
-        self._writer.join(timeout=10.0)
-        if self._writer.is_alive():  # never: the writer only packs and writes
-            return
-        self._flush()
-        self._file.close()
+        if self._writer is not None:
+            self._writer.join(timeout=10.0)
+            if self._writer.is_alive():  # never: the writer only packs and writes
+                return
+        with self._lock:
+            self._flush()
+            self._sink.close()
 
     def _write_loop(self) -> None:
         while not self._quit.wait(WRITE_PERIOD_SECONDS):
-            self._flush()
+            with self._lock:
+                self._flush()
 
     def _flush(self) -> None:
+        """Pack the waiting entries into the sink (its lock held)."""
         entries, pack, chunks = self._entries, self._packer.pack, []
         while entries and not self._written_end:
             entry = entries.popleft()
             chunks.append(pack(entry))
             # the composer's thread may slip one in after the end: it belongs to no bar played
             self._written_end = entry[0] == "e"
-        if chunks and not self._file.closed:
-            self._file.write(b"".join(chunks))
-            self._file.flush()
+        if chunks and not self._sink.closed:
+            self._sink.write(b"".join(chunks))
+            if self.path is not None:
+                self._sink.flush()
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -233,6 +307,7 @@ class ReplayLog:
     path: Path
     header: dict[str, Any]
     end: int
+    from_frame: int  # where record() was called: the span a replay writes
     blocks: list[tuple[int, int]]  # (frame, frames)
     commands: list[tuple[int, Command]]
     composes: list[tuple[Any, ...]]  # ("p", ...) and ("f", index), in order
@@ -377,7 +452,18 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
         )
     if not blocks or blocks[0][0] != 0:
         raise ReplayError(f"{path}: field 'b' (block size) is missing at frame 0")
-    return ReplayLog(path, header, end, blocks, commands, composes, takes, swaps, stingers)
+    from_frame = header.get("from_frame", 0)
+    if (
+        isinstance(from_frame, bool)
+        or not isinstance(from_frame, int)
+        or not 0 <= from_frame <= end
+    ):
+        raise ReplayError(
+            f"{path}: field 'from_frame' must be a frame in 0..{end}, got {from_frame!r}"
+        )
+    return ReplayLog(
+        path, header, end, from_frame, blocks, commands, composes, takes, swaps, stingers
+    )
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "a map",
@@ -481,7 +567,8 @@ class ReplaySource:
 def replay(
     path: str | os.PathLike[str], bundle: Bundle | str | os.PathLike[str] | None = None
 ) -> tuple[np.ndarray, ReplayLog, Bundle]:
-    """Render a replay log's session again: float32 (frames, 2), bit for bit as it was mixed."""
+    """Render a replay log's session again: float32 (frames, 2) from frame 0 to the log's end,
+    bit for bit as it was mixed (the recorded span is ``[log.from_frame:]``)."""
     log = read_log(path)
     header = log.header
     found = find_bundle(log, bundle)

@@ -92,6 +92,7 @@ def replay_log(args: argparse.Namespace) -> None:
         )
     started = time.process_time()
     audio, log, bundle = replay(args.replay, args.bundle)
+    audio = audio[log.from_frame :]  # the span recorded: from the record() call on
     cpu = time.process_time() - started
     sample_rate = int(log.header["sample_rate"])
     fmt = args.format or "float32"
@@ -99,7 +100,8 @@ def replay_log(args: argparse.Namespace) -> None:
     seconds = audio.shape[0] / sample_rate
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        report = {"replay": str(log.path), "frames": audio.shape[0], "sample_rate": sample_rate,
+        report = {"replay": str(log.path), "frames": audio.shape[0], "from_frame": log.from_frame,
+                  "sample_rate": sample_rate,
                   "bundle": {"name": bundle.name, "sha256": bundle.sha256},
                   "bars": len(log.takes), "compose_calls": sum(e[0] == "p" for e in log.composes),
                   "repeated_bars": sum(t[2] == 0 for t in log.takes), "commands": len(log.commands)}  # fmt: skip

@@ -69,22 +69,46 @@ def test_an_offline_session_replays_bit_for_bit(
     assert rate == 48000 and np.array_equal(bits(again), bits(mix))
 
 
-def test_record_refuses_mid_session_and_reloads(
+def test_a_log_started_mid_session_replays_its_span(
+    default_bundle: runtime.Bundle, tmp_path: Path
+) -> None:
+    engine = MusicEngine(default_bundle, output="offline", seed=5)
+    engine.set_state("combat", sync="bar")
+    before = engine.render(150_000)  # the journal keeps this, packed in memory
+    log = tmp_path / "late.replay"
+    engine.record(log)
+    engine.set_parameter("intensity", 0.95)
+    engine.trigger("pickup")
+    after = engine.render(120_000)
+    engine.record(None)
+    audio, read, _ = replay(log)
+    assert read.from_frame == 150_000 and read.end == 270_000
+    assert np.array_equal(bits(audio), bits(np.concatenate([before, after])))
+    out = tmp_path / "span.wav"
+    assert main(["render", "--replay", str(log), "-o", str(out)]) == 0
+    span, _ = read_wav(out)
+    assert np.array_equal(bits(span), bits(after))  # the recorded span: from the call on
+    with pytest.raises(EngineError, match="already recorded"):
+        engine.record(tmp_path / "twice.replay")  # a session has one log
+
+
+def test_record_and_reload_exclude_each_other(
     default_bundle: runtime.Bundle, tmp_path: Path
 ) -> None:
     engine = MusicEngine(default_bundle, output="offline", seed=1)
-    engine.render(100)
-    with pytest.raises(EngineError, match="before start"):
-        engine.record(tmp_path / "late.replay")
-    fresh = MusicEngine(default_bundle, output="offline", seed=1)
-    fresh.record(tmp_path / "a.replay")
+    engine.record(tmp_path / "a.replay")
     with pytest.raises(EngineError, match="already recording"):
-        fresh.record(tmp_path / "b.replay")
-    fresh.render(4096)
-    assert fresh.reload(default_bundle) is False  # refused: a log holds one bundle
-    assert any("while recording" in (e.name or "") for e in fresh.update() if e.kind == "error")
-    fresh.stop()
+        engine.record(tmp_path / "b.replay")
+    engine.render(4096)
+    assert engine.reload(default_bundle) is False  # refused: a log holds one bundle
+    assert any("while recording" in (e.name or "") for e in engine.update() if e.kind == "error")
+    engine.stop()
     assert read_log(tmp_path / "a.replay").end == 4096
+    reloaded = MusicEngine(default_bundle, output="offline", seed=1)
+    reloaded.render(1000)
+    assert reloaded.reload(default_bundle) is True
+    with pytest.raises(EngineError, match="reloaded a bundle.*before start"):
+        reloaded.record(tmp_path / "c.replay")  # its journal cannot replay the reload
     with pytest.raises(EngineError, match="cannot write"):
         MusicEngine(default_bundle, output="offline").record(tmp_path / "no" / "dir.replay")
 
@@ -96,7 +120,8 @@ LIVE_SCRIPT = textwrap.dedent(
     worker, log = sys.argv[1], sys.argv[2]
     engine = runtime.MusicEngine(runtime.load_bundle(), output="sdl", seed=7, worker=worker,
                                  cpu_budget=0.01)  # a budget this tight steps its level down
-    engine.record(log)
+    if worker == "thread":  # logged from before start(); the process worker's from mid-session
+        engine.record(log)
     if worker == "thread":  # the composer is late once: the mixer repeats a bar
         composer = engine._core._composer
         compose, late = composer.compose, [True]
@@ -114,8 +139,10 @@ LIVE_SCRIPT = textwrap.dedent(
         ("parameter", "danger", 0.7), ("state", "boss", "immediate"), ("stinger", "hit", None),
         ("parameter", "intensity", 0.2), ("state", "explore", "beat"), ("volume", 0.6, None),
     ]
-    for kind, a, b in calls:
+    for number, (kind, a, b) in enumerate(calls):
         time.sleep(pace.uniform(0.1, 0.5))  # irregular times, from the game's thread
+        if number == 2 and worker == "process":
+            engine.record(log)
         if kind == "parameter":
             engine.set_parameter(a, b)
         elif kind == "state":
@@ -190,7 +217,10 @@ def test_a_live_sdl_session_replays_bit_for_bit(tmp_path: Path, worker: str) -> 
     assert "already recording" in result["refused"][0] and result["refused"][1] is False
     assert result["recording"] is None
     assert main(["render", "--replay", str(log), "-o", str(out)]) == 0
-    replayed, _ = read_wav(out)
+    span, _ = read_wav(out)
+    replayed, read, _ = replay(log)  # the whole session, for SDL's whole file
+    assert np.array_equal(bits(span), bits(replayed[read.from_frame :]))
+    assert (read.from_frame > 0) == (worker == "process")
     disk = read_disk_audio(raw)
     compared, differing, silence = align(disk, replayed)
     print(f"{worker}: {compared} frames compared, {differing} differing, {silence} of silence")
@@ -199,7 +229,6 @@ def test_a_live_sdl_session_replays_bit_for_bit(tmp_path: Path, worker: str) -> 
     # the whole span: SDL played on after the log ended, and stopped before all it was given
     assert compared >= min(disk.shape[0] - silence, replayed.shape[0]) - 1
     assert compared > 2 * 48000
-    read = read_log(log)
     assert read.header["output"] == "sdl" and read.commands[0][1].value == 0.3
     if worker == "thread":  # kept since before start(): applied on the first block
         assert read.commands[0][0] == 0
@@ -280,7 +309,8 @@ def test_recording_costs_the_callback_no_audio_buffers(tmp_path: Path) -> None:
     m, bars = mixer()
     prebuilt = {i: bars.take(i) for i in range(12)}
     bars.take = prebuilt.pop  # type: ignore[method-assign]
-    recorder = Recorder(tmp_path / "mixer.replay", {"format": "adaptive-replay", "version": 1})
+    recorder = Recorder({"format": "adaptive-replay", "version": 1})
+    recorder.start_log(tmp_path / "mixer.replay", 0)
     m.recorder = recorder
     out = np.zeros((8192, 2), dtype=np.float32)
     for _ in range(20):
@@ -312,7 +342,8 @@ def test_a_writer_that_falls_behind_marks_the_log_lost(
     monkeypatch.setattr(_record, "WRITE_PERIOD_SECONDS", 60.0)  # the writer writes only at close
     monkeypatch.setattr(_record, "MAX_PENDING", 4)
     log = tmp_path / "lost.replay"
-    recorder = Recorder(log, {"format": "adaptive-replay", "version": 1})
+    recorder = Recorder({"format": "adaptive-replay", "version": 1})
+    recorder.start_log(log, 0)
     for frame in range(10):
         recorder.take(frame, frame, 1)  # more than the queue holds: dropped, never waited for
     recorder.end(10)
@@ -320,3 +351,14 @@ def test_a_writer_that_falls_behind_marks_the_log_lost(
     assert recorder.lost
     entries = list(msgpack.Unpacker(open(log, "rb"), raw=False))  # noqa: SIM115
     assert len(entries) == 1 + 4 + 2 and entries[-2][0] == "x"
+
+
+def test_a_journal_past_its_bytes_is_dropped_and_says_so(
+    default_bundle: runtime.Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_record, "JOURNAL_BYTES", 200)  # a few bars' entries
+    engine = MusicEngine(default_bundle, output="offline", seed=2)
+    engine.render(300_000)
+    with pytest.raises(EngineError, match="outgrew.*before start"):
+        engine.record(tmp_path / "late.replay")
+    assert not (tmp_path / "late.replay").exists()
