@@ -356,7 +356,7 @@ def test_a_writer_that_falls_behind_marks_the_log_lost(
 def test_a_journal_past_its_bytes_is_dropped_and_says_so(
     default_bundle: runtime.Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_record, "JOURNAL_BYTES", 200)  # a few bars' entries
+    monkeypatch.setattr(_record, "JOURNAL_BYTES", 64)  # a bar or two of entries
     engine = MusicEngine(default_bundle, output="offline", seed=2)
     engine.render(300_000)
     with pytest.raises(EngineError, match="outgrew.*before start"):
