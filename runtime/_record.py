@@ -11,6 +11,19 @@ compose calls (the discarded ones too, because each bar's model context, ring-ou
 and effect tails come from the bar composed before it), the same bar versions
 played, the same commands at the same frames, in blocks of the same sizes.
 
+Why those inputs are enough (each read in the code): a bar's randomness is a
+generator seeded by (seed, bar index); its recurrent state and chord history,
+the previous bar's ring-out and the effect tails are kept per bar index and
+taken from the last compose of the bar before, so the order of compose calls
+and of the contexts dropped (``f``) matters and is logged; a compose call reads
+the state schedule, the parameters and the budget's level once (``BarInputs``);
+the instruments' caches and the stingers' fitted versions are pure functions
+of their keys, but whether a fitted version was ready when a stinger started
+depended on the worker, so its chord is logged; ONNX runs single-threaded;
+commands apply at block starts and the gain ramps per block, so block sizes
+are logged; a late bar's repeat and a change within a bar landing late are in
+``k`` and ``w``.
+
 A replay rebuilds the music from the session's first frame, so every engine
 keeps a journal of these entries from its first frame (packed in memory, about
 25 bytes an entry, up to ``JOURNAL_BYTES``). ``MusicEngine.record(path)``
@@ -70,8 +83,8 @@ change, level]``                               1, in order) for bar ``index``, w
 =============================================  ====================================
 
 The audio thread only appends small tuples to a deque (bounded: past
-``MAX_PENDING`` entries the log is marked lost instead of growing); a writer
-thread packs and writes them.
+``MAX_PENDING`` entries the log is marked lost instead of growing); the worker
+packs them into the journal, and a writer thread writes an open log.
 """
 
 from __future__ import annotations
@@ -98,7 +111,10 @@ from ._control import Command, Control, StateChange, Sync
 from ._reload import build_program, make_mixer
 from ._stingers import AS_WRITTEN
 
-__all__ = ["Recorder", "ReplayLog", "read_log", "replay", "FORMAT", "VERSION", "MAX_PENDING"]
+__all__ = [
+    "Recorder", "ReplayError", "ReplayLog", "read_log", "replay", "replay_into", "FORMAT", "VERSION",
+    "MAX_PENDING",
+]  # fmt: skip
 
 FORMAT = "adaptive-replay"
 VERSION = 1
@@ -418,6 +434,11 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
         elif tag == "x":
             raise ReplayError(f"{path}: the log lost entries while recording ({fields[0]})")
         elif tag == "b":
+            if not 0 < fields[1] <= header["max_frames"]:
+                raise ReplayError(
+                    f"{path}: {where} ('b') field 'frames' is {fields[1]}, not in "
+                    f"1..{header['max_frames']} (field 'max_frames')"
+                )
             blocks.append((fields[0], fields[1]))
         elif tag == "c":
             frame, kind, name, value, sync, bars = fields
@@ -436,6 +457,7 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
                     f"{path}: {where} field 'serial' is {fields[0]}, expected {serial}: "
                     "compose calls are missing"
                 )
+            _check_compose(path, where, fields)
             composes.append(entry)
         elif tag == "f":
             composes.append(entry)
@@ -468,6 +490,35 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
 
 _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "a map",
                list: "an array", type(None): "nil"}  # fmt: skip
+
+
+_CHANGE_FIELDS = (str, str, int, int, int, int, str)  # StateChange, in its order
+
+
+def _check_compose(path: Path, where: str, fields: list[Any]) -> None:
+    """A compose entry's parameters and state change, as the composer will read them."""
+    for name, value in fields[3].items():
+        if (
+            not isinstance(name, str)
+            or isinstance(value, bool)
+            or not isinstance(value, int | float)
+        ):
+            raise ReplayError(
+                f"{path}: {where} ('p') field 'parameters' must map names to numbers, "
+                f"got {name!r}: {str(value)[:40]}"
+            )
+    change = fields[4]
+    if change is not None and (
+        len(change) != len(_CHANGE_FIELDS)
+        or not all(
+            isinstance(v, k) and not isinstance(v, bool)
+            for v, k in zip(change, _CHANGE_FIELDS, strict=True)
+        )
+    ):
+        raise ReplayError(
+            f"{path}: {where} ('p') field 'change' must be [state, sync, requested_frame, "
+            f"target_bar, landing_frame, fade_frames, fade], got {str(change)[:60]}"
+        )
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -564,12 +615,28 @@ class ReplaySource:
         pass
 
 
+CHUNK_FRAMES = 1 << 16  # a replay hands its audio on in pieces this long (at most)
+
+
 def replay(
     path: str | os.PathLike[str], bundle: Bundle | str | os.PathLike[str] | None = None
 ) -> tuple[np.ndarray, ReplayLog, Bundle]:
     """Render a replay log's session again: float32 (frames, 2) from frame 0 to the log's end,
     bit for bit as it was mixed (the recorded span is ``[log.from_frame:]``)."""
-    log = read_log(path)
+    pieces: list[np.ndarray] = []
+    log, found = replay_into(path, lambda audio: pieces.append(audio.copy()), bundle)
+    audio = np.concatenate(pieces) if pieces else np.zeros((0, 2), np.float32)
+    return audio, log, found
+
+
+def replay_into(
+    path: str | os.PathLike[str] | ReplayLog,
+    emit: Callable[[np.ndarray], None],
+    bundle: Bundle | str | os.PathLike[str] | None = None,
+) -> tuple[ReplayLog, Bundle]:
+    """``replay``, handing the audio to ``emit`` in order, piece by piece (reused buffers),
+    so a long session never sits in memory whole. ``path`` may be a log already read."""
+    log = path if isinstance(path, ReplayLog) else read_log(path)
     header = log.header
     found = find_bundle(log, bundle)
     initial = header["initial"]
@@ -577,9 +644,15 @@ def replay(
         raise ReplayError(
             f"{log.path}: field 'initial.state' {initial['state']!r} is not in the bundle"
         )
+    parameters = initial["parameters"]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in parameters.values()):
+        raise ReplayError(f"{log.path}: field 'initial.parameters' must map names to numbers")
+    volume = initial.get("volume", 1.0)
+    if isinstance(volume, bool) or not isinstance(volume, int | float):
+        raise ReplayError(f"{log.path}: field 'initial.volume' must be a number, got {volume!r}")
     control = Control(
         initial_state=initial["state"],
-        parameters={str(k): float(v) for k, v in initial["parameters"].items()},
+        parameters={str(k): float(v) for k, v in parameters.items()},
         valence={name: float(spec["valence"]) for name, spec in found.states.items()},
     )
     program = build_program(found, header["sample_rate"], header["seed"], control)
@@ -587,15 +660,33 @@ def replay(
     source = ReplaySource(log, program.composer, lambda: holder[0].frame)
     mixer = make_mixer(program, control, source, header["max_frames"], header["margin_frames"])
     holder.append(mixer)
-    mixer.volume = mixer._volume_gain = float(initial.get("volume", 1.0))
-    stingers = program.stingers
+    mixer.volume = mixer._volume_gain = float(volume)
+    try:
+        _drive(log, mixer, control, source, emit)
+    except ReplayError:
+        raise
+    except Exception as exc:  # a log that reads well but names what this bundle cannot play
+        raise ReplayError(
+            f"{log.path}: the replay failed at frame {mixer.frame}: {type(exc).__name__}: {exc}"
+        ) from None
+    return log, found
+
+
+def _drive(
+    log: ReplayLog,
+    mixer: Any,
+    control: Control,
+    source: ReplaySource,
+    emit: Callable[[np.ndarray], None],
+) -> None:
+    """Mix the logged session: the logged blocks, commands and stinger versions."""
+    stingers = mixer.stingers
     # which fitted version of a stinger played was up to the worker's timing: the log says
     fitted_cache: dict[tuple[str, int], np.ndarray] = {}
-    out = np.zeros((log.end, 2), dtype=np.float32)
     blocks, commands = deque(log.blocks), deque(log.commands)
     starts = deque(log.stingers)
-    size = 0
-    frame = 0
+    chunk = np.zeros((max(CHUNK_FRAMES, log.header["max_frames"]), 2), dtype=np.float32)
+    size = filled = frame = 0
     while frame < log.end:
         while blocks and blocks[0][0] <= frame:
             at, size = blocks.popleft()
@@ -621,6 +712,11 @@ def replay(
                 if key not in fitted_cache:
                     fitted_cache[key] = settings.phrase.render(chord)
                 settings.fitted[chord] = fitted_cache[key]
-        mixer.process(out[frame : frame + n])
+        if filled + n > chunk.shape[0]:
+            emit(chunk[:filled])
+            filled = 0
+        mixer.process(chunk[filled : filled + n])
+        filled += n
         frame += n
-    return out, log, found
+    if filled:
+        emit(chunk[:filled])

@@ -22,9 +22,9 @@ import numpy as np
 from adaptive import AdaptiveError, Bundle, EngineError, load_bundle
 
 from ._engine import MusicEngine
-from ._record import replay
+from ._record import read_log, replay_into
 from ._timeline import load_timeline, render_timeline, timeline_bars
-from .outputs import write_wav, write_wav_float
+from .outputs import WavWriter, write_wav, write_wav_float
 
 __all__ = ["main", "build_parser", "run", "RenderResult"]
 
@@ -90,26 +90,43 @@ def replay_log(args: argparse.Namespace) -> None:
         raise EngineError(
             "render --replay takes neither --timeline nor --stems: the log is the session"
         )
+    fmt = args.format or "float32"
     started = time.process_time()
-    audio, log, bundle = replay(args.replay, args.bundle)
-    audio = audio[log.from_frame :]  # the span recorded: from the record() call on
+    log = read_log(args.replay)  # a bad log fails before anything is written
+    writer = WavWriter(args.out, int(log.header["sample_rate"]), 2, pcm16=fmt == "pcm16")
+    peak, squares, skip = 0.0, 0.0, log.from_frame
+
+    def emit(audio: np.ndarray) -> None:  # the span recorded: from the record() call on
+        nonlocal peak, squares, skip
+        audio, skip = audio[skip:], max(0, skip - audio.shape[0])
+        if audio.size:
+            writer.write(audio)
+            peak = max(peak, float(np.abs(audio).max()))
+            squares += float(np.square(audio, dtype=np.float64).sum())
+
+    try:
+        log, bundle = replay_into(log, emit, args.bundle)
+    except BaseException:
+        writer.discard()  # whatever was at --out stays as it was
+        raise
+    writer.close()
     cpu = time.process_time() - started
     sample_rate = int(log.header["sample_rate"])
-    fmt = args.format or "float32"
-    (write_wav_float if fmt == "float32" else write_wav)(args.out, audio, sample_rate)
-    seconds = audio.shape[0] / sample_rate
+    frames = writer.frames
+    seconds = frames / sample_rate
     if args.report:
         Path(args.report).parent.mkdir(parents=True, exist_ok=True)
-        report = {"replay": str(log.path), "frames": audio.shape[0], "from_frame": log.from_frame,
-                  "sample_rate": sample_rate,
-                  "bundle": {"name": bundle.name, "sha256": bundle.sha256},
+        report = {"replay": str(log.path), "frames": frames, "from_frame": log.from_frame,
+                  "sample_rate": sample_rate, "bundle": {"name": bundle.name, "sha256": bundle.sha256},
                   "bars": len(log.takes), "compose_calls": sum(e[0] == "p" for e in log.composes),
                   "repeated_bars": sum(t[2] == 0 for t in log.takes), "commands": len(log.commands)}  # fmt: skip
         Path(args.report).write_text(json.dumps(report, indent=2))
+    rms = (squares / (2 * frames)) ** 0.5 if frames else 0.0
     print(
-        f"replayed {seconds:.1f} s ({audio.shape[0]} frames) of '{bundle.name}' from {log.path} "
-        f"to {args.out} ({fmt}, {_summary(audio)}); {len(log.takes)} bars, "
-        f"{seconds / cpu if cpu > 0 else float('inf'):.1f}x real time (CPU)"
+        f"replayed {seconds:.1f} s ({frames} frames from frame {log.from_frame}) of "
+        f"'{bundle.name}' from {log.path} to {args.out} ({fmt}, peak {peak:.3f}, rms {rms:.3f}); "
+        f"{len(log.takes)} bars, {log.end / sample_rate / cpu if cpu > 0 else float('inf'):.1f}x "
+        "real time (CPU)"
     )
 
 

@@ -11,20 +11,25 @@ import numpy as np
 
 from adaptive._errors import EngineError
 
-__all__ = ["write_wav", "write_wav_float", "read_wav", "read_disk_audio"]
+__all__ = ["write_wav", "write_wav_float", "WavWriter", "read_wav", "read_disk_audio"]
 
 _FLOAT_FORMAT = 3  # WAVE_FORMAT_IEEE_FLOAT
 
 
-def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
-    """Write float audio (frames, channels) in [-1, 1] as 16-bit PCM WAV."""
+def _pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] as 16-bit samples (frames, channels)."""
     data = np.asarray(audio, dtype=np.float32)
     if data.ndim == 1:
         data = data[:, None]
-    pcm = (np.clip(data, -1.0, 1.0) * 32767.0).round().astype("<i2")
+    return (np.clip(data, -1.0, 1.0) * 32767.0).round().astype("<i2")
+
+
+def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
+    """Write float audio (frames, channels) in [-1, 1] as 16-bit PCM WAV."""
+    pcm = _pcm16(audio)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as handle:
-        handle.setnchannels(data.shape[1])
+        handle.setnchannels(pcm.shape[1])
         handle.setsampwidth(2)
         handle.setframerate(sample_rate)
         handle.writeframes(pcm.tobytes())
@@ -32,20 +37,69 @@ def write_wav(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int)
 
 def write_wav_float(path: str | os.PathLike[str], audio: np.ndarray, sample_rate: int) -> None:
     """Write float32 audio (frames, channels) as an IEEE-float WAV: every bit kept."""
-    data = np.ascontiguousarray(audio, dtype="<f4")
-    if data.ndim == 1:
-        data = data[:, None]
-    channels = data.shape[1]
-    body = data.tobytes()
-    fmt = struct.pack(
-        "<HHIIHHH", _FLOAT_FORMAT, channels, sample_rate, sample_rate * channels * 4,
-        channels * 4, 32, 0,
-    )  # fmt: skip
-    fact = struct.pack("<I", data.shape[0])
-    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"fact" + struct.pack("<I", 4) + fact
-    chunks += b"data" + struct.pack("<I", len(body)) + body
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
+    data = np.asarray(audio, dtype=np.float32)
+    with WavWriter(path, sample_rate, 1 if data.ndim == 1 else data.shape[1]) as writer:
+        writer.write(data)
+
+
+class WavWriter:
+    """A WAV written block by block, float32 (every bit kept) or 16-bit PCM.
+
+    It writes to a temporary file beside ``path`` and renames it at ``close``, so
+    a render that fails half-way leaves whatever was at ``path`` untouched.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], sample_rate: int, channels: int = 2, pcm16: bool = False
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.sample_rate, self.channels, self.pcm16 = sample_rate, channels, pcm16
+        self.frames = 0
+        self._temporary = self.path.with_name(f".{self.path.name}.part")
+        self._file = open(self._temporary, "wb")  # noqa: SIM115 - closed by close() or discard()
+        self._file.write(self._header())
+
+    def _header(self) -> bytes:
+        width = 2 if self.pcm16 else 4
+        body = self.frames * self.channels * width
+        rate, channels = self.sample_rate, self.channels
+        if self.pcm16:
+            fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * 2, channels * 2, 16)
+            chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+        else:
+            fmt = struct.pack(
+                "<HHIIHHH", _FLOAT_FORMAT, channels, rate, rate * channels * 4, channels * 4, 32, 0
+            )
+            fact = b"fact" + struct.pack("<II", 4, self.frames)
+            chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + fact
+        chunks += b"data" + struct.pack("<I", body)
+        return b"RIFF" + struct.pack("<I", 4 + len(chunks) + body) + b"WAVE" + chunks
+
+    def write(self, audio: np.ndarray) -> None:
+        data = _pcm16(audio) if self.pcm16 else np.ascontiguousarray(audio, dtype="<f4")
+        self._file.write(data.tobytes())
+        self.frames += data.shape[0]
+
+    def close(self) -> None:
+        """Write the sizes into the header and put the file at ``path``."""
+        self._file.seek(0)
+        self._file.write(self._header())
+        self._file.close()
+        os.replace(self._temporary, self.path)
+
+    def discard(self) -> None:
+        self._file.close()
+        self._temporary.unlink(missing_ok=True)
+
+    def __enter__(self) -> WavWriter:
+        return self
+
+    def __exit__(self, kind: object, *_rest: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.discard()
 
 
 def _read_float_wav(path: str | os.PathLike[str]) -> tuple[np.ndarray, int] | None:

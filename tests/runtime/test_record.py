@@ -298,6 +298,18 @@ def test_the_cli_names_a_bad_log_and_writes_nothing(
     )
     assert main(["render", "-o", str(out)]) == 2  # neither a timeline nor a log
     assert not out.exists()
+    # a log that reads well but does not replay (a bar start moved): --out keeps what it had
+    objects = list(msgpack.Unpacker(open(good_log, "rb"), raw=False))  # noqa: SIM115
+    moved = next(o for o in objects[1:] if o[0] == "k" and o[2] == 2)
+    moved[1] += 1
+    diverged = tmp_path / "diverged.replay"
+    diverged.write_bytes(b"".join(msgpack.packb(o, use_bin_type=True) for o in objects))
+    out.write_bytes(b"an earlier render")
+    assert main(["render", "--replay", str(diverged), "-o", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert str(diverged) in error and "diverged" in error and "'k'" in error
+    assert out.read_bytes() == b"an earlier render"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 # --- the audio thread's side -----------------------------------------------------------------
