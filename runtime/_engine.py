@@ -374,7 +374,13 @@ class MusicEngine:
         """
         if path is not None and not isinstance(path, str | os.PathLike):
             raise EngineError(f"record() path must be a str, a path or None, got {_show(path)}")
-        self._core.record(path)
+        where = None
+        if path is not None:
+            try:
+                where = os.fsdecode(os.fspath(path))
+            except Exception as exc:  # a PathLike that is not one
+                raise EngineError(f"record() path {_show(path)} is not a path: {exc}") from None
+        self._core.record(where)
 
     @property
     def recording(self) -> str | None:

@@ -90,6 +90,7 @@ packs them into the journal, and a writer thread writes an open log.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import threading
 from collections import deque
@@ -115,6 +116,8 @@ __all__ = [
     "Recorder", "ReplayError", "ReplayLog", "read_log", "replay", "replay_into", "FORMAT", "VERSION",
     "MAX_PENDING",
 ]  # fmt: skip
+
+logger = logging.getLogger("runtime")
 
 FORMAT = "adaptive-replay"
 VERSION = 1
@@ -171,6 +174,7 @@ class Recorder:
         self.stopping = False  # set by record(None): the audio thread ends at its next block
         self.lost = False  # entries were dropped while the writer was behind
         self.dropped: str | None = None  # why the journal can no longer start a log
+        self.failed: str | None = None  # the log file could not be written
         self._quit = threading.Event()
         self._writer: threading.Thread | None = None
 
@@ -265,8 +269,12 @@ class Recorder:
         except OSError as exc:
             raise EngineError(f"record(): cannot write {where}: {exc.strerror}") from None
         with self._lock:
-            file.write(self._packer.pack(self.header | {"from_frame": from_frame}))
-            file.write(self._sink.getbuffer())
+            try:
+                file.write(self._packer.pack(self.header | {"from_frame": from_frame}))
+                file.write(self._sink.getbuffer())
+            except OSError as exc:
+                file.close()
+                raise EngineError(f"record(): cannot write {where}: {exc.strerror}") from None
             self._sink, self.path = file, where
             self._flush()
         self._writer = threading.Thread(
@@ -292,7 +300,10 @@ class Recorder:
                 return
         with self._lock:
             self._flush()
-            self._sink.close()
+            try:
+                self._sink.close()
+            except OSError as exc:
+                self.failed = self.failed or f"{self.path}: {exc.strerror or exc}"
 
     def _write_loop(self) -> None:
         while not self._quit.wait(WRITE_PERIOD_SECONDS):
@@ -307,10 +318,16 @@ class Recorder:
             chunks.append(pack(entry))
             # the composer's thread may slip one in after the end: it belongs to no bar played
             self._written_end = entry[0] == "e"
-        if chunks and not self._sink.closed:
-            self._sink.write(b"".join(chunks))
-            if self.path is not None:
-                self._sink.flush()
+        if chunks and not self._sink.closed and self.failed is None:
+            try:
+                self._sink.write(b"".join(chunks))
+                if self.path is not None:
+                    self._sink.flush()
+            except OSError as exc:  # a full disk: the music plays on, the log stops here
+                self.failed = f"{self.path}: {exc.strerror or exc}"
+                self.dropped = f"the log could not be written ({self.failed})"
+                self._entries.clear()
+                logger.warning("replay log %s; it ends here, truncated", self.failed)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -374,3 +374,17 @@ def test_a_journal_past_its_bytes_is_dropped_and_says_so(
     with pytest.raises(EngineError, match="outgrew.*before start"):
         engine.record(tmp_path / "late.replay")
     assert not (tmp_path / "late.replay").exists()
+
+
+def test_a_log_the_disk_refuses_ends_truncated_and_the_music_plays_on(
+    default_bundle: runtime.Bundle, tmp_path: Path
+) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full, a file every write to fails")
+    engine = MusicEngine(default_bundle, output="offline", seed=2)
+    engine.record("/dev/full")  # opens; each write fails with "no space left"
+    engine.render(200_000)
+    engine.stop()  # does not raise
+    assert engine.render(1000).shape == (1000, 2)
+    journal = engine._core._journal
+    assert journal.failed is not None and "/dev/full" in journal.failed
