@@ -89,6 +89,7 @@ packs them into the journal, and a writer thread writes an open log.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -273,7 +274,8 @@ class Recorder:
                 file.write(self._packer.pack(self.header | {"from_frame": from_frame}))
                 file.write(self._sink.getbuffer())
             except OSError as exc:
-                file.close()
+                with contextlib.suppress(OSError):  # its buffer cannot be written either
+                    file.close()
                 raise EngineError(f"record(): cannot write {where}: {exc.strerror}") from None
             self._sink, self.path = file, where
             self._flush()
