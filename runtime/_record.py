@@ -114,7 +114,8 @@ from ._reload import build_program, make_mixer
 from ._stingers import AS_WRITTEN
 
 __all__ = [
-    "Recorder", "ReplayError", "ReplayLog", "read_log", "replay", "replay_into", "FORMAT", "VERSION",
+    "Recorder", "ReplayError", "ReplayLog", "read_log", "replay", "replay_into",
+    "compare_to_capture", "FORMAT", "VERSION",
     "MAX_PENDING",
 ]  # fmt: skip
 
@@ -739,3 +740,30 @@ def _drive(
         frame += n
     if filled:
         emit(chunk[:filled])
+
+
+def compare_to_capture(disk: np.ndarray, mixed: np.ndarray) -> tuple[int, int, int]:
+    """Compare what a device captured (SDL's disk driver: ``read_disk_audio``) with what a
+    replay mixed, frame for frame, bit for bit.
+
+    SDL's file is the mixed stream with silence where the device had nothing to
+    play (paused while the engine opened it, or a queue that ran dry), and it
+    stops where the device was closed. Returns (frames compared, frames
+    differing, frames of inserted silence)."""
+    d = np.ascontiguousarray(disk, dtype=np.float32).view(np.uint32)
+    m = np.ascontiguousarray(mixed, dtype=np.float32).view(np.uint32)
+    i = j = compared = silence = 0
+    while i < d.shape[0] and j < m.shape[0]:
+        n = min(d.shape[0] - i, m.shape[0] - j)
+        unequal = np.flatnonzero(np.any(d[i : i + n] != m[j : j + n], axis=1))
+        if unequal.size == 0:
+            return compared + n, 0, silence
+        k = int(unequal[0])
+        compared, i, j = compared + k, i + k, j + k
+        zeros = np.flatnonzero(np.any(d[i:] != 0, axis=1))
+        run = int(zeros[0]) if zeros.size else d.shape[0] - i
+        if run == 0:  # not silence: the samples differ from here on
+            rest = min(d.shape[0] - i, m.shape[0] - j)
+            return compared, int(np.any(d[i : i + rest] != m[j : j + rest], axis=1).sum()), silence
+        i, silence = i + run, silence + run
+    return compared, 0, silence

@@ -17,7 +17,7 @@ import pytest
 import runtime
 from runtime import EngineError, MusicEngine, _record, read_disk_audio, read_wav
 from runtime._control import Command
-from runtime._record import Recorder, ReplayError, read_log, replay
+from runtime._record import Recorder, ReplayError, compare_to_capture, read_log, replay
 from runtime._timeline import Timeline, render_timeline
 from runtime.cli import main
 
@@ -172,31 +172,6 @@ LIVE_SCRIPT = textwrap.dedent(
 )
 
 
-def align(disk: np.ndarray, mixed: np.ndarray) -> tuple[int, int, int]:
-    """Compare what SDL wrote with what the replay mixed, frame for frame.
-
-    SDL's file is the mixed stream with silence where the device had nothing to
-    play (paused while the engine opened it, or a queue that ran dry), and it
-    stops where the device was closed. Returns (frames compared, frames
-    differing, frames of inserted silence)."""
-    d, m = bits(disk), bits(mixed)
-    i = j = compared = silence = 0
-    while i < d.shape[0] and j < m.shape[0]:
-        n = min(d.shape[0] - i, m.shape[0] - j)
-        unequal = np.flatnonzero(np.any(d[i : i + n] != m[j : j + n], axis=1))
-        if unequal.size == 0:
-            return compared + n, 0, silence
-        k = int(unequal[0])
-        compared, i, j = compared + k, i + k, j + k
-        zeros = np.flatnonzero(np.any(d[i:] != 0, axis=1))
-        run = int(zeros[0]) if zeros.size else d.shape[0] - i
-        if run == 0:  # not silence: the samples differ from here on
-            rest = min(d.shape[0] - i, m.shape[0] - j)
-            return compared, int(np.any(d[i : i + rest] != m[j : j + rest], axis=1).sum()), silence
-        i, silence = i + run, silence + run
-    return compared, 0, silence
-
-
 @pytest.mark.parametrize("worker", ["thread", "process"])
 def test_a_live_sdl_session_replays_bit_for_bit(tmp_path: Path, worker: str) -> None:
     raw, log, out = tmp_path / "sdl.raw", tmp_path / "live.replay", tmp_path / "replayed.wav"
@@ -222,7 +197,7 @@ def test_a_live_sdl_session_replays_bit_for_bit(tmp_path: Path, worker: str) -> 
     assert np.array_equal(bits(span), bits(replayed[read.from_frame :]))
     assert (read.from_frame > 0) == (worker == "process")
     disk = read_disk_audio(raw)
-    compared, differing, silence = align(disk, replayed)
+    compared, differing, silence = compare_to_capture(disk, replayed)
     print(f"{worker}: {compared} frames compared, {differing} differing, {silence} of silence")
     print(f"{worker}: {result['fallback']} repeated bars")
     assert differing == 0 and replayed.shape[0] == result["ended"]
