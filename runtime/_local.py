@@ -197,6 +197,9 @@ class LocalEngine:
             "buffer_frames": self.buffer_frames,
             "max_frames": self._max_frames,
             "margin_frames": self._mixer.ready_margin_frames,
+            # for the reader: what they changed (bars composed ahead, budget levels) is logged
+            "lookahead_bars": self.lookahead_bars,
+            "cpu_budget": self._scheduler.budget.share if self._scheduler is not None else None,
             "output": self.output,
             "initial": {
                 "state": self._control.initial_state,

@@ -48,7 +48,9 @@ The file is a stream of msgpack objects. The first is the header map:
 ``buffer_frames``      the output's block size, as asked
 ``max_frames``         the mixer's largest block (its scratch size)
 ``margin_frames``      how close to a bar line a state change may be asked for
-``output``             the output's name when recording started
+``lookahead_bars``     bars composed ahead, and ``cpu_budget``: for the reader only
+                       (what they changed is in the entries)
+``output``             the output's name when the session started
 ``initial``            ``{"state", "parameters", "volume"}`` at frame 0
 ``from_frame``         the frame at which ``record`` was called: the recorded span
                        is ``from_frame`` .. the end (the entries start at frame 0)
