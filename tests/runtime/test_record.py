@@ -60,8 +60,8 @@ def test_an_offline_session_replays_bit_for_bit(
     audio, read, _ = replay(log)
     assert audio.shape == mix.shape and read.end == mix.shape[0]
     assert np.array_equal(bits(audio), bits(mix))
-    kinds = {kind for kind, _ in ((e[0], None) for e in read.composes)}
-    assert "p" in kinds and read.stingers and read.swaps  # stingers and a change within a bar
+    assert any(e[0] == "p" for e in read.composes)
+    assert read.stingers and read.swaps  # stingers, and a change within a bar
     # the CLI writes it as float32 WAV, every bit kept
     out = tmp_path / "again.wav"
     assert main(["render", "--replay", str(log), "-o", str(out)]) == 0
@@ -122,7 +122,7 @@ LIVE_SCRIPT = textwrap.dedent(
                                  cpu_budget=0.01)  # a budget this tight steps its level down
     if worker == "thread":  # logged from before start(); the process worker's from mid-session
         engine.record(log)
-    if worker == "thread":  # the composer is late once: the mixer repeats a bar
+        # and the composer is late once: the mixer repeats a bar
         composer = engine._core._composer
         compose, late = composer.compose, [True]
         def slow(index, inputs=None):
