@@ -50,8 +50,11 @@ Field table (style key / manifest key, range, default):
 [[transitions]] (0..256 rules)
     from / to (a state or "*", "*"), sync (immediate/beat/bar/bars/cue, "bar"),
     bars (1..16, 1; only with sync = "bars"), fade (linear/equal_power/s_curve,
-    "equal_power"), fade_beats (0..16, 1), transition_bar (false), entry
-    (start/same_position, "start")
+    "equal_power"), fade_beats (0..16, 1), transition_bar (false: true inserts one
+    generated bar at the landing that leads into the destination, which starts on the
+    bar after it), entry (start/same_position, "start": the destination's phrase
+    position starts at 0, or runs on), tempo_ramp_bars (0..16, 0: N bars stepping from
+    the old tempo to the destination's, which holds from the N+1-th bar)
 manifest only
     created (ISO time), vocabulary (token names), conditioning (feature names),
     provenance ([{file, sha256, license, attribution, kind midi/soundfont}]),
@@ -770,6 +773,9 @@ class TransitionSpec:
     fade_beats: float = _opt(Number(0.0, 16.0), 1.0)
     transition_bar: bool = _opt(Boolean(), False, doc="a generated lead-in bar")
     entry: str = _opt(Choice(ENTRIES), "start", doc="where the new state's music enters")
+    tempo_ramp_bars: int = _opt(
+        Integer(0, 16), 0, doc="bars stepping from the old tempo to the new; 0 jumps"
+    )
 
     def check(self, where: str) -> None:
         if self.bars != 1 and self.sync != "bars":

@@ -35,6 +35,9 @@ class BarAudio:
     gains: tuple[float, ...] = ()  # the stems' target gains when the bar started, set by the mixer
     program: int = 0  # which loaded bundle composed it (a hot reload starts a new program)
     serial: int = 0  # the composer's count of compose calls when it made this bar (replay logs)
+    tempo: float = 0.0  # its tempo in the tempo map, as it played (set by the mixer)
+    transition_bar: bool = False  # a generated lead-in from one state into the next
+    phrase_bar: int = 0  # its position in the phrase, as the models were conditioned (0..3)
 
     def repeated_as(self, index: int, start_frame: int, frames: int) -> BarAudio:
         """This bar's audio played again in the place of a bar that was not ready."""
@@ -57,6 +60,9 @@ class PlayedBar:
     fallback: bool
     gains: tuple[float, ...]
     notes: BarNotes
+    tempo: float = 0.0
+    transition_bar: bool = False
+    phrase_bar: int = 0
 
     @classmethod
     def of(cls, bar: BarAudio) -> PlayedBar:

@@ -5,9 +5,19 @@ so a bar sounds the same however the threads were scheduled; and each bar's
 model context (chord history, recurrent state) is kept, so a bar can be
 composed again with a new state without disturbing the bars before it.
 
-What a bar is composed from (its state, the parameters, the CPU budget's level)
-is read once, into ``BarInputs``, before anything is generated: a replay
-(``runtime._record``) logs those inputs and composes from them again.
+Each bar is composed for its ``BarPlan`` (``runtime._control``) on the tempo map
+current when it is composed (``Control.clock``): its length and note timing come
+from its own tempo, and the models are conditioned on its phrase position, which
+a state change's entry decides (``start`` restarts the phrase on the destination's
+first bar). A transition bar (a rule's ``transition_bar``) leads into its
+destination: conditioned on the destination's state and valence with the
+source's arousal (its energy), its chord the dominant of the key (V in major, the
+harmonic minor's V in minor), so the destination's first bar resolves it, and a
+drum fill over its last beat.
+
+What a bar is composed from (its plan, the tempo map, the parameters, the CPU
+budget's level) is read once, into ``BarInputs``, before anything is generated:
+a replay (``runtime._record``) logs those inputs and composes from them again.
 """
 
 from __future__ import annotations
@@ -22,12 +32,12 @@ import numpy as np
 
 from adaptive._bundle import Bundle
 from adaptive._errors import BundleError
-from adaptive._music import DRUM_VOICES, START_CHORD, Note
+from adaptive._music import DRUM_VOICES, START_CHORD, Chord, Note
 from adaptive._tokens import Vocabulary
 
 from ._bar import BarAudio
 from ._clock import MusicalClock
-from ._control import Control, StateChange
+from ._control import BarPlan, Control, StateChange
 from ._instruments import (
     TAIL_SECONDS,
     DrumHit,
@@ -49,10 +59,11 @@ class BarInputs:
     """What one compose call reads from the engine: taken once, so nothing moves under it."""
 
     index: int
-    state: str
+    plan: BarPlan  # its state, phrase position, and whether it leads into a new state
     parameters: dict[str, float]
     change: StateChange | None
     level: int  # the CPU budget's level (runtime._budget)
+    clock: MusicalClock  # the tempo map it is composed on
 
 
 class ComposeLog(Protocol):
@@ -70,10 +81,14 @@ class _Context:
     voicing: tuple[int, ...] = ()  # the harmony stem's last chord voicing (key-normalized)
 
 
+FILL_VOICES = (1, 1, 5, 5)  # a transition bar's last beat: snare, snare, tom, tom (rows)
+PlanKey = tuple[BarPlan, int, int]  # what a bar was composed for: plan, start frame, frames
+
+
 class Composer:
     def __init__(self, bundle: Bundle, clock: MusicalClock, control: Control, seed: int) -> None:
         self.bundle = bundle
-        self.clock = clock
+        self._clock = clock
         self.control = control
         self.seed = seed
         self.spec = bundle.spec
@@ -127,6 +142,12 @@ class Composer:
             clock.frames_per_beat,
         )
         self.tail_frames = int(TAIL_SECONDS * clock.sample_rate)
+        # rows for the longest bar the style plays, so a bar fits any tempo of the map
+        self.tempos = {name: bundle.spec.tempo_for(name) for name in bundle.spec.states}
+        slowest = min([clock.tempo, bundle.spec.tempo, *self.tempos.values()])
+        self.bar_rows = int(math.ceil(clock.frames_per_bar * clock.tempo / slowest)) + 1
+        key = bundle.key
+        self.dominant = Chord(7 if key.mode == "major" else 4, "maj").index  # key-normalized
         self._contexts: dict[int, _Context] = {}
         self._overflow: dict[int, np.ndarray] = {}
         # told each bar's chord, so what follows the chord (stingers) is ready before it plays
@@ -137,6 +158,21 @@ class Composer:
         self._simpler: dict[str, Instrument] = {}
         self.serial = 0  # compose calls made: each bar carries its number
         self.recorder: ComposeLog | None = None  # a replay log hears every compose and forget
+
+    @property
+    def clock(self) -> MusicalClock:
+        """The tempo map to compose on: the mixer's current one (``Control.clock``)."""
+        shared = getattr(self.control, "clock", None)
+        return shared if shared is not None else self._clock
+
+    @clock.setter
+    def clock(self, clock: MusicalClock) -> None:
+        self._clock = clock
+
+    def plan_key(self, index: int) -> PlanKey:
+        """What bar ``index`` would be composed for now; a composed bar whose key differs is stale."""
+        clock = self.clock
+        return self.control.plan_for_bar(index), clock.bar_start(index), clock.bar_frames(index)
 
     def _context_before(self, index: int) -> _Context:
         earlier = [i for i in self._contexts if i < index]
@@ -162,10 +198,11 @@ class Composer:
         control = self.control
         return BarInputs(
             index,
-            control.state_for_bar(index),
+            control.plan_for_bar(index),
             dict(control.parameters),  # one copy: the mixer may move a value meanwhile
             control.change_for_bar(index),
             self.level,
+            self.clock,  # the tempo map now: the mixer replaces it whole
         )
 
     def compose(self, index: int, inputs: BarInputs | None = None) -> BarAudio:
@@ -173,11 +210,15 @@ class Composer:
         t0 = time.perf_counter()
         if inputs is None:
             inputs = self.inputs_for(index)
-        state, parameters, level = inputs.state, inputs.parameters, inputs.level
+        clock, plan, parameters, level = inputs.clock, inputs.plan, inputs.parameters, inputs.level
+        state = plan.state
+        phrase_bar = plan.phrase_bar  # the models' phrase position: the entry decides it
         intensity = float(parameters.get("intensity", 0.5))
         # the state's mood moved by the mood parameters (e.g. danger), and the trained
         # state whose material it plays: what the models are conditioned on
         valence, arousal = self.spec.mood(state, parameters)
+        if plan.transition_bar:  # the destination's colour with the source's energy
+            arousal = self.spec.mood(plan.from_state, parameters)[1]
         trained = self.trained_as.get(state, state)
         rng = np.random.default_rng((self.seed, index))
         context = self._context_before(index)
@@ -189,14 +230,16 @@ class Composer:
                 intensity=intensity,
                 valence=valence,
                 state=trained,
-                bar_index=index,
+                bar_index=phrase_bar,
             )
+            if plan.transition_bar:  # ends on the dominant: the destination resolves it
+                chord = self.dominant
         cond = Conditions(
             intensity=intensity,
             valence=valence,
             state=trained,
             chord=chord,
-            bar_index=index,
+            bar_index=phrase_bar,
             arousal=arousal,
         )
         sequences: dict[str, SequenceContext] = {}
@@ -209,15 +252,18 @@ class Composer:
         drum_hits = (
             self.drums.generate_bar(rng, cond, ranked=level < 1) if self.drums is not None else []
         )
+        if plan.transition_bar and self.drums is not None:
+            drum_hits = self._fill(drum_hits)
         self._contexts[index] = _Context(
             chords=(context.chords[1], chord), sequences=sequences, voicing=voicing
         )
         t1 = time.perf_counter()
 
-        frames = self.clock.bar_frames(index)
-        fps = self.clock.frames_per_step
-        # one spare row so a repeated (fallback) bar fits a bar one frame longer
-        rows = int(math.ceil(self.clock.frames_per_bar)) + 1
+        frames = clock.bar_frames(index)
+        fps = clock.frames_per_step_at(index)
+        # the longest bar of the style plus one spare row, so a bar fits any place in the map
+        # (a repeated fallback bar, a bar retimed after it was composed)
+        rows = max(self.bar_rows, frames + 1)
         # planar (stems, channels, frames): instruments add one contiguous row per channel
         dry = np.zeros((len(self.stem_names), 2, rows + self.tail_frames), dtype=np.float32)
         notes: dict[str, list[tuple[int, int, int, int]]] = {}
@@ -252,7 +298,7 @@ class Composer:
             self.recorder.composed(self.serial, inputs)
         return BarAudio(
             index=index,
-            start_frame=self.clock.bar_start(index),
+            start_frame=clock.bar_start(index),
             frames=frames,
             state=state,
             intensity=intensity,
@@ -262,8 +308,25 @@ class Composer:
             notes=notes,
             generate_ms=(t1 - t0) * 1000.0,
             render_ms=(t2 - t1) * 1000.0,
+            tempo=clock.tempo_at(index),
+            transition_bar=plan.transition_bar,
+            phrase_bar=phrase_bar % 4,
             serial=self.serial,
         )
+
+    def _fill(self, hits: list[tuple[int, float, float]]) -> list[tuple[int, float, float]]:
+        """The bar's hits with its last beat replaced by a rising snare-and-tom fill on every
+        step (the kick kept on the beat): high rhythmic activity leading into the next bar."""
+        meter = self.clock.meter
+        per_beat = meter.steps_per_beat
+        last = meter.steps_per_bar - per_beat
+        kept = [h for h in hits if h[1] < last]
+        steps = [last + i * per_beat / len(FILL_VOICES) for i in range(len(FILL_VOICES))]
+        fill = [
+            (voice, step, 0.7 + 0.3 * i / (len(steps) - 1))
+            for i, (voice, step) in enumerate(zip(FILL_VOICES, steps, strict=True))
+        ]
+        return kept + [(0, float(last), 0.9)] + fill
 
     def _simpler_voice(self, stem: str) -> Instrument:
         """The stem's synth with one oscillator voice (no unison, no sub, no partials)."""

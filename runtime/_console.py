@@ -180,7 +180,7 @@ class Audition:
         beats = engine.timing.meter.numerator
         head = (
             f"adaptive play · {bundle.name} {bundle.manifest.get('version', '')} · "
-            f"{engine.timing.tempo:g} bpm {engine.timing.meter} · {bundle.key} · output {engine.output}"
+            f"{engine.timing.tempo_at(max(self.bar, 0)):g} bpm {engine.timing.meter} · {bundle.key} · output {engine.output}"
         )
         if engine.watching:
             head += f" · watching {engine.watching}"

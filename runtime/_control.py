@@ -10,16 +10,32 @@ The handoffs, and why they are safe without locks:
   dict key, replaced whole.
 - ``Control.schedule`` is a tuple that only the mixer replaces, as one reference
   assignment; the worker reads whichever tuple is current. Nothing mutates a tuple.
+- ``Control.clock`` (the tempo map, ``runtime._clock``) is immutable too, and only
+  the mixer replaces it, when a state change brings another tempo; the composer
+  reads whichever map is current, and a bar composed under an older map is stale.
+
+What a state change decides for the bars from its target bar on (``plan_for_bar``):
+the state, the tempo (in the clock), whether the target bar is a generated
+transition bar, and the phrase position the models are conditioned on (entry
+``start``: the destination's phrase begins on its first bar, after the transition
+bar if any; ``same_position``: the phrase runs on). Exit cues count 4-bar
+phrases from the same origin.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 from adaptive._errors import EngineError
 
-__all__ = ["Command", "Control", "StateChange", "Sync", "parse_sync", "SYNC_MODES"]
+if TYPE_CHECKING:
+    from ._clock import MusicalClock
+
+__all__ = [
+    "BarPlan", "Command", "Control", "StateChange", "Sync", "parse_sync", "SYNC_MODES", "CUE_BARS",
+]  # fmt: skip
 
 SYNC_MODES = ("immediate", "beat", "bar", "bars:N", "cue")
 MAX_SYNC_BARS = 16
@@ -73,6 +89,23 @@ class StateChange:
     landing_frame: int = -1  # where the music changes; a bar start unless the sync is within a bar
     fade_frames: int = 0  # crossfade length for a change within a bar
     fade: str = "equal_power"
+    # the first bar at the new tempo: the target bar, or the next one when the change lands
+    # within a bar (the rest of that bar keeps the tempo it started with)
+    tempo_bar: int = -1
+    ramp_bars: int = 0  # bars stepping from the old tempo to the new one
+    transition_bar: bool = False  # the target bar is a generated lead-in to the new state
+    phrase_origin: int = 0  # the bar whose phrase position is 0, from the target bar on
+    from_state: str = ""  # the state before it (what a transition bar takes its energy from)
+
+
+class BarPlan(NamedTuple):
+    """What a bar is composed for, beyond the parameters: a bar composed for another plan
+    (or another start frame or length in the tempo map) is stale."""
+
+    state: str
+    phrase_bar: int  # the bar's position in its phrase (the models' ``phrase_bar``), from 0
+    transition_bar: bool
+    from_state: str  # a transition bar's source; else the state itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +127,8 @@ class Control:
             StateChange, ...
         ] = ()  # ordered by target bar; replaced, never mutated
         self.state_valence = valence
+        self.clock: MusicalClock | None = None  # the tempo map: the mixer's, replaced whole
+        self.program = 0  # the program the mixer plays (a hot reload's view tells by it)
 
     def state_for_bar(self, index: int) -> str:
         change = self.change_for_bar(index)
@@ -105,6 +140,23 @@ class Control:
             if change.target_bar <= index:
                 found = change
         return found
+
+    def plan_for_bar(self, index: int) -> BarPlan:
+        change = self.change_for_bar(index)
+        if change is None:
+            return BarPlan(self.initial_state, index, False, self.initial_state)
+        lead_in = change.transition_bar and index == change.target_bar
+        return BarPlan(
+            change.state,
+            index - change.phrase_origin,
+            lead_in,
+            change.from_state if lead_in else change.state,
+        )
+
+    def phrase_origin_for(self, index: int) -> int:
+        """The bar whose phrase position is 0 for bar ``index`` (exit cues count from it)."""
+        change = self.change_for_bar(index)
+        return 0 if change is None else change.phrase_origin
 
     def schedule_change(self, change: StateChange, playing: int) -> None:
         """Add a change (mixer only); a later request for the same or an earlier bar wins."""

@@ -110,6 +110,7 @@ class MusicEngine:
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
         self.lookahead_bars = lookahead_bars
         self._requested_state = self._bundle.spec.default_state
+        self._parameter_ranges = _parameter_ranges(self._bundle)
         self._volume = 1.0
         self._watcher: BundleWatcher | None = None
         # set_state's "already asked for" check and its enqueue are one step, or two game
@@ -155,10 +156,12 @@ class MusicEngine:
 
     @property
     def timing(self) -> MusicalClock:
-        """The sample clock's tempo and meter (read-only): bar and beat positions in frames.
+        """The tempo map (read-only): bar and beat positions in frames, ``tempo_at(bar)``.
 
-        After a reload to another tempo, the grid of the bundle heard now, anchored
-        on the bar where it took over.
+        A state with its own tempo changes it from a bar line (``bar_start`` of later
+        bars follows). After a reload to other tempos, the map of the bundle heard now,
+        anchored on the bar where it took over. With ``worker="process"`` it is
+        re-anchored on each ``bar`` event that ``update()`` reads, at the state's tempo.
         """
         return self._core.timing  # type: ignore[no-any-return]
 
@@ -206,6 +209,15 @@ class MusicEngine:
 
     def set_parameter(self, name: str, value: float) -> None:
         """Set a parameter (clamped to its range). Gain changes are heard within the output's latency."""
+        # a game calls this every frame: a known name and a finite float take the fewest
+        # steps (each step costs microseconds when the game's own work has evicted the caches)
+        limits = self._parameter_ranges.get(name) if type(name) is str else None
+        if limits is not None and type(value) is float and math.isfinite(value):
+            low, high = limits
+            self._core.submit_parameter(
+                name, low if value < low else high if value > high else value
+            )
+            return
         name = self._known("parameter", name, self._bundle.parameters)
         spec = self._bundle.parameters[name]
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
@@ -219,7 +231,7 @@ class MusicEngine:
         if not math.isfinite(number):
             raise EngineError(f"parameter {name!r} value must be finite, got {_show(value)}")
         clamped = min(max(number, float(spec["min"])), float(spec["max"]))
-        self._core.submit(Command("parameter", name, clamped))
+        self._core.submit_parameter(name, clamped)
 
     def set_state(self, name: str, sync: str | None = None) -> None:
         """Change state; the new music starts exactly on the boundary ``sync`` names.
@@ -311,6 +323,7 @@ class MusicEngine:
         except Exception as exc:
             return self._reload_failed(f"{where}: {type(exc).__name__}: {exc}")
         self._bundle = new
+        self._parameter_ranges = _parameter_ranges(new)
         if self._requested_state not in new.states:
             self._requested_state = new.spec.default_state
         return True
@@ -514,3 +527,7 @@ def _use_process(worker: str, output: str | Output) -> bool:
     if worker == "process" and not forkable:
         raise EngineError("worker 'process' needs a platform that can fork; use worker='thread'")
     return forkable
+
+
+def _parameter_ranges(bundle: Bundle) -> dict[str, tuple[float, float]]:
+    return {name: (float(s["min"]), float(s["max"])) for name, s in bundle.parameters.items()}

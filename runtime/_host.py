@@ -11,6 +11,11 @@ The game's process keeps ``HostedEngine``, a proxy with the same methods as
 
 - commands go to the worker as fixed-size records in a shared-memory ring:
   a copy and a store, no system call, no pickling (the worker polls it);
+- a parameter's latest target is one float in a shared table, which the worker
+  compares with what it last saw each time it polls: a game sets a parameter
+  every frame, and a single store is the least a call can touch (the game's own
+  work evicts the caches between frames, so each step of a call costs
+  microseconds there);
 - events come back through a second ring, which ``update()`` reads without a
   system call; stats, replies and errors come on a pipe that ``update()`` reads
   only when the worker has flagged a message, so ``stats()`` just returns the
@@ -29,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import math
 import multiprocessing
 import os
 import signal
@@ -59,6 +65,7 @@ START_TIMEOUT_SECONDS = 20.0
 REPLY_TIMEOUT_SECONDS = 20.0
 EVENT_PERIOD_SECONDS = 0.004  # how often the worker sends events: well inside a 60 fps frame
 STATS_PERIOD_SECONDS = 0.1
+PARAMETER_SLOTS = 256  # parameters in the target table; names beyond (after reloads) use the ring
 
 
 class HostedEngine:
@@ -82,7 +89,7 @@ class HostedEngine:
         self._problem: str | None = None  # the worker died: told once, as an "error" event
         self.sample_rate = settings.sample_rate
         self._generations = itertools.count(1)
-        self._timing = MusicalClock(self.sample_rate, bundle.tempo, bundle.meter)
+        self._timing = _start_clock(bundle, self.sample_rate)
         self._record_path: str | None = None  # the replay log the next worker writes
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -103,7 +110,7 @@ class HostedEngine:
         self._process, self._control, self._rings = process, control, rings
         self._final = None
         bundle = self._args[0]  # a new worker starts its clock, and the latest bundle, afresh
-        self._timing = MusicalClock(self.sample_rate, bundle.tempo, bundle.meter)
+        self._timing = _start_clock(bundle, self.sample_rate)
         if not control.poll(START_TIMEOUT_SECONDS):
             self._kill()
             raise EngineError("the engine's worker process did not start in time")
@@ -255,6 +262,14 @@ class HostedEngine:
     def recording(self) -> str | None:
         return self._record_path
 
+    def submit_parameter(self, name: str, value: float) -> None:
+        """``submit`` for the call a game makes every frame: one store into the target table."""
+        rings, slot = self._rings, self._wire.parameter_slot(name)
+        if rings is None or slot >= PARAMETER_SLOTS:
+            self.submit(Command("parameter", name, value))
+        else:
+            rings.targets[slot] = value
+
     def reload(self, bundle: Bundle) -> None:
         """Send ``bundle`` to the worker, which switches to it at a bar line (see the docstring)."""
         if self._record_path is not None:
@@ -292,6 +307,8 @@ class HostedEngine:
                 clock = MusicalClock(self.sample_rate, self._bundle.tempo, self._bundle.meter)
                 if (clock.tempo, clock.meter) != (self._timing.tempo, self._timing.meter):
                     self._timing = clock.rebased(event.bar, event.frame)
+            elif event.kind == "bar":  # the grid from the bar heard, at its state's tempo
+                self._timing = _bar_clock(self._timing, self._bundle, event)
         problem, self._problem = self._problem, None
         if problem is not None:
             out.append(MusicEvent("error", self.frame, -1, 0, problem, 0.0))
@@ -343,17 +360,55 @@ class HostedEngine:
 
 
 class Rings:
-    """The shared memory between the game and the worker: commands, events, message flags."""
+    """The shared memory between the game and the worker: commands, events, message flags,
+    and the parameters' latest targets (NaN: never set)."""
 
     def __init__(self) -> None:
         sizes = ((Wire.command_size, 4096), (Wire.event_size, 8192), (1, 1024))
-        memory = shared_memory(sum(8 + size * slots for size, slots in sizes))
-        offset, rings = 0, []
+        table = 8 * PARAMETER_SLOTS
+        memory = shared_memory(table + sum(8 + size * slots for size, slots in sizes))
+        self.targets = memoryview(memory)[:table].cast("d")  # 8-byte aligned: one atomic store
+        for slot in range(PARAMETER_SLOTS):
+            self.targets[slot] = math.nan
+        offset, rings = table, []
         for size, slots in sizes:
             ring = Ring(memory, offset, size, slots)
             rings.append(ring)
             offset += ring.size
         self.commands, self.events, self.flags = rings
+
+
+def _start_clock(bundle: Bundle, sample_rate: int) -> MusicalClock:
+    """The grid the music starts on: the default state's tempo."""
+    return MusicalClock(sample_rate, bundle.spec.tempo_for(bundle.spec.default_state), bundle.meter)
+
+
+def _bar_clock(timing: MusicalClock, bundle: Bundle, event: MusicEvent) -> MusicalClock:
+    """The game's view of the worker's tempo map, anchored on each bar event: exact for the
+    bars heard; bars ahead at the state's tempo (within a tempo ramp, the map is told
+    bar by bar)."""
+    states = bundle.spec.states
+    tempo = bundle.spec.tempo_for(event.name) if event.name in states else timing.tempo
+    if timing.bar_start(event.bar) == event.frame and timing.tempo_at(event.bar) == tempo:
+        return timing
+    return MusicalClock(timing.sample_rate, tempo, timing.meter, event.bar, event.frame)
+
+
+class TargetReader:
+    """The worker's side of the target table: a command for each target that changed."""
+
+    def __init__(self, targets: memoryview) -> None:
+        self.targets = targets
+        self.seen = [math.nan] * PARAMETER_SLOTS
+
+    def changes(self, names: tuple[str, ...]) -> list[Command]:
+        found = []
+        for slot, name in enumerate(names[:PARAMETER_SLOTS]):
+            value = self.targets[slot]
+            if value == value and value != self.seen[slot]:  # NaN: not set
+                self.seen[slot] = value
+                found.append(Command("parameter", name, value))
+        return found
 
 
 def _bundle_bytes(bundle: Bundle) -> bytes:
@@ -428,7 +483,10 @@ def _serve(
     threading.Thread(target=listen_control, name="adaptive-engine-control", daemon=True).start()
     next_stats = 0.0
     backlog: deque[bytes] = deque()  # command records, read in order
+    targets = TargetReader(rings.targets)
     while not stopping.wait(EVENT_PERIOD_SECONDS):
+        for command in targets.changes(wire.names["parameter"]):
+            engine.submit(command)
         backlog.extend(rings.commands.read())
         while backlog:
             try:

@@ -310,6 +310,9 @@ class LocalEngine:
         """Enqueue a checked command for the mixer (any thread; never blocks)."""
         self._control.commands.append(command)
 
+    def submit_parameter(self, name: str, value: float) -> None:
+        self._control.commands.append(Command("parameter", name, value))
+
     def update(self) -> list[MusicEvent]:
         """The musical events since the last call, oldest first. Never blocks.
 
@@ -431,14 +434,16 @@ class LocalEngine:
         """What was played, as the JSON report of ``adaptive render``."""
         stats = self.stats()
         chord_name = self._source.composer.chord_name
-        bundle, clock = self.bundle, self._mixer.clock
+        bundle = self.bundle
         bars = [
             {
                 "index": bar.index,
                 "start_frame": bar.start_frame,
                 "frames": bar.frames,
                 "state": bar.state,
-                "tempo": clock.tempo,
+                "tempo": bar.tempo,
+                "transition_bar": bar.transition_bar,
+                "phrase_bar": bar.phrase_bar,
                 "key": str(bundle.key),
                 "chords": [chord_name(bar.chord)],
                 "intensity": bar.intensity,

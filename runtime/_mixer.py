@@ -10,6 +10,15 @@ A hot reload (``runtime._reload``) is a switch of those tables at a bar line:
 the worker builds the new ones and the first bar, the mixer swaps references
 on the bar's first frame (splitting the block there) and crossfades the old
 bundle's bar out under the new one.
+
+The mixer owns the tempo map (``runtime._clock``). A state change to a state
+with another tempo retimes it from the change's first bar on (or from the next
+bar line, when the change lands within a bar: the new material plays out that
+bar at the tempo it began with), stepping over the rule's ``tempo_ramp_bars``;
+the new map is published in ``Control.clock`` for the composer. Only bars after
+the one playing are ever retimed, so the bar playing never changes length. A bar
+composed under an older map (too late to compose again) is played on the new
+grid: its audio has rows for the longest bar the style plays.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -26,7 +35,7 @@ import numpy as np
 from adaptive._schema import TransitionSpec as TransitionRule
 
 from ._bar import BarAudio
-from ._clock import MusicalClock
+from ._clock import MusicalClock, clock_for_schedule
 from ._control import CUE_BARS, Command, Control, StateChange, Sync
 from ._report import StingerRecord, TimingRing, TransitionRecord
 from ._stingers import AS_WRITTEN, StingerVoice, StingerVoices
@@ -122,8 +131,12 @@ class Mixer:
         rules: Callable[[str, str], TransitionRule] | None = None,
         seeks: Mapping[str, float] | None = None,
         master_gain: float = MASTER_GAIN,
+        tempos: Mapping[str, float] | None = None,
     ) -> None:
         self.clock = clock
+        control.clock = clock
+        # bpm per state; a state not named plays at the tempo of the bars before it
+        self.tempos: Mapping[str, float] = dict(tempos or {})
         self.master_gain = master_gain  # the bake's loudness calibration is folded in here
         self.rules = rules or (lambda _from, _to: TransitionRule())
         # units per second towards a new value, per parameter; 0 (or absent) jumps
@@ -383,7 +396,17 @@ class Mixer:
         if self.capture is not None:
             rows = dict(zip(old_names, self.capture_rows, strict=False))
             self.capture_rows = tuple(rows.get(name, -1) for name in program.stems.names)
-        self.clock = program.clock
+        self.tempos = program.tempos
+        control = self.control
+        # changes scheduled since the worker planned the switch keep their tempos
+        clock = clock_for_schedule(
+            program.clock,
+            [c for c in control.schedule if c.tempo_bar > handoff.bar],
+            lambda state: program.tempos.get(program.state_for(state), program.clock.tempo),
+        )
+        self.clock = clock
+        control.clock = clock
+        control.program = program.id
         self.master_gain = program.master_gain
         self.rules = program.rules
         self.seeks = program.active_seeks
@@ -395,7 +418,6 @@ class Mixer:
         self._ramps, self._block = program.ramps, program.block
         _adopt_voices(program.stingers, self.stingers)
         self.stingers = program.stingers
-        control = self.control
         control.parameters = program.map_parameters(control.parameters, self.parameter_targets)
         control.state_valence = program.valence
         control.initial_state = program.state_for(control.initial_state)
@@ -467,33 +489,73 @@ class Mixer:
                 landing = self.frame + margin
             target = clock.bar_at(landing)
             if landing == clock.bar_start(target):  # a beat on the bar line: an ordinary change
-                self._schedule(
-                    StateChange(command.name, str(sync), self.frame, target, landing), playing
-                )
+                self._schedule(self._change(command.name, sync, rule, target, landing), playing)
                 return
-            fade = int(rule.fade_beats * clock.frames_per_beat)
-            change = StateChange(
-                command.name, str(sync), self.frame, target, landing, fade, rule.fade
-            )
+            fade = int(rule.fade_beats * clock.frames_per_beat_at(target))
+            change = self._change(command.name, sync, rule, target, landing, fade)
             self._schedule(change, playing)
             self._swap = change
             return
-        if sync.kind == "cue":
-            target = (playing // CUE_BARS + 1) * CUE_BARS
+        if sync.kind == "cue":  # the end of the phrase playing, counted from its first bar
+            origin = self.control.phrase_origin_for(playing)
+            target = origin + ((playing - origin) // CUE_BARS + 1) * CUE_BARS
         else:
             target = playing + sync.bars
         if playing >= 0 and clock.bar_start(target) - self.frame < margin:
             target += CUE_BARS if sync.kind == "cue" else 1  # too close to compose in time
         target = max(target, 0)
         self._schedule(
-            StateChange(command.name, str(sync), self.frame, target, clock.bar_start(target)),
-            playing,
+            self._change(command.name, sync, rule, target, clock.bar_start(target)), playing
+        )
+
+    def _change(
+        self,
+        state: str,
+        sync: Sync,
+        rule: TransitionRule,
+        target: int,
+        landing: int,
+        fade_frames: int = 0,
+    ) -> StateChange:
+        """The change to ``state`` from bar ``target``, with what its rule decides."""
+        within = landing != self.clock.bar_start(target)
+        first = self.bar is None  # before the music starts: it starts in this state, plainly
+        lead_in = rule.transition_bar and not first
+        before = target if within else target - 1  # the bar whose music it leaves
+        if rule.entry == "same_position":
+            origin = self.control.phrase_origin_for(before)
+        else:  # the destination's phrase starts on its first own bar
+            origin = target + (1 if lead_in else 0)
+        return StateChange(
+            state,
+            str(sync),
+            self.frame,
+            target,
+            landing,
+            fade_frames,
+            rule.fade if within else "equal_power",
+            tempo_bar=target + 1 if within else target,
+            ramp_bars=0 if first else rule.tempo_ramp_bars,
+            transition_bar=lead_in,
+            phrase_origin=origin,
+            from_state=self.control.state_for_bar(before),
         )
 
     def _schedule(self, change: StateChange, playing: int) -> None:
         if self._swap is not None and self._swap.landing_frame >= change.landing_frame:
             self._swap = None  # superseded before it landed
         self.control.schedule_change(change, playing)
+        tempo = self.tempos.get(change.state)
+        # published after the schedule: a bar the worker composes in between has a key
+        # (``Composer.plan_key``) that no longer matches, and is composed again
+        if tempo is not None:
+            clock = self.clock
+            if self.bar is None and change.target_bar <= clock.origin_bar:  # nothing played yet
+                clock = replace(clock, tempo=tempo, changes=())
+            else:
+                clock = clock.retimed(change.tempo_bar, tempo, change.ramp_bars)
+            self.clock = clock
+            self.control.clock = clock
 
     def _land_within_bar(self, bar: BarAudio) -> BarAudio:
         """The playing bar's replacement in the new state takes over, fading in over the old."""
@@ -580,6 +642,10 @@ class Mixer:
                 index, self.clock.bar_start(index), self.clock.bar_frames(index)
             )
             self.fallback_bars += 1
+        start, frames = self.clock.bar_start(index), self.clock.bar_frames(index)
+        if (bar.start_frame, bar.frames) != (start, frames):  # made under an older tempo map
+            bar = _on_grid(bar, start, frames)
+        bar.tempo = self.clock.tempo_at(index)
         bar.gains = self._target_rows[self.state_index[bar.state]][self._intensity_step()]
         if previous is not None:
             self.source.retire(previous, True)
@@ -614,14 +680,14 @@ class Mixer:
                 bar.index,
             )
         )
-        beat = int((frame - bar.start_frame) // self.clock.frames_per_beat)
+        beat = int((frame - bar.start_frame) // self.clock.frames_per_beat_at(bar.index))
         seconds = frame / self.clock.sample_rate
         self.events.append(MusicEvent("transition", frame, bar.index, beat, bar.state, seconds))
         self._last_state = bar.state
 
     def _beats(self, bar: BarAudio, offset: int, m: int) -> None:
         end = offset + m
-        for beat, at in enumerate(self.clock.beat_offsets):
+        for beat, at in enumerate(self.clock.beat_offsets_at(bar.index)):
             if at >= end:
                 break
             if at >= offset:
@@ -661,6 +727,18 @@ class Mixer:
                 self._apply_ramp(out, g0, g1)
         self.limiter_gain = g1
         np.clip(out, -1.0, 1.0, out=out)
+
+
+def _on_grid(bar: BarAudio, start: int, frames: int) -> BarAudio:
+    """``bar`` placed on the grid of the current tempo map (composed, or repeated, under an
+    older one). Its audio has rows for the longest bar its style plays; a bar of another
+    bundle's longer grid is padded with silence (a rare allocation, not a lost bar)."""
+    bar.start_frame, bar.frames = start, frames
+    if bar.playable.shape[1] < frames:
+        padded = np.zeros((bar.playable.shape[0], frames, 2), dtype=np.float32)
+        padded[:, : bar.playable.shape[1]] = bar.playable
+        bar.playable = padded
+    return bar
 
 
 def _adopt_voices(new: StingerVoices, old: StingerVoices) -> None:

@@ -16,7 +16,9 @@ generator seeded by (seed, bar index); its recurrent state and chord history,
 the previous bar's ring-out and the effect tails are kept per bar index and
 taken from the last compose of the bar before, so the order of compose calls
 and of the contexts dropped (``f``) matters and is logged; a compose call reads
-the state schedule, the parameters and the budget's level once (``BarInputs``);
+its plan, the parameters, the budget's level and the tempo map once
+(``BarInputs``);
+the tempo map a bar is composed on is the one current then, so it is logged;
 the instruments' caches and the stingers' fitted versions are pure functions
 of their keys, but whether a fitted version was ready when a stinger started
 depended on the worker, so its chord is logged; ONNX runs single-threaded;
@@ -63,12 +65,15 @@ mixer's sample clock):
 ``["b", frame, frames]``                       blocks are ``frames`` long from here
 ``["c", frame, kind, name, value, sync, bars]``  a command the mixer applied at
                                                ``frame`` (``sync`` nil: the rule's)
-``["p", serial, index, state, parameters,      compose call number ``serial`` (from
+``["t", sample_rate, tempo, numerator,         the tempo map the compose calls after
+denominator, origin_bar, origin_frame,         it read (``MusicalClock``; changes are
+changes]``                                     ``[bar, tempo]``), logged when it changes
+``["p", serial, index, plan, parameters,       compose call number ``serial`` (from
 change, level]``                               1, in order) for bar ``index``, with
-                                               what it read; ``change`` nil or
-                                               ``[state, sync, requested_frame,
-                                               target_bar, landing_frame,
-                                               fade_frames, fade]``
+                                               what it read: ``plan`` is ``[state,
+                                               phrase_bar, transition_bar,
+                                               from_state]`` (``BarPlan``), ``change``
+                                               nil or ``StateChange``'s fields in order
 ``["f", index]``                               the composer dropped contexts before
                                                bar ``index``
 ``["k", frame, index, serial]``                bar ``index`` started, playing compose
@@ -98,7 +103,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +113,12 @@ import numpy as np
 from adaptive import load_bundle
 from adaptive._bundle import Bundle
 from adaptive._errors import EngineError
+from adaptive._music import Meter
 
 from ._bar import BarAudio
+from ._clock import MusicalClock
 from ._composer import BarInputs, Composer
-from ._control import Command, Control, StateChange, Sync
+from ._control import BarPlan, Command, Control, StateChange, Sync
 from ._reload import build_program, make_mixer
 from ._stingers import AS_WRITTEN
 
@@ -136,13 +143,20 @@ class ReplayError(EngineError):
     """A replay log that cannot be read or replayed; the message names the file and field."""
 
 
+_CHANGE_FIELDS = tuple(f.name for f in fields(StateChange))
+
+
 def _change_list(change: StateChange | None) -> list[Any] | None:
-    if change is None:
-        return None
-    return [
-        change.state, change.sync, change.requested_frame, change.target_bar,
-        change.landing_frame, change.fade_frames, change.fade,
-    ]  # fmt: skip
+    """A state change as its fields' values, in their order (``StateChange(*values)``)."""
+    return None if change is None else [getattr(change, name) for name in _CHANGE_FIELDS]
+
+
+def _clock_entry(clock: MusicalClock) -> tuple[Any, ...]:
+    """A tempo map as what rebuilds it (``MusicalClock`` derives the rest)."""
+    return (
+        "t", clock.sample_rate, clock.tempo, clock.meter.numerator, clock.meter.denominator,
+        clock.origin_bar, clock.origin_frame, [list(change) for change in clock.changes],
+    )  # fmt: skip
 
 
 class Recorder:
@@ -173,6 +187,7 @@ class Recorder:
         self._entries: deque[tuple[Any, ...]] = deque()
         self._pack_asked = False
         self._block = -1
+        self._clock: MusicalClock | None = None  # the tempo map the last compose entry used
         self._written_end = False
         self.ended = threading.Event()
         self.stopping = False  # set by record(None): the audio thread ends at its next block
@@ -224,9 +239,12 @@ class Recorder:
         self._add(("s", frame, name, chord))
 
     def composed(self, serial: int, inputs: BarInputs) -> None:
+        if inputs.clock is not self._clock:  # a new tempo map: once, before the first bar on it
+            self._clock = inputs.clock
+            self._add(_clock_entry(inputs.clock))
         self._add(
             (
-                "p", serial, inputs.index, inputs.state, inputs.parameters,
+                "p", serial, inputs.index, list(inputs.plan), inputs.parameters,
                 _change_list(inputs.change), inputs.level,
             )
         )  # fmt: skip
@@ -367,7 +385,8 @@ _HEADER_FIELDS: dict[str, type | tuple[type, ...]] = {
 _ENTRY_FIELDS: dict[str, tuple[type | tuple[type, ...], ...]] = {
     "b": (int, int),
     "c": (int, str, str, float, (str, type(None)), int),
-    "p": (int, int, str, dict, (list, type(None)), int),
+    "p": (int, int, list, dict, (list, type(None)), int),
+    "t": (int, float, int, int, int, int, list),
     "f": (int,),
     "k": (int, int, int),
     "w": (int, int, int),
@@ -378,7 +397,16 @@ _ENTRY_FIELDS: dict[str, tuple[type | tuple[type, ...], ...]] = {
 _ENTRY_NAMES = {
     "b": ("frame", "frames"),
     "c": ("frame", "kind", "name", "value", "sync", "bars"),
-    "p": ("serial", "index", "state", "parameters", "change", "level"),
+    "p": ("serial", "index", "plan", "parameters", "change", "level"),
+    "t": (
+        "sample_rate",
+        "tempo",
+        "numerator",
+        "denominator",
+        "origin_bar",
+        "origin_frame",
+        "changes",
+    ),  # fmt: skip
     "f": ("index",),
     "k": ("frame", "index", "serial"),
     "w": ("frame", "index", "serial"),
@@ -481,7 +509,9 @@ def read_log(path: str | os.PathLike[str]) -> ReplayLog:
                 )
             _check_compose(path, where, fields)
             composes.append(entry)
-        elif tag == "f":
+        elif tag in ("f", "t"):
+            if tag == "t":
+                _check_clock(path, where, fields, header)
             composes.append(entry)
         elif tag == "k":
             takes.append(tuple(fields))
@@ -514,11 +544,18 @@ _TYPE_NAMES = {int: "an integer", float: "a number", str: "a string", dict: "a m
                list: "an array", type(None): "nil"}  # fmt: skip
 
 
-_CHANGE_FIELDS = (str, str, int, int, int, int, str)  # StateChange, in its order
-
-
 def _check_compose(path: Path, where: str, fields: list[Any]) -> None:
-    """A compose entry's parameters and state change, as the composer will read them."""
+    """A compose entry's plan, parameters and state change, as the composer will read them."""
+    plan = fields[2]
+    kinds = (str, int, bool, str)  # BarPlan: state, phrase_bar, transition_bar, from_state
+    if len(plan) != len(kinds) or not all(
+        isinstance(v, k) and (k is bool or not isinstance(v, bool))
+        for v, k in zip(plan, kinds, strict=True)
+    ):
+        raise ReplayError(
+            f"{path}: {where} ('p') field 'plan' must be [state, phrase_bar, transition_bar, "
+            f"from_state], got {str(plan)[:60]}"
+        )
     for name, value in fields[3].items():
         if (
             not isinstance(name, str)
@@ -530,17 +567,23 @@ def _check_compose(path: Path, where: str, fields: list[Any]) -> None:
                 f"got {name!r}: {str(value)[:40]}"
             )
     change = fields[4]
-    if change is not None and (
-        len(change) != len(_CHANGE_FIELDS)
-        or not all(
-            isinstance(v, k) and not isinstance(v, bool)
-            for v, k in zip(change, _CHANGE_FIELDS, strict=True)
-        )
-    ):
+    if change is not None and len(change) != len(_CHANGE_FIELDS):
         raise ReplayError(
-            f"{path}: {where} ('p') field 'change' must be [state, sync, requested_frame, "
-            f"target_bar, landing_frame, fade_frames, fade], got {str(change)[:60]}"
+            f"{path}: {where} ('p') field 'change' must be [{', '.join(_CHANGE_FIELDS)}], "
+            f"got {str(change)[:60]}"
         )
+
+
+def _check_clock(path: Path, where: str, fields: list[Any], header: dict[str, Any]) -> None:
+    """A tempo map entry: the session's sample rate, a meter, tempo changes as (bar, tempo)."""
+    rate, tempo, numerator, denominator, *_, changes = fields
+    if rate != header["sample_rate"] or not 0 < tempo < 10_000 or not 0 < numerator <= 64:
+        raise ReplayError(f"{path}: {where} ('t') is not a tempo map of this session")
+    if denominator not in (1, 2, 4, 8, 16, 32) or not all(
+        isinstance(c, list) and len(c) == 2 and isinstance(c[0], int) and 0 < c[1] < 10_000
+        for c in changes
+    ):
+        raise ReplayError(f"{path}: {where} ('t') field 'changes' must be [bar, tempo] pairs")
 
 
 def _type_name(kind: type | tuple[type, ...]) -> str:
@@ -588,6 +631,7 @@ class ReplaySource:
         self._swaps = deque(log.swaps)
         self._needed = {t[2] for t in log.takes} | {s[2] for s in log.swaps}
         self._made: dict[int, BarAudio] = {}
+        self._clock: MusicalClock | None = None  # the tempo map the next compose entries use
 
     def _bar(self, serial: int) -> BarAudio:
         while serial not in self._made:
@@ -600,13 +644,23 @@ class ReplaySource:
             if entry[0] == "f":
                 self.composer.forget_before(entry[1])
                 continue
-            _, number, index, state, parameters, change, level = entry
+            if entry[0] == "t":
+                _, rate, tempo, numerator, denominator, bar, frame, changes = entry
+                self._clock = MusicalClock(
+                    rate, float(tempo), Meter(numerator, denominator), bar, frame,
+                    tuple((int(b), float(t)) for b, t in changes),
+                )  # fmt: skip
+                continue
+            _, number, index, plan, parameters, change, level = entry
+            if self._clock is None:
+                raise ReplayError(f"{self.log.path}: a compose entry 'p' before any tempo map 't'")
             inputs = BarInputs(
                 index,
-                state,
+                BarPlan(*plan),
                 {str(k): float(v) for k, v in parameters.items()},
                 None if change is None else StateChange(*change),
                 level,
+                self._clock,
             )
             bar = self.composer.compose(index, inputs)
             if number in self._needed:

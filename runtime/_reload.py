@@ -16,9 +16,11 @@ What carries over: the state (or the new bundle's default state when it has no
 state of that name), the parameters (by name, clamped to the new ranges), the
 sample clock, and playing stingers. When the models are the same (a mix or rule
 edit), the new composer continues the old one's phrase, so the edit changes the
-sound, not the notes. A new tempo or meter starts a new bar grid at the switch:
-the sample clock runs on, bars before the switch keep their old length and bars
-after it have the new one (``MusicalClock.rebased``).
+sound, not the notes. New tempos or a new meter start a new tempo map at the
+switch: the sample clock runs on, bars before the switch keep their old length,
+and bars from it on play the new bundle's tempo for their state, including the
+state changes already scheduled (``runtime._clock.clock_for_schedule``). The
+same tempos and meter keep the playing map, so bar lines stay where they were.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ from adaptive._bundle import Bundle
 from adaptive._schema import TransitionSpec
 
 from ._bar import BarAudio
-from ._clock import MusicalClock
+from ._clock import MusicalClock, clock_for_schedule
 from ._composer import Composer
-from ._control import Control, StateChange
+from ._control import BarPlan, Control, StateChange
 from ._mixbus import MixSettings
 from ._mixer import MASTER_GAIN, Mixer, StemMix
 from ._stingers import StingerVoices, stinger_settings
@@ -72,6 +74,7 @@ class Program:
     ranges: dict[str, tuple[float, float, float]]  # parameter -> (min, max, default)
     valence: dict[str, float]
     default_state: str
+    tempos: dict[str, float]  # bpm per state
     # the mixer's tables and scratch for this bundle's stems, made off the audio thread
     targets: np.ndarray = field(default_factory=lambda: np.zeros(0))
     gains: np.ndarray = field(default_factory=lambda: np.zeros(0))
@@ -145,6 +148,18 @@ class ProgramControl:
     def state_for_bar(self, index: int) -> str:
         return self.program.state_for(self.control.state_for_bar(index))
 
+    def plan_for_bar(self, index: int) -> BarPlan:
+        plan = self.control.plan_for_bar(index)
+        state_for = self.program.state_for
+        return plan._replace(state=state_for(plan.state), from_state=state_for(plan.from_state))
+
+    @property
+    def clock(self) -> MusicalClock:
+        """The program's own map until the mixer plays it, then the mixer's."""
+        if self.control.program == self.program.id and self.control.clock is not None:
+            return self.control.clock
+        return self.program.clock
+
     def change_for_bar(self, index: int) -> StateChange | None:
         return self.control.change_for_bar(index)
 
@@ -176,7 +191,9 @@ def build_program(
     program_id: int = 0,
 ) -> Program:
     """The composer, stingers and mix tables for ``bundle``. Raises BundleError if it cannot play."""
-    clock = MusicalClock(sample_rate, bundle.tempo, bundle.meter)
+    tempos = {name: bundle.spec.tempo_for(name) for name in bundle.spec.states}
+    # the map starts at the tempo of the state the music starts in
+    clock = MusicalClock(sample_rate, tempos[bundle.spec.default_state], bundle.meter)
     names = tuple(bundle.stems)
     stems = StemMix(
         names=names,
@@ -209,6 +226,7 @@ def build_program(
         },
         valence={name: float(spec["valence"]) for name, spec in bundle.states.items()},
         default_state=bundle.spec.default_state,
+        tempos=tempos,
     )
     view: Any = control if program_id == 0 else ProgramControl(control, program)
     program.composer = Composer(bundle, clock, view, seed)
@@ -232,6 +250,7 @@ def make_mixer(
         rules=program.rules,
         seeks=program.seeks,
         master_gain=program.master_gain,
+        tempos=program.tempos,
     )
     mixer.program_bundle = program.bundle
     return mixer
@@ -269,12 +288,18 @@ def plan_switch(
         bar += 1
     old_clock = current.clock
     clock = program.clock
-    if (clock.tempo, clock.meter) == (old_clock.tempo, old_clock.meter):
+    composer = program.composer
+    if clock.meter == old_clock.meter and composer.tempos == current.tempos:
         clock = old_clock  # the same grid: bar lines stay exactly where they were
     else:
-        clock = clock.rebased(bar, old_clock.bar_start(bar))
+        state = composer.control.state_for_bar(bar)
+        clock = MusicalClock(
+            clock.sample_rate, program.tempos[state], clock.meter, bar, old_clock.bar_start(bar)
+        )
+        shared = getattr(current.control, "control", current.control)  # under a reload's view
+        schedule = [c for c in getattr(shared, "schedule", ()) if c.tempo_bar > bar]
+        clock = clock_for_schedule(clock, schedule, lambda s: program.tempos[program.state_for(s)])
     program.clock = clock
-    composer = program.composer
     composer.clock = clock
     continuous = carry_over(current, composer, bar)
     first = composer.compose(bar)

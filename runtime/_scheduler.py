@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from ._bar import BarAudio, PlayedBar
 from ._budget import CpuBudget
-from ._composer import Composer
+from ._composer import Composer, PlanKey
 from ._control import Control
 from ._report import TimingRing
 from ._thread import LoopThread
@@ -148,7 +148,8 @@ class LookaheadScheduler:
         self._ready: deque[BarAudio] = deque()  # worker -> mixer
         self._retired: deque[tuple[BarAudio, bool]] = deque()  # mixer -> worker
         self._on_deck: dict[int, BarAudio] = {}  # the mixer's own: bars it may take
-        self._composed: dict[int, str] = {}  # the worker's own: index -> state composed for
+        # the worker's own: index -> what it was composed for (state, phrase, place in the map)
+        self._composed: dict[int, PlanKey] = {}
         # work for when no bar is due (rendering stingers fitted to a new chord); any thread adds
         self.chores: deque[Callable[[], None]] = deque()
         self._loop = LoopThread("adaptive-composer")
@@ -231,9 +232,11 @@ class LookaheadScheduler:
         return index
 
     def _compose(self, index: int, again: bool = False) -> None:
+        # the key before composing: a change meanwhile leaves it stale, so it is composed again
+        key = self.composer.plan_key(index)
         bar = self.composer.compose(index)
         bar.program = self.program
-        self._composed[index] = bar.state
+        self._composed[index] = key
         self.log.composed(bar, again)
         self._ready.append(bar)
 
@@ -271,12 +274,12 @@ class LookaheadScheduler:
             self._plan(self._incoming)
             return True
         playing = self.playing
-        # a state change makes composed future bars stale: compose them again, in order
-        # (the bar playing now too: a change within a bar replaces it)
+        # a state change makes composed future bars stale (another state, phrase position or
+        # tempo): compose them again, in order (the bar playing now too: a change within a
+        # bar replaces it)
+        plan_key = self.composer.plan_key
         stale = [
-            i
-            for i in sorted(self._composed)
-            if i >= playing and self._composed[i] != self.control.state_for_bar(i)
+            i for i in sorted(self._composed) if i >= playing and self._composed[i] != plan_key(i)
         ]
         if stale:
             for index in range(stale[0], max(self._composed) + 1):
@@ -314,7 +317,7 @@ class LookaheadScheduler:
             self.composer, self.program = handoff.program.composer, handoff.program.id
             for index in [i for i in self._composed if i > handoff.bar]:
                 del self._composed[index]  # composed by the old bundle: compose them again
-            self._composed[handoff.bar] = handoff.first.state
+            self._composed[handoff.bar] = self.composer.plan_key(handoff.bar)
             handoff.retired = ()  # the old bundle's tables are freed here, off the audio thread
         while self._missed:
             handoff = self._missed.popleft()

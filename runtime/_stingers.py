@@ -150,11 +150,12 @@ class StingerVoices:
         self.fit_on_demand = False  # offline only: fit a starting stinger to its chord right then
 
     def trigger(self, name: str, frame: int, clock: MusicalClock) -> None:
-        """Schedule ``name`` on its quantization boundary at or after ``frame``."""
+        """Schedule ``name`` on its quantization boundary at or after ``frame``: the beats
+        of the bar it lands in, at that bar's tempo in the map."""
         settings = self.stingers[name]
         if settings.sync == "immediate":
             start, bar = frame, clock.bar_at(frame)
-            beat = int((frame - clock.bar_start(bar)) // clock.frames_per_beat)
+            beat = int((frame - clock.bar_start(bar)) // clock.frames_per_beat_at(bar))
         elif settings.sync == "bar":
             bar = clock.bar_at(frame)
             if clock.bar_start(bar) < frame:

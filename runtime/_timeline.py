@@ -110,6 +110,13 @@ def timeline_bars(timeline: Timeline, tempo: float, meter: Meter) -> float:
     return timeline.duration * tempo / 60 / meter.numerator * (meter.denominator / 4)
 
 
+def fastest_tempo(bundle: Any) -> float:
+    """The fastest tempo ``bundle`` plays (a state's own, or the style's): the most bars a
+    timeline can last, with ``timeline_bars``."""
+    spec = bundle.spec
+    return max([spec.tempo, *(spec.tempo_for(state) for state in spec.states)])
+
+
 def render_timeline(engine: MusicEngine, timeline: Timeline, stems: bool = False) -> Any:
     """Play ``timeline`` through an offline engine; returns what ``engine.render`` returns."""
     # Check every name before rendering anything, so a typo fails fast.

@@ -56,6 +56,7 @@ class Wire:
         ):
             known = self.names[kind]
             self.names[kind] = known + tuple(n for n in table if n not in known)
+        self._parameter_slots = {name: i for i, name in enumerate(self.names["parameter"])}
         known_events = set(self.event_names)
         added = [
             n for n in (*bundle.states, *bundle.stingers, bundle.name) if n not in known_events
@@ -69,6 +70,7 @@ class Wire:
 
     def take_tables(self, tables: tuple[Any, ...]) -> None:
         self.names, self.event_names = dict(tables[0]), tuple(tables[1])
+        self._parameter_slots = {name: i for i, name in enumerate(self.names["parameter"])}
         self._event_index = {name: i for i, name in enumerate(self.event_names)}
 
     def pack_command(self, command: Command) -> bytes:
@@ -80,6 +82,10 @@ class Wire:
             command.value,
             1 if sync is None else sync.bars,
         )
+
+    def parameter_slot(self, name: str) -> int:
+        """The parameter's index in the tables: its place in the worker's target table."""
+        return self._parameter_slots[name]
 
     def unpack_commands(self, data: bytes) -> Iterator[Command]:
         for kind, sync_kind, name, value, bars in _COMMAND.iter_unpack(data):

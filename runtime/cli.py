@@ -23,7 +23,7 @@ from adaptive import AdaptiveError, Bundle, EngineError, load_bundle
 
 from ._engine import MusicEngine
 from ._record import read_log, replay_into
-from ._timeline import load_timeline, render_timeline, timeline_bars
+from ._timeline import fastest_tempo, load_timeline, render_timeline, timeline_bars
 from .outputs import WavWriter, write_wav, write_wav_float
 
 __all__ = ["main", "build_parser", "run", "RenderResult"]
@@ -51,7 +51,7 @@ def render(args: argparse.Namespace) -> RenderResult | None:
         raise EngineError("render needs --timeline (a scripted session) or --replay (a log)")
     bundle = load_bundle(args.bundle)
     timeline = load_timeline(args.timeline)
-    bars = timeline_bars(timeline, bundle.tempo, bundle.meter)
+    bars = timeline_bars(timeline, fastest_tempo(bundle), bundle.meter)
     engine = MusicEngine(
         bundle, output="offline", sample_rate=args.sample_rate, seed=args.seed,
         report_bars=int(bars) + 8,  # the report lists every bar of the timeline

@@ -751,6 +751,7 @@ stems = {{ harmony = 0.8, bass = 1.0, drums = 1.0, melody = 1.0 }}
 [states.boss]
 valence = 0.15
 arousal = 0.95
+tempo = 128                # faster than the style's 112: the bars after the change are shorter
 stems = {{ harmony = 1.0, bass = 1.2, drums = 1.2, melody = 0.9 }}
 
 # A state may play the learned material of a state the models were trained on
@@ -820,7 +821,11 @@ notes = [
 # `sync`: immediate, beat, bar, bars (with `bars = N`) or cue (the end of the
 # 4-bar phrase). A change within a bar (immediate, beat) crossfades the old
 # music into the new with `fade` (linear, equal_power, s_curve) over
-# `fade_beats` beats.
+# `fade_beats` beats. A state with its own `tempo` takes it from a bar line;
+# `tempo_ramp_bars = N` steps there over N bars. `transition_bar = true` inserts
+# one generated bar that leads into the destination (a fill, ending on the
+# dominant); `entry` ("start" or "same_position") is where in its 4-bar phrase
+# the destination enters.
 # ----------------------------------------------------------------------------
 
 [[transitions]]            # a fight starts, or calms down, on the bar line
@@ -833,10 +838,12 @@ from = "combat"
 to = "explore"
 sync = "bar"
 
-[[transitions]]            # the boss enters with the downbeat
-from = "*"
+[[transitions]]            # the boss enters with the downbeat, after a lead-in bar and
+from = "*"                 # a two-bar climb to its tempo
 to = "boss"
 sync = "bar"
+transition_bar = true
+tempo_ramp_bars = 2
 
 [[transitions]]            # the boss falls: the very next beat, a quick bright swell
 from = "*"
@@ -851,11 +858,12 @@ to = "explore"
 sync = "cue"
 
 [[transitions]]            # the player is down: on the beat, the music sinks over two beats
-from = "*"
+from = "*"                 # where it is in its phrase (no new phrase's downbeat accent)
 to = "game_over"
 sync = "beat"
 fade = "equal_power"
 fade_beats = 2
+entry = "same_position"
 
 # ----------------------------------------------------------------------------
 # Sources: the example MIDI the models learn from. Each entry names the file,

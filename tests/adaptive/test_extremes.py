@@ -16,6 +16,8 @@ def test_extreme_valid_manifest_loads_and_plays(body: dict[str, Any]) -> None:
 
     m = body["manifest"]
     m["tempo"] = 300.0
+    for state in m["states"].values():  # every state at the fastest tempo too
+        state["tempo"] = 300.0
     for stem in m["stems"].values():
         stem.update(gain=2.0, intensity=[1.0, 1.0], pan=-1.0, polyphony=1, program=127)
     m["states"]["boss"]["stems"] = {name: 2.0 for name in m["stems"]}

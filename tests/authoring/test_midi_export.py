@@ -155,3 +155,42 @@ def test_key_signature_names() -> None:
     assert key_signature_name(Key.parse("D minor")) == "Dm"
     assert key_signature_name(Key.parse("Bb major")) == "Bb"
     assert key_signature_name(Key.parse("F# minor")) == "F#m"
+
+
+def test_a_session_across_tempos_exports_its_tempo_map(tmp_path: Path) -> None:
+    """Boss is faster (with a ramp): the file changes tempo on the bars that did, and
+    every note sits on the tick of its place in its own bar."""
+    bundle = adaptive.load_bundle()
+    engine = MusicEngine(bundle, output="offline", seed=3)
+    engine.render(int(1.5 * engine.timing.bar_frames(0)))
+    engine.set_state("boss", sync="bar")
+    engine.render(6 * engine.timing.bar_frames(0))
+    path = write_engine_midi(engine, tmp_path / "boss.mid")
+    bars = sorted(engine.played_bars(), key=lambda b: b.index)
+    midi = mido.MidiFile(str(path))
+    tick, changes = 0, []
+    for message in midi.tracks[0]:
+        tick += message.time
+        if message.type == "set_tempo":
+            changes.append((tick, round(mido.tempo2bpm(message.tempo), 2)))
+    expected = [(0, bars[0].tempo)] + [
+        (b.index * 1920, round(b.tempo, 2))
+        for a, b in zip(bars, bars[1:], strict=False)
+        if a.tempo != b.tempo
+    ]
+    assert changes == expected and len(changes) >= 3 and changes[-1][1] == 128.0
+    # every note on: its bar's first tick plus its offset at that bar's tempo
+    by_stem = {stem: [] for stem in engine.bundle.stems}
+    for bar in bars:
+        for stem, notes in bar.notes.items():
+            for _, start, _, _ in notes:
+                ticks = start * 480 * bar.tempo / 60.0 / engine.sample_rate
+                by_stem[stem].append(bar.index * 1920 + int(round(ticks)))
+    for track in midi.tracks[1:]:
+        name = next(m.name for m in track if m.type == "track_name")
+        tick, ons = 0, []
+        for message in track:
+            tick += message.time
+            if message.type == "note_on":
+                ons.append(tick)
+        assert ons == sorted(by_stem[name]), name

@@ -281,3 +281,47 @@ def test_the_worker_process_reloads(
         engine.set_state("combat")
         assert wait_for("transition").name == "combat"
         assert not [e for e in events if e.kind == "error" and "missing" not in str(e.name)]
+
+
+def test_a_reload_keeps_the_tempo_map_or_brings_its_own_tempos(
+    tiny_bundle_path: Path, tmp_path: Path
+) -> None:
+    """Tempo per state across reloads: the same tempos keep every bar line; other tempos
+    apply from the switch, to the state playing and to a change already scheduled."""
+    from .test_transitions import TEMPOS, with_tempos
+
+    tiny = adaptive.load_bundle(tiny_bundle_path)
+    plain = with_tempos(tmp_path / "plain.adaptive", tiny, TEMPOS, [])
+    manifest = copy.deepcopy(dict(plain.manifest))
+    manifest["stems"]["drums"]["gain"] = 1.5
+    write_bundle(tmp_path / "remix.adaptive", manifest, plain.models)
+    remix = adaptive.load_bundle(tmp_path / "remix.adaptive")
+    slower = with_tempos(tmp_path / "slower.adaptive", tiny, {**TEMPOS, "combat": 200.0}, [])
+
+    def bars(sync: str, reload_to: adaptive.Bundle | None, reload_at: int) -> list[tuple[int, ...]]:
+        engine = runtime.MusicEngine(plain, output="offline", seed=SEED)
+        engine.render(int(1.3 * 48000))  # explore at 240 bpm: 48000 frames a bar
+        engine.set_state("combat", sync=sync)
+        engine.render(reload_at - engine.frame)
+        if reload_to is not None:
+            assert engine.reload(reload_to)
+        engine.render(int(6 * 48000))
+        report = engine.report()
+        assert report["reloads"] == int(reload_to is not None)
+        timing = engine.timing  # a new bundle's map starts on the switch bar
+        assert all(
+            b["start_frame"] == timing.bar_start(b["index"])
+            for b in report["bars"]
+            if b["index"] >= timing.origin_bar
+        )
+        return [(b["start_frame"], b["frames"], b["tempo"]) for b in report["bars"]]
+
+    after_landing = 96000 + int(1.3 * 38400)  # combat from bar 2 at 300 bpm; bar 3 plays
+    reference = bars("bar", None, after_landing)
+    assert bars("bar", remix, after_landing) == reference  # a mix edit: bar lines stay
+    moved = bars("bar", slower, after_landing)  # the switch on bar 4: combat at 200 from there
+    assert moved[:4] == reference[:4] and moved[4][0] == reference[4][0]
+    assert [b[1:] for b in moved[4:7]] == [(57600, 200.0)] * 3
+    # a change to combat scheduled for bar 3 before the switch on bar 2 takes the new tempo
+    pending = bars("bars:2", slower, int(1.5 * 48000))
+    assert [b[1:] for b in pending[:5]] == [(48000, 240.0)] * 3 + [(57600, 200.0)] * 2

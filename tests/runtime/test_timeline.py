@@ -56,8 +56,8 @@ def test_a_state_event_without_sync_follows_the_styles_rule(default_bundle: Any)
             "duration": 9.0,
             "events": [
                 {"time": 0.0, "state": "boss"},
-                {"time": 5.3, "state": "victory"},
-                {"time": 5.3, "state": "combat", "sync": "bar"},  # given: it wins
+                {"time": 4.9, "state": "victory"},  # boss at 128 bpm: within bar 2
+                {"time": 4.9, "state": "combat", "sync": "bar"},  # given: it wins
             ],
         }
     )
@@ -65,12 +65,11 @@ def test_a_state_event_without_sync_follows_the_styles_rule(default_bundle: Any)
     engine = MusicEngine(default_bundle, output="offline", seed=2)
     render_timeline(engine, Timeline(timeline.duration, timeline.events[:2]))
     (victory,) = [t for t in engine.report()["transitions"] if t["to"] == "victory"]
-    per_beat = engine.timing.frames_per_beat
+    timing, landed = engine.timing, victory["landed_frame"]
     assert victory["sync"] == "beat"
-    assert victory["landed_frame"] % engine.timing.frames_per_bar != 0  # within the bar...
-    assert (
-        abs(victory["landed_frame"] / per_beat - round(victory["landed_frame"] / per_beat)) < 1e-3
-    )
+    bar = timing.bar_at(landed)
+    assert landed != timing.bar_start(bar)  # within the bar...
+    assert (landed - timing.bar_start(bar)) in timing.beat_offsets_at(bar)  # ...on a beat of it
     again = MusicEngine(default_bundle, output="offline", seed=2)
     render_timeline(again, timeline)
     assert [t["sync"] for t in again.report()["transitions"]][-1] == "bar"
