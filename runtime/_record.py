@@ -239,7 +239,7 @@ class Recorder:
         self._add(("s", frame, name, chord))
 
     def composed(self, serial: int, inputs: BarInputs) -> None:
-        if inputs.clock is not self._clock:  # a new tempo map: once, before the first bar on it
+        if inputs.clock != self._clock:  # another tempo map: once, before the first bar on it
             self._clock = inputs.clock
             self._add(_clock_entry(inputs.clock))
         self._add(

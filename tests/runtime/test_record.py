@@ -61,6 +61,7 @@ def test_an_offline_session_replays_bit_for_bit(
     assert audio.shape == mix.shape and read.end == mix.shape[0]
     assert np.array_equal(bits(audio), bits(mix))
     assert any(e[0] == "p" for e in read.composes)
+    assert any(e[0] == "t" and e[7] for e in read.composes)  # the boss's tempo, ramped to
     assert read.stingers and read.swaps  # stingers, and a change within a bar
     # the CLI writes it as float32 WAV, every bit kept
     out = tmp_path / "again.wav"
