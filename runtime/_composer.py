@@ -151,7 +151,7 @@ class Composer:
         self._contexts: dict[int, _Context] = {}
         self._overflow: dict[int, np.ndarray] = {}
         # told each bar's chord, so what follows the chord (stingers) is ready before it plays
-        self.on_chord: Callable[[int], None] | None = None
+        self.on_chord: Callable[[int, float], None] | None = None
         self.level = (
             0  # the CPU budget's level (runtime._budget): 1 unranked drums, 2 simpler voices
         )
@@ -290,8 +290,8 @@ class Composer:
         self._overflow[index] = dry[:, :, frames:].copy()
         # pan, effects and stem limiting, carrying the effects' tails on from the bar before
         playable = self.mixbus.process(dry[:, :, :rows], frames, index)
-        if self.on_chord is not None and self.harmony is not None:
-            self.on_chord(chord)
+        if self.on_chord is not None:  # the stingers' versions for this bar's chord and tempo
+            self.on_chord(chord, fps)
         t2 = time.perf_counter()
         self.serial += 1
         if self.recorder is not None:

@@ -286,7 +286,13 @@ class Mixer:
             self._fade_reload(out, block_start)
         chords = (self.bar.start_frame, chord_before, self.bar.chord)  # for stingers starting here
         self.stingers.mix(
-            out, block_start, self._scratch, self.master_gain, self._stinger_started, chords
+            out,
+            block_start,
+            self._scratch,
+            self.master_gain,
+            self._stinger_started,
+            chords,
+            self.clock,
         )
         self._limit(out)
         if self._volume_gain != self.volume or self._volume_gain != 1.0:
@@ -696,8 +702,9 @@ class Mixer:
                 self.events.append(MusicEvent("beat", frame, bar.index, beat, None, seconds))
 
     def _stinger_started(self, voice: StingerVoice) -> None:
-        if self.recorder is not None:  # replay log: the chord its audio was fitted to, if any
-            self.recorder.stinger(voice.start_frame, voice.name, voice.chord)
+        if self.recorder is not None:  # replay log: whether a version for its bar was ready
+            played = voice.audio is not self.stingers.stingers[voice.name].audio
+            self.recorder.stinger(voice.start_frame, voice.name, voice.chord, played)
         seconds = voice.start_frame / self.clock.sample_rate
         self.events.append(
             MusicEvent("stinger", voice.start_frame, voice.bar, voice.beat, voice.name, seconds)

@@ -81,9 +81,10 @@ change, level]``                               1, in order) for bar ``index``, w
                                                repeated, the composer was late)
 ``["w", frame, index, serial]``                a change within bar ``index`` took
                                                compose call ``serial`` at ``frame``
-``["s", frame, name, chord]``                  a stinger started; ``chord``: the
-                                               chord its audio was fitted to (-1:
-                                               as written)
+``["s", frame, name, chord, version]``         a stinger started; ``version`` 1: a
+                                               version for its bar's chord and tempo
+                                               was ready (``chord``: its chord, -1 as
+                                               written), 0: it played as written
 ``["x", reason]``                              entries were lost (the writer fell
                                                behind): the log cannot replay
 ``["e", frame]``                               the end: frames 0..frame were mixed
@@ -103,7 +104,7 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,8 +120,7 @@ from ._bar import BarAudio
 from ._clock import MusicalClock
 from ._composer import BarInputs, Composer
 from ._control import BarPlan, Command, Control, StateChange, Sync
-from ._reload import build_program, make_mixer
-from ._stingers import AS_WRITTEN
+from ._reload import build_program, fit_stingers_to_chords, make_mixer
 
 __all__ = [
     "Recorder", "ReplayError", "ReplayLog", "read_log", "replay", "replay_into",
@@ -235,8 +235,8 @@ class Recorder:
     def swap(self, frame: int, index: int, serial: int) -> None:
         self._add(("w", frame, index, serial))
 
-    def stinger(self, frame: int, name: str, chord: int) -> None:
-        self._add(("s", frame, name, chord))
+    def stinger(self, frame: int, name: str, chord: int, version: bool) -> None:
+        self._add(("s", frame, name, chord, int(version)))
 
     def composed(self, serial: int, inputs: BarInputs) -> None:
         if inputs.clock != self._clock:  # another tempo map: once, before the first bar on it
@@ -369,7 +369,7 @@ class ReplayLog:
     composes: list[tuple[Any, ...]]  # ("p", ...) and ("f", index), in order
     takes: list[tuple[int, int, int]]  # (frame, index, serial)
     swaps: list[tuple[int, int, int]]
-    stingers: list[tuple[int, str, int]]
+    stingers: list[tuple[int, str, int, int]]
 
 
 _HEADER_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -390,7 +390,7 @@ _ENTRY_FIELDS: dict[str, tuple[type | tuple[type, ...], ...]] = {
     "f": (int,),
     "k": (int, int, int),
     "w": (int, int, int),
-    "s": (int, str, int),
+    "s": (int, str, int, int),
     "x": (str,),
     "e": (int,),
 }
@@ -410,7 +410,7 @@ _ENTRY_NAMES = {
     "f": ("index",),
     "k": ("frame", "index", "serial"),
     "w": ("frame", "index", "serial"),
-    "s": ("frame", "name", "chord"),
+    "s": ("frame", "name", "chord", "version"),
     "x": ("reason",),
     "e": ("frame",),
 }
@@ -732,6 +732,9 @@ def replay_into(
         valence={name: float(spec["valence"]) for name, spec in found.states.items()},
     )
     program = build_program(found, header["sample_rate"], header["seed"], control)
+    fit_stingers_to_chords(
+        program
+    )  # the stingers as the engine sets them up (their versions: the log's)
     holder: list[Any] = []
     source = ReplaySource(log, program.composer, lambda: holder[0].frame)
     mixer = make_mixer(program, control, source, header["max_frames"], header["margin_frames"])
@@ -748,6 +751,52 @@ def replay_into(
     return log, found
 
 
+class _LoggedVersions(dict):  # type: ignore[type-arg]
+    """A stinger's versions in a replay: whether one was ready when a voice started was up to
+    the worker's timing live, so each lookup answers as the log says, in order."""
+
+    def __init__(self, name: str, phrase: Any, mixer: Any, starts: deque[tuple[Any, ...]]) -> None:
+        super().__init__()
+        self.name, self.phrase, self.mixer, self.starts = name, phrase, mixer, starts
+        self.rendered: dict[tuple[int, float], np.ndarray] = {}
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        if not self.starts:
+            raise ReplayError(f"stinger {self.name!r} started more often than the log says")
+        frame, _, _, version = self.starts.popleft()
+        if not version:
+            return default
+        # the step length the mixer looked up: the bar this voice starts in, on its map
+        voices = self.mixer.stingers.voices
+        voice = next((v for v in voices if v.name == self.name and v.start_frame == frame), None)
+        if voice is None:
+            raise ReplayError(f"stinger {self.name!r} did not start at frame {frame} as logged")
+        fps = self.mixer.clock.frames_per_step_at(voice.bar)  # as the mixer, after the commands
+        if key not in self.rendered:
+            self.rendered[key] = self.phrase.render(key[0], fps)
+        return self.rendered[key]
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass  # versions come from the log, not from rendering on demand
+
+
+def _replay_versions(log: ReplayLog, mixer: Any) -> None:
+    """Give each stinger the versions the log says played (``_LoggedVersions``)."""
+    voices = mixer.stingers
+    voices.fit_on_demand = False
+    for name, settings in list(voices.stingers.items()):
+        if settings.phrase is None:
+            continue
+        starts = deque(s for s in log.stingers if s[1] == name)
+        versions = _LoggedVersions(name, settings.phrase, mixer, starts)
+        voices.stingers[name] = replace(settings, fitted=versions)
+    unknown = {s[1] for s in log.stingers} - set(voices.stingers)
+    if unknown:
+        raise ReplayError(
+            f"{log.path}: entry 's' names stinger {sorted(unknown)[0]!r}, not in the bundle"
+        )
+
+
 def _drive(
     log: ReplayLog,
     mixer: Any,
@@ -756,11 +805,8 @@ def _drive(
     emit: Callable[[np.ndarray], None],
 ) -> None:
     """Mix the logged session: the logged blocks, commands and stinger versions."""
-    stingers = mixer.stingers
-    # which fitted version of a stinger played was up to the worker's timing: the log says
-    fitted_cache: dict[tuple[str, int], np.ndarray] = {}
+    _replay_versions(log, mixer)
     blocks, commands = deque(log.blocks), deque(log.commands)
-    starts = deque(log.stingers)
     chunk = np.zeros((max(CHUNK_FRAMES, log.header["max_frames"]), 2), dtype=np.float32)
     size = filled = frame = 0
     while frame < log.end:
@@ -775,19 +821,6 @@ def _drive(
         while commands and commands[0][0] == frame:
             control.commands.append(commands.popleft()[1])
         n = min(size, log.end - frame)
-        while starts and starts[0][0] < frame + n:
-            _, name, chord = starts.popleft()
-            settings = stingers.stingers.get(name)
-            if settings is None:
-                raise ReplayError(
-                    f"{log.path}: entry 's' names stinger {name!r}, not in the bundle"
-                )
-            settings.fitted.clear()
-            if chord != AS_WRITTEN and settings.phrase is not None:
-                key = (name, chord)
-                if key not in fitted_cache:
-                    fitted_cache[key] = settings.phrase.render(chord)
-                settings.fitted[chord] = fitted_cache[key]
         if filled + n > chunk.shape[0]:
             emit(chunk[:filled])
             filled = 0

@@ -172,15 +172,20 @@ class ProgramControl:
 def fit_stingers_to_chords(
     program: Program, chores: deque[Callable[[], None]] | None = None
 ) -> None:
-    """Fit the program's stingers to the chords: live, every stinger to each new chord the
-    composer writes, as a chore for the worker once the bars due are composed; offline
+    """Fit the program's stingers to the chords and tempos: live, every stinger to each new
+    chord and bar length the composer writes, as a chore for the worker once the bars due are composed; offline
     (``chores`` None), only a stinger that starts, when it starts (offline renders wait
     for their audio anyway, and most chords never carry a stinger)."""
     voices = program.stingers
+    if program.composer.harmony is None:  # no chords: stingers play as written, only retimed
+        for name, settings in voices.stingers.items():
+            voices.stingers[name] = replace(settings, key_aware=False)
     if chores is None:
-        voices.fit_on_demand = program.composer.harmony is not None  # no chords without it
+        voices.fit_on_demand = True
     else:
-        program.composer.on_chord = lambda chord: chores.append(lambda: voices.prepare(chord))
+        program.composer.on_chord = lambda chord, fps: chores.append(
+            lambda: voices.prepare(chord, fps)
+        )
 
 
 def build_program(

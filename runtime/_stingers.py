@@ -9,6 +9,12 @@ before that bar plays. ``StingerVoices`` is the mixer's fixed pool of playing
 stingers: a trigger takes a free slot (or is dropped when all are busy), so a
 game that fires a stinger on every bullet costs the callback a bounded amount of
 work; when a voice starts, it takes the version for the chord playing then.
+
+A stinger's rhythm is written in steps, so it follows the tempo of the bar it
+lands in: each version is rendered for a chord and a bar length (a state with
+its own tempo, or a bar of a tempo ramp), and keyed by both. A voice whose
+version is not ready plays the stinger as written at the tempo the music
+started in.
 """
 
 from __future__ import annotations
@@ -70,20 +76,18 @@ class StingerPhrase:
         self.instrument = instrument
         self.key = key
         self.tonic = 60 + key.tonic - (12 if key.tonic > 6 else 0)
-        fps = clock.frames_per_step
+        self.frames_per_step = clock.frames_per_step  # the tempo the music starts in
         self.semitones = [int(semis) for _, semis, _, _ in spec["notes"]]
-        self.timing = [
-            (int(round(step * fps)), int(round(steps * fps)), vel)
-            for step, _, steps, vel in spec["notes"]
-        ]
+        self.steps = [(step, steps, vel) for step, _, steps, vel in spec["notes"]]
         self.tail = int(STINGER_TAIL_SECONDS * clock.sample_rate)
 
-    def render(self, chord: int = AS_WRITTEN) -> np.ndarray:
-        """(frames, 2) float32."""
+    def render(self, chord: int = AS_WRITTEN, frames_per_step: float | None = None) -> np.ndarray:
+        """(frames, 2) float32, at ``frames_per_step`` (None: the tempo the music starts in)."""
+        fps = self.frames_per_step if frames_per_step is None else frames_per_step
         pitches = fit_to_chord(self.semitones, self.key, chord)
         notes = [
-            (min(127, max(0, self.tonic + p)), start, frames, vel)
-            for p, (start, frames, vel) in zip(pitches, self.timing, strict=True)
+            (min(127, max(0, self.tonic + p)), int(round(step * fps)), int(round(steps * fps)), vel)
+            for p, (step, steps, vel) in zip(pitches, self.steps, strict=True)
         ]
         length = max(start + frames for _, start, frames, _ in notes)
         audio = np.zeros((length + self.tail, 2), np.float32)
@@ -102,7 +106,8 @@ def stinger_settings(bundle: Bundle, clock: MusicalClock) -> dict[str, StingerSe
             spec.sync,
             int(spec.cooldown * clock.sample_rate),
             spec.max_voices,
-            phrase if spec.key_aware else None,
+            phrase,
+            spec.key_aware,
         )
     return out
 
@@ -132,9 +137,14 @@ class StingerSettings:
     sync: str = "beat"  # "immediate", "beat" or "bar"
     cooldown_frames: int = 0
     max_voices: int = 4
-    phrase: StingerPhrase | None = None  # set when the stinger follows the chord
-    # chord -> fitted audio; filled by the composer's thread, read by the mixer's
-    fitted: dict[int, np.ndarray] = field(default_factory=dict)
+    phrase: StingerPhrase | None = None  # None: ``audio`` is all it plays
+    key_aware: bool = True  # moved onto the chord playing (else only retimed)
+    # (chord, frames per step) -> its audio; filled by the composer's thread, read by the mixer's
+    fitted: dict[tuple[int, float], np.ndarray] = field(default_factory=dict)
+
+    def version(self, chord: int, frames_per_step: float) -> tuple[int, float]:
+        """The key of the version for a bar with this chord and this step length."""
+        return (chord if self.key_aware else AS_WRITTEN, round(frames_per_step, 3))
 
 
 class StingerVoices:
@@ -147,7 +157,7 @@ class StingerVoices:
         self.voices = [StingerVoice() for _ in range(slots)]
         self._last_start: dict[str, int] = {name: -(1 << 62) for name in stingers}
         self.dropped = 0  # triggers ignored by the cooldown or the voice caps
-        self.fit_on_demand = False  # offline only: fit a starting stinger to its chord right then
+        self.fit_on_demand = False  # offline only: render a starting stinger's version right then
 
     def trigger(self, name: str, frame: int, clock: MusicalClock) -> None:
         """Schedule ``name`` on its quantization boundary at or after ``frame``: the beats
@@ -186,12 +196,18 @@ class StingerVoices:
         slot.start_frame, slot.requested_frame = start_frame, requested_frame
         slot.bar, slot.beat = bar, beat
 
-    def prepare(self, chord: int) -> None:
-        """Render every chord-following stinger fitted to ``chord``, if not yet done.
-        The composer's thread calls it for each bar it writes, before the bar plays."""
+    def prepare(self, chord: int, frames_per_step: float | None = None) -> None:
+        """Render every stinger's version for a bar with ``chord`` and ``frames_per_step``
+        (None: the starting tempo), if not yet done. The composer's thread calls it for
+        each bar it writes, before the bar plays."""
         for settings in self.stingers.values():
-            if settings.phrase is not None and chord not in settings.fitted:
-                settings.fitted[chord] = settings.phrase.render(chord)
+            phrase = settings.phrase
+            if phrase is None:
+                continue
+            fps = phrase.frames_per_step if frames_per_step is None else frames_per_step
+            key = settings.version(chord, fps)
+            if key not in settings.fitted:
+                settings.fitted[key] = phrase.render(key[0], fps)
 
     def mix(
         self,
@@ -201,11 +217,13 @@ class StingerVoices:
         master: float,
         on_start: Callable[[StingerVoice], None],
         chords: tuple[int, int, int] = (0, AS_WRITTEN, AS_WRITTEN),
+        clock: MusicalClock | None = None,
     ) -> None:
         """Add the active voices' audio for ``out``'s frames; ``on_start`` hears each new one.
 
         ``chords``: (the frame where the bar playing at the block's end starts, the chord
-        before that frame, the chord from it on), for the voices that start here."""
+        before that frame, the chord from it on), for the voices that start here;
+        ``clock``: the tempo map, for the step length of the bar each one lands in."""
         end = frame + out.shape[0]
         for voice in self.voices:
             if not voice.active or voice.start_frame >= end:
@@ -214,11 +232,17 @@ class StingerVoices:
                 voice.announced = True
                 chord = chords[2] if voice.start_frame >= chords[0] else chords[1]
                 settings = self.stingers[voice.name]
-                fitted = settings.fitted.get(chord)
-                if fitted is None and self.fit_on_demand and settings.phrase is not None:
-                    fitted = settings.fitted[chord] = settings.phrase.render(chord)
-                if fitted is not None:  # otherwise as written: in key, if not on the chord
-                    voice.audio, voice.chord = fitted, chord
+                phrase = settings.phrase
+                if phrase is not None:
+                    fps = phrase.frames_per_step
+                    if clock is not None:
+                        fps = clock.frames_per_step_at(voice.bar)
+                    key = settings.version(chord, fps)
+                    fitted = settings.fitted.get(key)
+                    if fitted is None and self.fit_on_demand:
+                        fitted = settings.fitted[key] = phrase.render(key[0], fps)
+                    if fitted is not None:  # else as written, at the starting tempo
+                        voice.audio, voice.chord = fitted, key[0]
                 on_start(voice)
             audio = voice.audio
             assert audio is not None

@@ -364,3 +364,23 @@ def test_a_log_the_disk_refuses_ends_truncated_and_the_music_plays_on(
     assert engine.render(1000).shape == (1000, 2)
     journal = engine._core._journal
     assert journal.failed is not None and "/dev/full" in journal.failed
+
+
+def test_a_stinger_whose_version_was_not_ready_replays_as_it_played(
+    default_bundle: runtime.Bundle, tmp_path: Path
+) -> None:
+    """Live, a stinger plays as written when the worker has not rendered its version for the
+    bar's chord and tempo yet: the log says which, and the replay plays the same."""
+    log = tmp_path / "written.replay"
+    engine = MusicEngine(default_bundle, output="offline", seed=4)
+    engine._core._mixer.stingers.fit_on_demand = False  # no version is ever ready in time
+    engine.record(log)
+    engine.trigger("pickup")
+    mix = engine.render(90_000)
+    engine.set_state("boss", sync="bar")
+    engine.trigger("hit")
+    mix = np.concatenate([mix, engine.render(200_000)])
+    engine.record(None)
+    audio, read, _ = replay(log)
+    assert [s[3] for s in read.stingers] == [0, 0]
+    assert np.array_equal(bits(audio), bits(mix))

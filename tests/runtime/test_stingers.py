@@ -71,7 +71,8 @@ def test_a_voice_takes_the_version_for_the_chord_playing_where_it_starts() -> No
     dominant, relative = chord_index(D_MINOR, "A"), chord_index(D_MINOR, "F")
     voices.prepare(dominant)
     voices.prepare(relative)
-    assert set(settings.fitted) == {dominant, relative}
+    step = round(clock.frames_per_step, 3)
+    assert set(settings.fitted) == {(dominant, step), (relative, step)}
     scratch = np.zeros((512, 2), np.float32)
     started: list[int] = []
 
@@ -88,13 +89,45 @@ def test_a_voice_takes_the_version_for_the_chord_playing_where_it_starts() -> No
     before = play(100, (256, dominant, relative))
     after = play(300, (256, dominant, relative))
     assert started == [dominant, relative]
-    np.testing.assert_array_equal(before[100:], settings.fitted[dominant][:412])
-    np.testing.assert_array_equal(after[300:], settings.fitted[relative][:212])
-    assert not np.array_equal(settings.fitted[dominant], settings.fitted[relative])
+    np.testing.assert_array_equal(before[100:], settings.fitted[dominant, step][:412])
+    np.testing.assert_array_equal(after[300:], settings.fitted[relative, step][:212])
+    assert not np.array_equal(settings.fitted[dominant, step], settings.fitted[relative, step])
     # a chord not rendered yet: the phrase as written, never silence
     unprepared = play(0, (0, AS_WRITTEN, chord_index(D_MINOR, "Gm")))
     assert started[-1] == AS_WRITTEN
     np.testing.assert_array_equal(unprepared, settings.audio[:512])
+
+
+def test_a_stinger_plays_at_the_tempo_of_the_bar_it_lands_in() -> None:
+    """Its rhythm is in steps: in a bar at 150 bpm its second note comes 120/150 as soon
+    as at the 120 bpm the music started in; as written, it is only retimed."""
+    slow = MusicalClock(48000, 120.0, adaptive.Meter(4, 4))
+    fast = MusicalClock(48000, 150.0, adaptive.Meter(4, 4))
+    spec = {"instrument": "pluck", "notes": [[0, 12, 1, 90], [4, 12, 1, 90]]}
+    phrase = StingerPhrase("pickup", spec, D_MINOR, slow)
+    settings = StingerSettings(phrase.render(), 1.0, "immediate", 0, 4, phrase, key_aware=False)
+    voices = StingerVoices({"pickup": settings})
+    voices.prepare(chord_index(D_MINOR, "A"), fast.frames_per_step)
+    (key,) = settings.fitted
+    assert key == (AS_WRITTEN, round(fast.frames_per_step, 3))  # not moved onto the chord
+
+    def onset_of_second_note(audio: np.ndarray, step_frames: float) -> int:
+        # the first frame after the first note's step where the level jumps
+        level = np.abs(audio[:, 0])
+        search = int(3 * step_frames)
+        return search + int(np.argmax(level[search:] > 0.2 * level.max()))
+
+    slow_audio, fast_audio = settings.audio, settings.fitted[key]
+    slow_onset = onset_of_second_note(slow_audio, slow.frames_per_step)
+    fast_onset = onset_of_second_note(fast_audio, fast.frames_per_step)
+    assert abs(slow_onset - 4 * slow.frames_per_step) < 64
+    assert abs(fast_onset - 4 * fast.frames_per_step) < 64
+
+    out = np.zeros((4096, 2), np.float32)
+    scratch = np.zeros((4096, 2), np.float32)
+    voices.start("pickup", 0, 0, 0, 0)
+    voices.mix(out, 0, scratch, 1.0, lambda v: None, (0, AS_WRITTEN, AS_WRITTEN), fast)
+    np.testing.assert_array_equal(out, fast_audio[:4096])
 
 
 def test_each_stinger_in_a_render_is_fitted_to_the_bar_it_lands_in(
