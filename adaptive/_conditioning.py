@@ -125,10 +125,20 @@ def bar_attributes(notes: Iterable[Note], steps_per_bar: int, drums: bool = Fals
     )
 
 
+def _playing(values: np.ndarray) -> np.ndarray:
+    """Rows of bars where the stem plays (density > 0)."""
+    return np.asarray(values, dtype=np.float64)[:, 0] > 0
+
+
 def rank_table(values: np.ndarray) -> list[list[float]]:
-    """Per attribute (column), the QUANTILES-point quantile table of the finite values."""
+    """Per attribute (column), the QUANTILES-point quantile table of the finite values
+    of the bars where the stem plays (a whole-bar rest is not a sparse bar)."""
+    values = np.asarray(values, dtype=np.float64)
+    playing = _playing(values)
+    if playing.any():
+        values = values[playing]
     table = []
-    for column in np.asarray(values, dtype=np.float64).T:
+    for column in values.T:
         finite = column[np.isfinite(column)]
         if finite.size == 0:
             finite = np.zeros(1)
@@ -139,11 +149,17 @@ def rank_table(values: np.ndarray) -> list[list[float]]:
 def ranks_of(values: np.ndarray, corpus: np.ndarray) -> np.ndarray:
     """Mid-ranks in [0, 1] of ``values`` [N, A] within ``corpus`` [M, A], per column.
 
-    Ties share the middle of their rank range, so a corpus where most bars are
-    empty puts an empty bar near the middle of that mass, not at 0. NaN (an empty
-    bar's register) gets 0.5.
+    Bars are ranked among the corpus' bars where the stem plays: a whole-bar rest
+    is the stem sitting out (arrangement), not its sparsest bar, so it ranks 0 on
+    density and activity and 0.5 on what it cannot measure (polyphony, velocity,
+    register). Otherwise a style whose melody rests half the time would spend
+    half its intensity range asking for silence. Ties share the middle of their
+    rank range. NaN (nothing to measure) gets 0.5.
     """
     values = np.asarray(values, dtype=np.float64)
+    corpus = np.asarray(corpus, dtype=np.float64)
+    if _playing(corpus).any():
+        corpus = corpus[_playing(corpus)]
     out = np.full(values.shape, 0.5)
     for a in range(values.shape[1]):
         column = np.sort(corpus[:, a][np.isfinite(corpus[:, a])])
@@ -153,6 +169,11 @@ def ranks_of(values: np.ndarray, corpus: np.ndarray) -> np.ndarray:
         lo = np.searchsorted(column, values[finite, a], side="left")
         hi = np.searchsorted(column, values[finite, a], side="right")
         out[finite, a] = (lo + hi) / (2.0 * column.size)
+    resting = ~_playing(values)
+    out[resting] = 0.5
+    out[resting, 0] = 0.0
+    if values.shape[1] == len(ATTRIBUTES):
+        out[resting, ATTRIBUTES.index("activity")] = 0.0
     return out
 
 
@@ -163,15 +184,27 @@ def attribute_targets(
 
     ``spec["control"][name] = [at_zero, at_one, driver]``: the target rank moves
     linearly from ``at_zero`` to ``at_one`` as the driver ("intensity" or
-    "valence") goes 0 -> 1. ``spec["arousal_shift"]`` moves every intensity-driven
-    attribute up by that much per unit of arousal above 0.5 (so a driving mood is
-    busier at the same intensity).
+    "valence") goes 0 -> 1. ``[at_zero, at_one, driver, knee, at_knee]`` bends the
+    line at ``knee``: 0 -> knee runs from ``at_zero`` to ``at_knee``, knee -> 1 from
+    ``at_knee`` to ``at_one`` (a stem that fades in at ``knee`` spends the span of the
+    sources on the intensities where it is heard). ``spec["arousal_shift"]`` moves
+    every intensity-driven attribute up by that much per unit of arousal above 0.5
+    (so a driving mood is busier at the same intensity).
     """
     shift = float(spec.get("arousal_shift", 0.0)) * (arousal - 0.5)
     targets: dict[str, float] = {}
-    for name, (at_zero, at_one, driver) in spec.get("control", {}).items():
-        x = valence if driver == "valence" else intensity
-        value = float(at_zero) + (float(at_one) - float(at_zero)) * min(1.0, max(0.0, x))
+    for name, line in spec.get("control", {}).items():
+        at_zero, at_one, driver = float(line[0]), float(line[1]), line[2]
+        x = min(1.0, max(0.0, valence if driver == "valence" else intensity))
+        knee = float(line[3]) if len(line) >= 5 else 0.0
+        if 0.0 < knee < 1.0:
+            at_knee = float(line[4])
+            if x < knee:
+                value = at_zero + (at_knee - at_zero) * x / knee
+            else:
+                value = at_knee + (at_one - at_knee) * (x - knee) / (1.0 - knee)
+        else:
+            value = at_zero + (at_one - at_zero) * x
         if driver == "intensity":
             value += shift
         targets[name] = min(1.0, max(0.0, value))

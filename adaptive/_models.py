@@ -44,14 +44,19 @@ training corpus of that role), and the drums append ``groove:0..G-1``.
 ``meta`` fields the runtime reads:
 
 - every attribute-controlled model: ``attributes = {"names", "quantiles" (21-point
-  table per attribute), "control": {name: [at_0, at_1, "intensity" | "valence"]},
-  "arousal_shift"}``: how intensity/valence/arousal become target ranks
+  table per attribute), "control": {name: [at_0, at_1, "intensity" | "valence"]
+  or [at_0, at_1, "intensity", knee, at_knee]}, "arousal_shift"}``: how
+  intensity/valence/arousal become target ranks, the 5-item form bending the line
+  at ``knee`` (where the style fades the stem in)
   (``adaptive._conditioning.attribute_targets``);
 - melody, bass: ``pitch_range = [lo, hi]`` (key-normalized pitches seen in
   training: the range mask), ``hidden_size``, ``steps_per_bar``, and ``sampling =
   {"temperature", "top_p", "scale_prior" (12 log-weights per key-normalized pitch
   class, learned from the sources), "scale_prior_weight", "chord_tone_bias",
-  "motif_copy"}``;
+  "motif_copy", "chromatic" (pitch classes), "chromatic_offset" (logits added to
+  them), "calibration"}``; the bake fits ``chromatic_offset`` and ``motif_copy`` to
+  the sources (``authoring._calibrate``) and records what it matched in
+  ``calibration``;
 - drums_generator: ``latent_size``, ``steps``, ``voices``, ``candidates`` (K), and
   ``grooves = [{"density_rank", "states": {state: bars}}]``;
 - harmony: ``temperature``, ``rhythms = [{"onsets": [steps], "count"}]`` (the

@@ -18,7 +18,7 @@ import os
 import platform
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,7 @@ import numpy as np
 from adaptive._bundle import read_bundle, write_bundle
 from adaptive._conditioning import (
     ATTRIBUTES,
+    attribute_targets,
     bar_attributes,
     condition_features,
     encode_condition,
@@ -49,6 +50,7 @@ from adaptive._style import SourceSpec, Style, load_style
 from adaptive._tokens import Vocabulary
 
 from . import _distributed
+from ._calibrate import scale_target
 from ._losses import LossCurves
 from ._loudness import calibrated_manifest
 from ._midi import ImportedSource, MeterWarning, UnsupportedMeterError, drum_voice, import_midi
@@ -73,6 +75,7 @@ REGISTER_RANKS = (0.3, 0.7)  # valence 0 -> register rank 0.3, valence 1 -> 0.7
 AROUSAL_SHIFT = 0.2  # attribute ranks added per unit of arousal above 0.5
 MAX_RHYTHMS = 6
 MAX_GROOVES = 4
+CONTROL_ROWS = 21  # intensities the drums' control term steers to
 
 
 @dataclass(frozen=True)
@@ -236,7 +239,7 @@ def build(
                 environment=environment,
                 state_tempo=tempo,
                 moods=moods,
-                skipped_sources=[p.name for p in skipped],
+                skipped_sources=tuple(p.name for p in skipped),
                 loss_curves=ui.thinned(),
                 parity={name: s.parity_max_abs_diff for name, s in stats.items()},
                 distributed=workers.record(),
@@ -547,6 +550,22 @@ def prepare_jobs(
                     ]
                     runs.append((bar_tokens, conds))
         data = build_windows(runs, config.window_bars, vocab, (min(pitches), max(pitches)))
+        target = scale_target(
+            [bar.stems[s] for imp in imported for s in stems if s in imp.stems for bar in imp.bars],
+            [
+                (state, style.states[state].valence, style.states[state].arousal, chords)
+                for imp in imported
+                for chords in [[bar.chord for bar in imp.bars if bar.chord >= 0]]
+                for state in imp.source.states
+            ],
+            _heard_from(style, stems),
+            [
+                [bar.stems[s] for bar in imp.bars]
+                for imp in imported
+                for s in stems
+                if s in imp.stems
+            ],
+        )
         h = config.sequence_hidden
         r = rng(offset)
         feeds = [
@@ -561,7 +580,7 @@ def prepare_jobs(
             "hidden_size": h,
             "pitch_range": list(data.pitch_range),
             "steps_per_bar": spb,
-            "attributes": _attribute_spec(corpus),
+            "attributes": _attribute_spec(corpus, _heard_from(style, stems)),
             "sampling": _sampling(config, pitches),
         }
         jobs.append(
@@ -578,13 +597,14 @@ def prepare_jobs(
                 arch=(len(vocab), len(features), config.sequence_embed, h),
                 steps=config.sequence_steps,
                 epoch_size=len(data) / min(config.sequence_batch, len(data)),
+                calibration=target,
             )
         )
 
     # --- drums --------------------------------------------------------------------------
     drum_stems = style.stems_with_role("drums")
     if drum_stems:
-        drum_data, groove_meta, corpus = _drum_data(style, imported, drum_stems, config.seed)
+        drum_data, groove_meta, drum_spec = _drum_data(style, imported, drum_stems, config.seed)
         features = condition_features(states, ATTRIBUTES, grooves=len(groove_meta))
         z_size = config.drums_latent
         voices = [name for name, _ in DRUM_VOICES]
@@ -617,7 +637,7 @@ def prepare_jobs(
                         "steps": spb,
                         "voices": voices,
                         "hidden_size": config.drums_hidden,
-                        "attributes": _attribute_spec(corpus),
+                        "attributes": drum_spec,
                         "grooves": groove_meta,
                         "candidates": config.drums_candidates,
                     },
@@ -650,19 +670,34 @@ def _role_attributes(
     return np.stack(rows) if rows else np.zeros((1, len(ATTRIBUTES)))
 
 
-def _attribute_spec(corpus: np.ndarray) -> dict[str, Any]:
+def _attribute_spec(corpus: np.ndarray, heard_from: float = 0.0) -> dict[str, Any]:
     """How the runtime turns intensity / valence / arousal into target attribute ranks.
 
     Intensity drives the density rank from the corpus' 5th to its 95th
-    percentile. Every other intensity-driven attribute follows density the way it
+    percentile over the intensities where the stem is heard (``heard_from``, where
+    the style fades it in, up to 1), so the music a player hears spans the
+    sources; below that it thins on towards the sparsest bar, still rising with
+    intensity. Every other intensity-driven attribute follows density the way it
     co-varies with density in this corpus (a least-squares line of its rank on
     the density rank), so the targets stay a combination the sources contain.
     Register follows valence (brighter = higher), within the middle of its range.
     """
     ranks = ranks_of(corpus, corpus)
+    if (corpus[:, 0] > 0).sum() > 1:  # the lines are fitted on the bars where the stem plays
+        ranks = ranks[corpus[:, 0] > 0]
     density = ranks[:, 0]
     lo, hi = INTENSITY_RANKS
-    control: dict[str, list[Any]] = {"density": [lo, hi, "intensity"]}
+    knee = float(np.clip(heard_from, 0.0, 0.9))
+    # density rank at intensity 0, at the knee and at 1
+    points = (0.0, lo, hi) if knee > 0 else (lo, lo, hi)
+
+    def line(at: Sequence[float]) -> list[Any]:
+        values = [round(float(v), 4) for v in at]
+        if knee > 0:
+            return [values[0], values[2], "intensity", round(knee, 4), values[1]]
+        return [values[0], values[2], "intensity"]
+
+    control: dict[str, list[Any]] = {"density": line(points)}
     for a, name in enumerate(ATTRIBUTES):
         if name in ("density", "register"):
             continue
@@ -671,8 +706,7 @@ def _attribute_spec(corpus: np.ndarray) -> dict[str, Any]:
             slope, intercept = np.polyfit(density, column, 1)
         else:
             slope, intercept = 0.0, float(np.mean(column))
-        at = [float(np.clip(intercept + slope * x, 0.0, 1.0)) for x in (lo, hi)]
-        control[name] = [round(at[0], 4), round(at[1], 4), "intensity"]
+        control[name] = line([float(np.clip(intercept + slope * x, 0.0, 1.0)) for x in points])
     control["register"] = [*REGISTER_RANKS, "valence"]
     return {
         "names": list(ATTRIBUTES),
@@ -680,6 +714,11 @@ def _attribute_spec(corpus: np.ndarray) -> dict[str, Any]:
         "control": control,
         "arousal_shift": AROUSAL_SHIFT,
     }
+
+
+def _heard_from(style: Style, stems: Sequence[str]) -> float:
+    """The intensity from which the first of these stems is faded in."""
+    return min((float(style.stems[s].intensity[0]) for s in stems), default=0.0)
 
 
 def _sampling(config: TrainingConfig, pitches: list[int]) -> dict[str, Any]:
@@ -723,9 +762,9 @@ def _harmony_rhythms(style: Style, imported: list[ImportedSource]) -> list[dict[
 
 def _drum_data(
     style: Style, imported: list[ImportedSource], stems: list[str], seed: int
-) -> tuple[DrumData, list[dict[str, Any]], np.ndarray]:
+) -> tuple[DrumData, list[dict[str, Any]], dict[str, Any]]:
     """The drum bars, their conditioning (attribute ranks, groove, state, mood),
-    the groove table the runtime picks from, and the raw attribute corpus."""
+    the groove table the runtime picks from, and the attribute spec (meta)."""
     from ._train.drums import DrumData
 
     states = style.trained_states()  # a state that borrows material is not trained
@@ -774,13 +813,30 @@ def _drum_data(
         for g in range(n_grooves)
     ]
     index = np.asarray(rows)
+    spec = _attribute_spec(corpus, _heard_from(style, stems))
+    # what the runtime asks for along the intensity range (register follows valence,
+    # so it keeps the bar's own), and the onset count at each density target
+    steered = [a for a in ATTRIBUTES if a != "register"]
+    control = np.array(
+        [
+            [attribute_targets(spec, float(u), 0.5)[a] for a in steered]
+            for u in np.linspace(0.0, 1.0, CONTROL_ROWS)
+        ]
+    )
+    counts = np.stack(onsets).sum(axis=(1, 2))
+    counts = counts[counts > 0] if (counts > 0).any() else counts  # ranks count playing bars
+    levels = np.linspace(0.0, 1.0, CONTROL_ROWS)
+    table = np.quantile(counts, levels)
     data = DrumData(
         np.stack(onsets)[index],
         np.stack(velocities)[index],
         np.stack(timings)[index],
         np.stack(conds).astype(np.float32),
+        control=control.astype(np.float32),
+        control_columns=tuple(features.index(f"attr:{a}") for a in steered),
+        control_counts=np.interp(control[:, 0], levels, table).astype(np.float32),
     )
-    return data, groove_meta, corpus
+    return data, groove_meta, spec
 
 
 def _groove_labels(onsets: np.ndarray, seed: int) -> np.ndarray:

@@ -42,9 +42,19 @@ import numpy as np
 import adaptive
 from adaptive._conditioning import PHRASE_BARS
 from adaptive._errors import AdaptiveError
-from adaptive._music import CHORDS, DRUM_VOICES, MAJOR_SCALE, Note
+from adaptive._music import CHORDS, DRUM_VOICES, Note
 
-__all__ = ["evaluate", "EvaluationError", "format_report", "spearman", "overlapping_area"]
+from ._calibrate import _grams, ngram_repetition, scale_consistency
+
+__all__ = [
+    "evaluate",
+    "EvaluationError",
+    "format_report",
+    "ngram_repetition",
+    "overlapping_area",
+    "scale_consistency",
+    "spearman",
+]
 
 WARMUP_BARS = 2
 HEARD_GAIN = 0.05
@@ -130,10 +140,7 @@ def _bar_features(bar: _Bar, previous: _Bar | None, steps: int, beat: int) -> di
         histogram = np.bincount([n.pitch % 12 for n in pitched], minlength=12).astype(float)
         p = histogram / histogram.sum()
         out["pitch_class_entropy"] = float(-(p[p > 0] * np.log2(p[p > 0])).sum())
-        out["scale_consistency"] = max(
-            float(sum(histogram[(t + s) % 12] for s in MAJOR_SCALE) / histogram.sum())
-            for t in range(12)
-        )
+        out["scale_consistency"] = scale_consistency([n.pitch for n in pitched])
         out["pitch_range"] = float(max(n.pitch for n in pitched) - min(n.pitch for n in pitched))
         out["polyphony"] = len(pitched) / max(1, len({n.start for n in pitched}))
     melody = sorted(bar.notes.get("melody", []), key=lambda n: (n.start, -n.pitch))
@@ -172,16 +179,6 @@ def _melody_line(piece: Sequence[_Bar]) -> list[int]:
             n.pitch for n in sorted(bar.notes.get("melody", []), key=lambda n: (n.start, -n.pitch))
         ]
     return line
-
-
-def _grams(line: Sequence[int], n: int) -> list[tuple[int, ...]]:
-    return [tuple(line[i : i + n]) for i in range(len(line) - n + 1)]
-
-
-def ngram_repetition(line: Sequence[int], n: int = 4) -> float:
-    """Share of a line's n-grams of pitches that already occurred earlier in it."""
-    grams = _grams(line, n)
-    return float(1.0 - len(set(grams)) / len(grams)) if grams else float("nan")
 
 
 # --- reading the reference --------------------------------------------------------------

@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 REFERENCE_SECONDS_PER_STATE = 16.0
+REFERENCE_INTENSITIES = (0.35, 0.6, 0.85)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
 def reference_timeline(
     bundle: adaptive.Bundle, seconds_per_state: float = REFERENCE_SECONDS_PER_STATE
 ):  # type: ignore[no-untyped-def]
-    """Every trained state in turn, first calm (intensity 0.35) then busy (0.85), changing on bars.
+    """Every trained state in turn at REFERENCE_INTENSITIES (calm to busy, an equal share of
+    its time each), changing on bars. The models re-compose with intensity, so the level
+    spans the range a game plays, not two points of it.
 
     A state that borrows another's material (a victory or game over) is left out: it is
     a mix of that material, and its level against it (a quiet game over) is the sound
@@ -65,10 +68,9 @@ def reference_timeline(
     for i, state in enumerate(states):
         start = i * seconds_per_state
         events.append({"time": start, "state": state, "sync": "bar"})
-        events.append({"time": start, "parameter": "intensity", "value": 0.35})
-        events.append(
-            {"time": start + seconds_per_state / 2, "parameter": "intensity", "value": 0.85}
-        )
+        share = seconds_per_state / len(REFERENCE_INTENSITIES)
+        for k, level in enumerate(REFERENCE_INTENSITIES):
+            events.append({"time": start + k * share, "parameter": "intensity", "value": level})
     duration = seconds_per_state * len(states)
     return Timeline.from_dict({"duration": duration, "events": events}, "reference timeline")
 

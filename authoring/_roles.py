@@ -21,6 +21,7 @@ import numpy as np
 from adaptive._bundle import ModelEntry
 from adaptive._tokens import Vocabulary
 
+from ._calibrate import SamplingTarget, calibrated, uncalibrated
 from ._train.config import TrainingConfig
 
 __all__ = ["RoleJob", "RoleOutput", "ModelStats", "Weights", "LEARNING_KEYS", "train_job"]
@@ -57,6 +58,7 @@ LEARNING_KEYS: dict[str, tuple[str, ...]] = {
         "drums_batch",
         "drums_lr",
         "drums_recon_weight",
+        "drums_control_weight",
     ),
 }
 Weights = dict[str, dict[str, np.ndarray]]  # module name -> its state_dict as arrays
@@ -85,6 +87,8 @@ class RoleJob:
     digest: str = ""
     steps: int = 1  # optimizer steps of a full training
     epoch_size: float = 1.0  # optimizer steps per pass over the data
+    # melody / bass: what the sampler's scale prior is calibrated to (authoring._calibrate)
+    calibration: SamplingTarget | None = None
 
     def __post_init__(self) -> None:
         self.digest = _digest(
@@ -110,11 +114,17 @@ class RoleOutput:
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # (step, loss)
 
     def refreshed(self, job: RoleJob, how: str = "reused") -> RoleOutput:
-        """The same models with the job's current meta (sampling, tempo: nothing learned)."""
-        entries = {
-            name: replace(entry, meta=dict(job.meta[name]), conditioning=tuple(job.features))
-            for name, entry in self.entries.items()
-        }
+        """The same models with the job's current meta (sampling, tempo: nothing learned).
+
+        A sequence model's scale calibration is kept while the meta it was fitted
+        with is unchanged, and fitted again otherwise (a few seconds, no training)."""
+        entries = {}
+        for name, entry in self.entries.items():
+            if job.kind == "sequence" and uncalibrated(entry.meta) == job.meta[name]:
+                entries[name] = replace(entry, conditioning=tuple(job.features))
+                continue
+            entry = replace(entry, meta=dict(job.meta[name]), conditioning=tuple(job.features))
+            entries[name] = calibrated(entry, job.calibration) if job.kind == "sequence" else entry
         return replace(self, entries=entries, how=how)
 
 
@@ -215,6 +225,7 @@ def train_job(
         )
         weights["model"] = _arrays(model)
         export(SequenceStep(model), job.role, "sequence", loss, t0)
+        entries[job.role] = calibrated(entries[job.role], job.calibration)
         losses = {job.role: loss}
     else:
         generator, critic, g_loss, d_loss = train_drums(job.data, config, job.seed, record, init)

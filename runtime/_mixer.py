@@ -45,6 +45,14 @@ __all__ = ["Mixer", "MusicEvent", "BarSource", "StemMix", "MASTER_GAIN", "RELOAD
 MASTER_GAIN = 0.7
 LIMIT = 0.95
 GAIN_SMOOTHING_SECONDS = 0.05
+# a state change on a bar line moves the stem gains in straight lines, not by smoothing: a
+# stem the new state turns down fades over the old bar's last LANDING_FADE_SECONDS, to end
+# on the bar line; one it turns up rises over the new bar's first LANDING_RISE_SECONDS. So
+# the new state's first notes (a crash on its downbeat) sound at its own balance, not for
+# 50 ms at the old state's
+LANDING_FADE_SECONDS = 0.02
+LANDING_RISE_SECONDS = 0.004
+MAX_STEMS = 64  # the schema's limit: the landing ramp's tables are sized once for it
 LIMITER_RELEASE_SECONDS = 0.3
 INTENSITY_STEPS = 512  # gain targets are tabulated per 1/512 of the intensity range
 EVENT_RING = 4096  # events the game has not drained yet; the oldest go first
@@ -186,6 +194,13 @@ class Mixer:
         self._outgoing: BarAudio | None = None  # the bar fading out under its replacement
         self._fade_end = 0
         self._part_unit = np.zeros(max_frames, dtype=np.float32)  # (1..n)/n for any n
+        self._gain_state = control.initial_state  # the state whose stem gains are the targets
+        self._landing = -1  # the bar line of the landing ramp running; -1: none
+        self._landing_pre_roll = False  # begun ahead of the bar line, so stems can fade to it
+        self._landing_from = np.zeros(MAX_STEMS, dtype=np.float64)
+        self._landing_to = np.zeros(MAX_STEMS, dtype=np.float64)
+        self._landing_rise = np.zeros(max_frames, dtype=np.float32)
+        self._landing_fade = np.zeros(max_frames, dtype=np.float32)
         self.volume = 1.0  # the master volume asked for (after the limiter)
         self._volume_gain = 1.0  # where its ramp has got to
         # hot reload: which program plays, the one waiting, and the old bar fading out
@@ -245,6 +260,8 @@ class Mixer:
         if self.parameter_targets:
             self._seek(n)
         block_start = self.frame
+        if self._landing < 0 and self.bar is not None:
+            self._expect_landing(block_start, n)
         block = self._block
         chord_before = self.bar.chord if self.bar is not None else AS_WRITTEN
         pos = 0
@@ -267,7 +284,15 @@ class Mixer:
             pos += m
             self.frame += m
         assert self.bar is not None
-        self._ramp_gains(self._gain_targets(self.bar.state), n)
+        if self.bar.state != self._gain_state:
+            bar_line = self.bar.start_frame
+            if self._landing != bar_line and block_start <= bar_line:  # not foreseen: from here
+                self._begin_landing(bar_line, self._gain_targets(self.bar.state), False)
+            self._gain_state = self.bar.state
+        if self._landing >= 0:
+            self._ramp_landing(block_start, n)
+        else:
+            self._ramp_gains(self._gain_targets(self.bar.state), n)
         ramps = self._ramps[:, :n]
         if self.capture is not None:  # offline stems: each stem after its gain
             for s in range(ramps.shape[0]):
@@ -318,6 +343,47 @@ class Mixer:
         ramp += g0
         out[:, 0] *= ramp
         out[:, 1] *= ramp
+
+    def _expect_landing(self, block_start: int, n: int) -> None:
+        """Begin the landing ramp before a bar line where another state starts, once the
+        fade of the stems it turns down must start within this block."""
+        bar = self.bar
+        assert bar is not None
+        bar_line = bar.start_frame + bar.frames
+        if bar_line - block_start >= n + LANDING_FADE_SECONDS * self.clock.sample_rate:
+            return
+        state = self.control.state_for_bar(bar.index + 1)
+        if state != self._gain_state and state in self.state_index:
+            self._begin_landing(bar_line, self._gain_targets(state), True)
+
+    def _begin_landing(self, bar_line: int, target: np.ndarray, pre_roll: bool) -> None:
+        stems = self.gains.shape[0]
+        self._landing, self._landing_pre_roll = bar_line, pre_roll
+        self._landing_from[:stems] = self.gains
+        self._landing_to[:stems] = target
+
+    def _ramp_landing(self, block_start: int, n: int) -> None:
+        """The landing ramp (see LANDING_FADE_SECONDS); a stem turned down when the change
+        was not foreseen in time rises like the others, from the bar line."""
+        rate = self.clock.sample_rate
+        rise = self._landing_rise[:n]  # 0 until the bar line, 1 from LANDING_RISE_SECONDS on
+        np.subtract(self._unit[:n], 1 + self._landing - block_start, out=rise)  # frames since
+        fade = self._landing_fade[:n]  # 0 until LANDING_FADE_SECONDS before the line, 1 on it
+        np.divide(rise, LANDING_FADE_SECONDS * rate, out=fade)
+        fade += 1.0
+        np.divide(rise, LANDING_RISE_SECONDS * rate, out=rise)
+        np.clip(rise, 0.0, 1.0, out=rise)
+        np.clip(fade, 0.0, 1.0, out=fade)
+        gains, master = self.gains, self.master_gain
+        for s in range(gains.shape[0]):
+            a, b = float(self._landing_from[s]), float(self._landing_to[s])
+            t = fade if self._landing_pre_roll and b < a else rise
+            ramp = self._ramps[s, :n]
+            np.multiply(t, (b - a) * master, out=ramp)
+            ramp += a * master
+            gains[s] = a + (b - a) * float(t[n - 1])
+        if rise[n - 1] >= 1.0:
+            self._landing = -1
 
     def _ramp_gains(self, target: np.ndarray, n: int) -> None:
         """Move each stem's gain towards its target; a linear ramp across the block, no zipper noise."""
@@ -421,6 +487,7 @@ class Mixer:
         self.intensity_lo, self.intensity_hi = program.intensity_range
         self.stem_names = program.stems.names
         self.gains = new_gains
+        self._landing = -1  # the reload's own crossfade takes over
         self._ramps, self._block = program.ramps, program.block
         _adopt_voices(program.stingers, self.stingers)
         self.stingers = program.stingers

@@ -39,6 +39,7 @@ class TrainingConfig:
     drums_batch: int = 64
     drums_lr: float = 2e-3
     drums_recon_weight: float = 1.0  # reconstruction term that keeps the GAN on the grooves
+    drums_control_weight: float = 1.0  # pull of the density target on off-corpus conditions
     drums_candidates: int = 4  # bars the generator proposes per bar; the critic keeps one
     # sampling at run time (stored in the models' meta["sampling"])
     sampling_temperature: float = 0.9
@@ -70,6 +71,7 @@ CONFIG_LIMITS: dict[str, tuple[type, float, float]] = {
     "drums_batch": (int, 1, 4096),
     "drums_lr": (float, 1e-6, 1.0),
     "drums_recon_weight": (float, 0.0, 100.0),
+    "drums_control_weight": (float, 0.0, 100.0),
     "drums_candidates": (int, 1, 64),
     "sampling_temperature": (float, 0.05, 5.0),
     "sampling_top_p": (float, 0.05, 1.0),

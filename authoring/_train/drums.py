@@ -15,6 +15,14 @@ straight-through gradient, so it cannot tell real from fake by softness alone
 (and at run time it ranks sampled bars, exactly what it was trained on). A
 reconstruction term (onset BCE, velocity and timing MSE on the real hits of a
 groove with the same conditioning) keeps a few hundred steps on few grooves stable.
+
+A control term (attribute regularisation) makes the density target rule the bar
+even where the sources never go: each step, the batch's attribute ranks are
+replaced by the targets the runtime asks for at a random intensity (the style's
+intensity line, ``DrumData.control``) while state and groove stay those of the
+real bar, and the generator's expected hit count is pulled to the count at the
+target density rank. Without it a heavy state's groove outvotes a sparse target,
+and across states the notes per bar stop following intensity.
 """
 
 from __future__ import annotations
@@ -39,12 +47,20 @@ R1_WEIGHT = 0.1
 
 @dataclass
 class DrumData:
-    """Real bars: onset/velocity/timing [B, D, S] and conditioning [B, C]."""
+    """Real bars: onset/velocity/timing [B, D, S] and conditioning [B, C].
+
+    ``control`` [L, A'] holds the attribute ranks the runtime asks for along the
+    intensity range (rows: intensity 0 -> 1), for the cond columns ``control_columns``;
+    ``control_counts`` [L] the onset count at each row's density rank.
+    """
 
     onset: np.ndarray
     velocity: np.ndarray
     timing: np.ndarray
     cond: np.ndarray
+    control: np.ndarray | None = None
+    control_columns: tuple[int, ...] = ()
+    control_counts: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.onset.shape[0])
@@ -133,6 +149,17 @@ def train_drums(
     total = config.drums_steps
     recent: list[float] = []
     recent_d: list[float] = []
+    control = None
+    if (
+        data.control is not None
+        and data.control_counts is not None
+        and config.drums_control_weight > 0
+    ):
+        control = torch.from_numpy(data.control.astype(np.float32))
+        control_counts = torch.from_numpy(data.control_counts.astype(np.float32))
+        columns = torch.tensor(data.control_columns, dtype=torch.long)
+        # counts in units of the corpus' spread, so the weight means the same on every style
+        count_scale = float(max(1.0, data.onset.sum(axis=(1, 2)).std()))
     # In a distributed bake both nets run under DDP; the generator step calls the
     # critic's own module, so only the critic step all-reduces the critic's gradients.
     gen_net, critic_net = _distributed.wrap(gen), _distributed.wrap(critic)
@@ -189,6 +216,13 @@ def train_drums(
             + ((g_timing - timing) ** 2 * onset).sum() / hits
         )
         loss_g = adversarial + matching + config.drums_recon_weight * recon
+        if control is not None:
+            rows = torch.randint(len(control), (batch,))
+            steered = cond.clone()
+            steered[:, columns] = control[rows]
+            expected = gen_net(z, steered)[0].sum(dim=(1, 2))
+            miss = (expected - control_counts[rows]) / count_scale
+            loss_g = loss_g + config.drums_control_weight * (miss**2).mean()
         opt_g.zero_grad()
         loss_g.backward()
         opt_g.step()

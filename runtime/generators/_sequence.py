@@ -8,12 +8,16 @@ top of the model's logits, in this order:
 - a range mask: pitches outside the range seen in training are impossible;
 - a *soft* scale prior: ``scale_prior_weight`` times the log pitch-class
   histogram of the training notes, so chromatic notes stay possible where the
-  sources have them;
+  sources have them, plus ``chromatic_offset`` on the style's ``chromatic``
+  pitch classes, calibrated at bake so that as many chromatic notes get through
+  as in the sources;
 - chord tones favoured on the beat (``chord_tone_bias``);
 - a motif memory (a copy mechanism, as in pointer-generator models): the third
-  and fourth bar of a four-bar phrase replay the phrase's first and second bar
-  with probability ``motif_copy``; a replayed bar keeps each remembered note
-  with probability ``MOTIF_NOTE_KEEP`` and samples the rest afresh, so phrases
+  and fourth bar of a four-bar phrase replay the phrase's first and second bar,
+  and the first and second bar replay those of the phrase before, each with
+  probability ``motif_copy`` (fitted at bake to the sources' repetition, see
+  ``authoring._calibrate``); a replayed bar keeps each remembered note with
+  probability ``MOTIF_NOTE_KEEP`` and samples the rest afresh, so phrases
   repeat and vary as game music does.
 
 The model is conditioned on target attribute ranks (density, polyphony,
@@ -49,6 +53,17 @@ DEFAULT_SAMPLING = {
 }
 
 
+def _choice(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A mask's allowed token ids (ascending) and their values (float64, as sampled)."""
+    allowed = np.flatnonzero(np.isfinite(mask))
+    return allowed, mask[allowed].astype(np.float64)
+
+
+def _allows(allowed: np.ndarray, token: int) -> bool:
+    i = int(np.searchsorted(allowed, token))
+    return i < len(allowed) and int(allowed[i]) == token
+
+
 @dataclass
 class SequenceContext:
     hidden: np.ndarray  # (1, H) float32, carried bar to bar
@@ -76,6 +91,10 @@ class SequenceGenerator:
         prior = float(sampling["scale_prior_weight"]) * np.asarray(
             sampling["scale_prior"], dtype=np.float32
         )
+        # the bake's calibration: how far the chromatic pitch classes are lifted (or
+        # lowered) so that as many get through as in the sources (authoring._calibrate)
+        for pc in sampling.get("chromatic", ()):
+            prior[int(pc) % 12] += float(sampling.get("chromatic_offset", 0.0))
         # Static masks, one per token kind (and position) expected next.
         self._mask_pitch = np.full(size, -np.inf, dtype=np.float32)
         for p in range(int(lo), int(hi) + 1):
@@ -98,7 +117,16 @@ class SequenceGenerator:
                     self._chord_pitch[c, v.pitch_offset + p] = self.chord_tone_bias
         self._token = np.zeros(1, dtype=np.int64)
         self._cond = np.zeros((1, len(self.features)), dtype=np.float32)
-        self._bias = np.zeros(size, dtype=np.float32)
+        # Each mask as (allowed token ids, their mask values): sampling then sorts the
+        # few tokens the grammar allows (a dozen to a few dozen) instead of the whole
+        # vocabulary, with the same result.
+        self._choice_pos = [_choice(m) for m in self._mask_pos]
+        self._choice_dur = [_choice(m) for m in self._mask_dur]
+        self._choice_vel = _choice(self._mask_vel)
+        self._choice_pitch = _choice(self._mask_pitch)
+        self._choice_pitch_on_beat = [
+            _choice(self._mask_pitch + self._chord_pitch[c]) for c in range(len(CHORDS))
+        ]
 
     def initial_context(self) -> SequenceContext:
         return SequenceContext(hidden=np.zeros((1, self.hidden_size), dtype=np.float32))
@@ -119,26 +147,36 @@ class SequenceGenerator:
         return logits[0], hidden_out
 
     def _sample(
-        self, logits: np.ndarray, mask: np.ndarray, rng: np.random.Generator, prefer: int = -1
+        self,
+        logits: np.ndarray,
+        choice: tuple[np.ndarray, np.ndarray],
+        rng: np.random.Generator,
+        prefer: int = -1,
     ) -> int:
-        if prefer >= 0 and np.isfinite(mask[prefer]):  # the motif memory's token
+        allowed, values = choice
+        if prefer >= 0 and _allows(allowed, prefer):  # the motif memory's token
             return prefer
-        scores = logits.astype(np.float64) / self.temperature + mask
-        probs = np.exp(scores - scores.max())  # masked tokens: exp(-inf) = 0
+        scores = logits[allowed].astype(np.float64) / self.temperature + values
+        probs = np.exp(scores - scores.max())
         # nucleus sampling with one uniform draw: the smallest set of likeliest tokens
         # holding top_p of the mass, then inverse-CDF inside it (cheaper than rng.choice)
         order = np.argsort(-probs, kind="stable")
         cumulative = np.cumsum(probs[order])
         keep = min(len(order), int(np.searchsorted(cumulative, self.top_p * cumulative[-1])) + 1)
         u = rng.random() * cumulative[keep - 1]
-        return int(order[min(keep - 1, int(np.searchsorted(cumulative, u, side="right")))])
+        pick = order[min(keep - 1, int(np.searchsorted(cumulative, u, side="right")))]
+        return int(allowed[pick])
 
     @staticmethod
     def _memory(context: SequenceContext, bar_index: int) -> list[tuple[int, ...]] | None:
-        """The remembered bar's note groups (POS, PITCH, DUR, VEL) for this phrase position."""
-        if bar_index % PHRASE_BARS < PHRASE_BARS // 2 or len(context.history) < PHRASE_BARS // 2:
+        """The remembered bar's note groups (POS, PITCH, DUR, VEL) for this phrase position:
+        the second half of a phrase answers its first half, the first half of a phrase
+        the same bar of the phrase before (so phrases, too, can loop)."""
+        half = PHRASE_BARS // 2
+        back = half if bar_index % PHRASE_BARS >= half else PHRASE_BARS
+        if len(context.history) < back:
             return None
-        tokens = context.history[-(PHRASE_BARS // 2)][1:]
+        tokens = context.history[-back][1:]
         return [tuple(tokens[i : i + 4]) for i in range(0, len(tokens) - 3, 4)]
 
     def generate_bar(
@@ -163,7 +201,7 @@ class SequenceGenerator:
             keep = memory is not None and rng.random() < MOTIF_NOTE_KEEP
             if keep and memory is not None and group is not None:
                 prefer = memory[group][0] if group < len(memory) else v.bar
-            token = self._sample(logits, self._mask_pos[position + 1], rng, prefer)
+            token = self._sample(logits, self._choice_pos[position + 1], rng, prefer)
             if token == v.bar:
                 break
             position = token - v.pos_offset
@@ -171,12 +209,16 @@ class SequenceGenerator:
                 group = next((g for g, m in enumerate(memory) if m[0] == token), None)
             tokens.append(token)
             logits, hidden = self._step(token, hidden)
-            pitch_mask = self._mask_pitch
+            pitch = self._choice_pitch
             if chord >= 0 and position % STEPS_PER_QUARTER == 0 and self.chord_tone_bias > 0:
-                pitch_mask = pitch_mask + self._chord_pitch[chord]
-            for kind, mask in ((1, pitch_mask), (2, self._mask_dur[position]), (3, self._mask_vel)):
+                pitch = self._choice_pitch_on_beat[chord]
+            for kind, choice in (
+                (1, pitch),
+                (2, self._choice_dur[position]),
+                (3, self._choice_vel),
+            ):
                 prefer = memory[group][kind] if keep and memory and group is not None else -1
-                token = self._sample(logits, mask, rng, prefer)
+                token = self._sample(logits, choice, rng, prefer)
                 tokens.append(token)
                 logits, hidden = self._step(token, hidden)
             if memory is not None and group is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
 from torch import nn
 
-from adaptive._conditioning import condition_features, encode_condition
+from adaptive._conditioning import ATTRIBUTES, condition_features, encode_condition
 from adaptive._music import CHORDS, DRUM_VOICES, START_CHORD, Chord
 from adaptive._tokens import Vocabulary
 from authoring import TrainingConfig
@@ -276,6 +278,55 @@ def test_gan_critic_prefers_real_grooves(
     assert float(real) > float(fake)
 
 
+def test_gan_control_term_lets_the_density_target_rule_every_state() -> None:
+    """Explore bars are all sparse and combat bars all busy; asked for a sparse bar in
+    combat (a condition the sources never show), the generator obeys the target."""
+    features = condition_features(STATES, ATTRIBUTES)
+    voices, steps, n = len(DRUM_VOICES), 16, 64
+    onset = np.zeros((n, voices, steps), dtype=np.float32)
+    conds = []
+    for i in range(n):
+        busy = i % 2 == 1
+        onset[i, 0, [0, 8]] = 1
+        onset[i, 1, [4, 12]] = 1
+        onset[i, 2, list(range(0, 16, 1 if busy else 4))] = 1
+        rank = 0.75 if busy else 0.25
+        conds.append(
+            encode_condition(
+                features,
+                intensity=0.5,
+                valence=0.5,
+                state="combat" if busy else "explore",
+                chord=C,
+                bar_index=i,
+                attributes={"density": rank, "activity": rank},
+            )
+        )
+    levels = np.linspace(0.0, 1.0, 11)[:, None]
+    data = DrumData(
+        onset,
+        onset * 0.8,
+        np.zeros_like(onset),
+        np.stack(conds).astype(np.float32),
+        control=np.hstack([levels, levels]).astype(np.float32),
+        control_columns=(features.index("attr:density"), features.index("attr:activity")),
+        control_counts=(4 + 16 * levels[:, 0]).astype(np.float32),
+    )
+    config = TrainingConfig(drums_latent=8, drums_hidden=64, drums_steps=300, drums_batch=32)
+
+    def hits_in_combat(weight: float, rank: float) -> float:
+        generator, _, _, _ = train_drums(data, replace(config, drums_control_weight=weight), 0)
+        cond = np.repeat(data.cond[1:2], 16, axis=0)
+        cond[:, [features.index("attr:density"), features.index("attr:activity")]] = rank
+        with torch.no_grad():
+            p_onset, _, _ = generator(torch.randn(16, 8), torch.from_numpy(cond))
+        return float(p_onset.sum(dim=(1, 2)).mean())
+
+    busy_hits = float(onset[1].sum())  # 20
+    assert hits_in_combat(1.0, 0.0) < 0.6 * busy_hits
+    assert hits_in_combat(1.0, 0.0) < hits_in_combat(0.0, 0.0)
+
+
 def test_gan_onnx_parity_with_dynamic_batch(
     trained_gan: tuple[nn.Module, nn.Module, DrumData],
 ) -> None:
@@ -391,10 +442,12 @@ def test_bar_attributes_and_mid_ranks() -> None:
     assert b[0] == 8 and b[1] == 1 and b[4] == 0.5
     empty = bar_attributes([], 16)
     assert empty[0] == 0 and np.isnan(empty[3])
-    corpus = np.stack([empty, empty, a, b])
+    corpus = np.stack([empty, empty, a, a, b])
     ranks = ranks_of(corpus, corpus)
-    assert ranks[0, 0] == pytest.approx(0.25)  # ties share the middle of their range
-    assert ranks[3, 0] == pytest.approx(0.875) and ranks[0, 3] == 0.5  # NaN register: middle
+    # a whole-bar rest is the stem sitting out: density and activity 0, the rest the middle
+    assert list(ranks[0]) == [0.0, 0.5, 0.5, 0.5, 0.0]
+    assert ranks[2, 0] == pytest.approx(1 / 3)  # playing bars rank among playing bars;
+    assert ranks[4, 0] == pytest.approx(5 / 6)  # ties share the middle of their range
     spec = {
         "control": {"density": [0.1, 0.9, "intensity"], "register": [0.3, 0.7, "valence"]},
         "arousal_shift": 0.2,
@@ -487,7 +540,11 @@ def test_bake_reads_mood_tempo_and_skips_other_meters(tiny_style_dir, midi_write
         ]
         assert "intensity" not in entry.conditioning
         control = entry.meta["attributes"]["control"]
-        assert control["density"] == [0.05, 0.95, "intensity"]
+        # intensity spans the sources' density where the stem is heard (from its fade-in)
+        role = name.removesuffix("_generator")
+        heard = min(s["intensity"][0] for s in bundle.stems.values() if s["role"] == role)
+        wanted = [0.05, 0.95, "intensity"] if heard == 0 else [0.0, 0.95, "intensity", heard, 0.05]
+        assert control["density"] == wanted
     assert bundle.models["melody"].meta["sampling"]["top_p"] == TrainingConfig().sampling_top_p
 
 

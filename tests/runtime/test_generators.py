@@ -67,13 +67,26 @@ def test_every_generated_bar_decodes_completely(bundle: adaptive.Bundle) -> None
 
 def test_scale_prior_is_soft_and_weighted(bundle: adaptive.Bundle) -> None:
     def chromatic_share(weight: float) -> float:
-        bars = run_bars(melody(bundle, scale_prior_weight=weight, chord_tone_bias=0.0), 40, 1)
-        pitches = [n.pitch for bar in bars for n in bar]
+        generator = melody(
+            bundle, scale_prior_weight=weight, chord_tone_bias=0.0, chromatic_offset=0.0
+        )
+        pitches = [n.pitch for bar in run_bars(generator, 40, 1) for n in bar]
         return float(np.mean([p % 12 not in DIATONIC for p in pitches]))
 
     loose, strict = chromatic_share(0.0), chromatic_share(8.0)
     assert loose > 0.0  # chromatic notes are possible: there is no hard diatonic mask
     assert strict < loose
+
+
+def test_the_calibrated_chromatic_offset_lets_chromatic_notes_through(
+    bundle: adaptive.Bundle,
+) -> None:
+    def chromatic_share(offset: float) -> float:
+        generator = melody(bundle, chromatic=[1, 3, 6, 8, 10], chromatic_offset=offset)
+        pitches = [n.pitch for bar in run_bars(generator, 40, 1) for n in bar]
+        return float(np.mean([p % 12 not in DIATONIC for p in pitches]))
+
+    assert chromatic_share(-4.0) <= chromatic_share(0.0) < chromatic_share(6.0)
 
 
 def test_chord_tones_are_favoured_on_the_beat(bundle: adaptive.Bundle) -> None:
