@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from adaptive import AdaptiveError
+from adaptive import AdaptiveError, EngineError
 from runtime import cli as runtime_cli
 
 __all__ = ["main", "build_parser"]
@@ -147,6 +147,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> None:
+    if args.midi and args.replay is not None:
+        raise EngineError("render --midi writes a timeline's notes; a --replay has none to export")
     if args.midi:
         try:  # checked before minutes of rendering
             from ._midi_export import write_engine_midi

@@ -34,6 +34,7 @@ class BarAudio:
     fallback: bool = False
     gains: tuple[float, ...] = ()  # the stems' target gains when the bar started, set by the mixer
     program: int = 0  # which loaded bundle composed it (a hot reload starts a new program)
+    serial: int = 0  # the composer's count of compose calls when it made this bar (replay logs)
     tempo: float = 0.0  # its tempo in the tempo map, as it played (set by the mixer)
     transition_bar: bool = False  # a generated lead-in from one state into the next
     phrase_bar: int = 0  # its position in the phrase, as the models were conditioned (0..3)

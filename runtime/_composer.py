@@ -14,6 +14,10 @@ destination: conditioned on the destination's state and valence with the
 source's arousal (its energy), its chord the dominant of the key (V in major, the
 harmonic minor's V in minor), so the destination's first bar resolves it, and a
 drum fill over its last beat.
+
+What a bar is composed from (its plan, the tempo map, the parameters, the CPU
+budget's level) is read once, into ``BarInputs``, before anything is generated:
+a replay (``runtime._record``) logs those inputs and composes from them again.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 import numpy as np
 
@@ -32,7 +37,7 @@ from adaptive._tokens import Vocabulary
 
 from ._bar import BarAudio
 from ._clock import MusicalClock
-from ._control import BarPlan, Control
+from ._control import BarPlan, Control, StateChange
 from ._instruments import (
     TAIL_SECONDS,
     DrumHit,
@@ -47,6 +52,26 @@ from ._mixbus import MixBus, mix_settings
 from .generators import Conditions, DrumGenerator, HarmonyGenerator, OnnxModel, SequenceGenerator
 from .generators._harmony import spell_chord, voice_chord
 from .generators._sequence import SequenceContext
+
+
+@dataclass(frozen=True, slots=True)
+class BarInputs:
+    """What one compose call reads from the engine: taken once, so nothing moves under it."""
+
+    index: int
+    plan: BarPlan  # its state, phrase position, and whether it leads into a new state
+    parameters: dict[str, float]
+    change: StateChange | None
+    level: int  # the CPU budget's level (runtime._budget)
+    clock: MusicalClock  # the tempo map it is composed on
+
+
+class ComposeLog(Protocol):
+    """Hears every compose call and every context dropped, in order (``runtime._record``)."""
+
+    def composed(self, serial: int, inputs: BarInputs) -> None: ...
+
+    def forgot(self, index: int) -> None: ...
 
 
 @dataclass
@@ -131,6 +156,8 @@ class Composer:
             0  # the CPU budget's level (runtime._budget): 1 unranked drums, 2 simpler voices
         )
         self._simpler: dict[str, Instrument] = {}
+        self.serial = 0  # compose calls made: each bar carries its number
+        self.recorder: ComposeLog | None = None  # a replay log hears every compose and forget
 
     @property
     def clock(self) -> MusicalClock:
@@ -158,23 +185,40 @@ class Composer:
 
     def forget_before(self, index: int) -> None:
         """Drop contexts and ring-outs of bars long played (keeps memory flat)."""
+        dropped = 0
         for store in (self._contexts, self._overflow):
             for i in [i for i in store if i < index]:
                 del store[i]
+                dropped += 1
+        if dropped and self.recorder is not None:  # which context a later bar starts from
+            self.recorder.forgot(index)
 
-    def compose(self, index: int) -> BarAudio:
-        t0 = time.perf_counter()
+    def inputs_for(self, index: int) -> BarInputs:
+        """Bar ``index``'s inputs as the engine stands now."""
         control = self.control
-        clock = self.clock
-        plan = control.plan_for_bar(index)
+        return BarInputs(
+            index,
+            control.plan_for_bar(index),
+            dict(control.parameters),  # one copy: the mixer may move a value meanwhile
+            control.change_for_bar(index),
+            self.level,
+            self.clock,  # the tempo map now: the mixer replaces it whole
+        )
+
+    def compose(self, index: int, inputs: BarInputs | None = None) -> BarAudio:
+        """Compose and render bar ``index`` from ``inputs`` (default: as the engine stands)."""
+        t0 = time.perf_counter()
+        if inputs is None:
+            inputs = self.inputs_for(index)
+        clock, plan, parameters, level = inputs.clock, inputs.plan, inputs.parameters, inputs.level
         state = plan.state
         phrase_bar = plan.phrase_bar  # the models' phrase position: the entry decides it
-        intensity = float(control.parameters.get("intensity", 0.5))
+        intensity = float(parameters.get("intensity", 0.5))
         # the state's mood moved by the mood parameters (e.g. danger), and the trained
         # state whose material it plays: what the models are conditioned on
-        valence, arousal = self.spec.mood(state, control.parameters)
+        valence, arousal = self.spec.mood(state, parameters)
         if plan.transition_bar:  # the destination's colour with the source's energy
-            arousal = self.spec.mood(plan.from_state, control.parameters)[1]
+            arousal = self.spec.mood(plan.from_state, parameters)[1]
         trained = self.trained_as.get(state, state)
         rng = np.random.default_rng((self.seed, index))
         context = self._context_before(index)
@@ -206,9 +250,7 @@ class Composer:
             )
         grid_notes["harmony"], voicing = self._voicing(chord, intensity, context.voicing)
         drum_hits = (
-            self.drums.generate_bar(rng, cond, ranked=self.level < 1)
-            if self.drums is not None
-            else []
+            self.drums.generate_bar(rng, cond, ranked=level < 1) if self.drums is not None else []
         )
         if plan.transition_bar and self.drums is not None:
             drum_hits = self._fill(drum_hits)
@@ -228,7 +270,7 @@ class Composer:
         state_gains = self.bundle.states[state]["stems"]
         for s, name in enumerate(self.stem_names):
             role = self.bundle.stems[name]["role"]
-            instrument = self._simpler_voice(name) if self.level >= 2 else self.instruments[name]
+            instrument = self._simpler_voice(name) if level >= 2 else self.instruments[name]
             # a stem this state mutes is written but not sounded: its notes' ring-out and
             # effect tails would otherwise be faded in with the next state that plays it
             sounded = float(state_gains.get(name, 1.0)) > 0.0
@@ -256,6 +298,9 @@ class Composer:
         if self.on_chord is not None:  # the stingers' versions for this bar's chord and tempo
             self.on_chord(chord, fps)
         t2 = time.perf_counter()
+        self.serial += 1
+        if self.recorder is not None:
+            self.recorder.composed(self.serial, inputs)
         return BarAudio(
             index=index,
             start_frame=clock.bar_start(index),
@@ -263,7 +308,7 @@ class Composer:
             state=state,
             intensity=intensity,
             chord=chord,
-            change=control.change_for_bar(index),
+            change=inputs.change,
             playable=playable,
             notes=notes,
             generate_ms=(t1 - t0) * 1000.0,
@@ -271,6 +316,7 @@ class Composer:
             tempo=clock.tempo_at(index),
             transition_bar=plan.transition_bar,
             phrase_bar=phrase_bar % 4,
+            serial=self.serial,
         )
 
     def _fill(self, hits: list[tuple[int, float, float]]) -> list[tuple[int, float, float]]:

@@ -137,7 +137,8 @@ class MusicEngine:
         return self
 
     def stop(self) -> None:
-        """Stop the output, the worker and ``watch()``. Safe to call twice; ``start()`` plays on."""
+        """Stop the output, the worker, ``watch()`` and ``record()``. Safe to call twice;
+        ``start()`` plays on."""
         self.unwatch()
         self._core.stop()
 
@@ -364,6 +365,40 @@ class MusicEngine:
     def watching(self) -> str | None:
         """The path ``watch()`` follows, or None."""
         return self._watcher.path if self._watcher is not None else None
+
+    # --- replay logs ----------------------------------------------------------------------
+
+    def record(self, path: str | os.PathLike[str] | None) -> None:
+        """Write a replay log of this session to ``path``; ``record(None)`` ends it.
+
+        The log holds, stamped in frames, every command as the mixer applied it,
+        every compose call with what it read, and which composed bar played
+        where, so ``adaptive render --replay LOG`` renders the same audio bit for
+        bit, from the moment of this call to the end of the log. A replay
+        rebuilds the session from its first frame, so the engine keeps a compact
+        journal from the start; called mid-session, the log begins with it. It
+        cannot after a hot reload, or once the journal outgrew 8 MiB (hours of
+        play): call ``record`` before ``start()`` then, or it raises. The log
+        ends with ``record(None)`` (its file complete when that returns) or
+        ``stop()``; a session has one log. Nothing of it runs on the audio
+        thread but an append to a bounded queue; another thread writes the
+        file. A ``reload`` while recording is refused (a log holds one bundle).
+        The format is described in ``runtime._record``.
+        """
+        if path is not None and not isinstance(path, str | os.PathLike):
+            raise EngineError(f"record() path must be a str, a path or None, got {_show(path)}")
+        where = None
+        if path is not None:
+            try:
+                where = os.fsdecode(os.fspath(path))
+            except Exception as exc:  # a PathLike that is not one
+                raise EngineError(f"record() path {_show(path)} is not a path: {exc}") from None
+        self._core.record(where)
+
+    @property
+    def recording(self) -> str | None:
+        """The replay log being written (``record``), or None."""
+        return self._core.recording  # type: ignore[no-any-return]
 
     def trigger(self, stinger: str) -> None:
         """Play a stinger on the next beat (dropped if the same one started a moment ago)."""

@@ -36,6 +36,7 @@ import itertools
 import logging
 import math
 import multiprocessing
+import os
 import signal
 import struct
 import threading
@@ -89,6 +90,7 @@ class HostedEngine:
         self.sample_rate = settings.sample_rate
         self._generations = itertools.count(1)
         self._timing = _start_clock(bundle, self.sample_rate)
+        self._record_path: str | None = None  # the replay log the next worker writes
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -99,7 +101,7 @@ class HostedEngine:
         rings = Rings()
         process = self._context.Process(
             target=_serve,
-            args=(self._args, worker_control, rings, self._wire.tables()),
+            args=(self._args, worker_control, rings, self._wire.tables(), self._record_path),
             name="adaptive-engine",
             daemon=True,
         )
@@ -138,6 +140,7 @@ class HostedEngine:
         finally:
             self._process.join(timeout=5.0)
             self._kill()
+            self._record_path = None  # the worker's stop() ended and wrote the log
 
     def _kill(self) -> None:
         if self._process is not None and self._process.is_alive():
@@ -206,7 +209,7 @@ class HostedEngine:
         if self._process is not None and not self._process.is_alive() and self._final is None:
             self._problem = self._problem or "the engine's worker process stopped"
 
-    def _ask(self, question: str) -> Any:
+    def _ask(self, question: str, *args: Any) -> Any:
         if self._process is None:
             if self._final is not None:
                 if question == "played_bars":
@@ -214,14 +217,17 @@ class HostedEngine:
                 return self._final[0] if question == "report" else self._final[1]
             raise EngineError(f"{question}() needs a started engine")
         ticket = next(self._ids)
-        if not self._send(("ask", ticket, question)):
+        if not self._send(("ask", ticket, question, args)):
             raise EngineError(f"{question}(): the engine's worker process stopped")
         deadline = time.monotonic() + REPLY_TIMEOUT_SECONDS
         while ticket not in self._replies:
             if time.monotonic() > deadline or self._control is None:
                 raise EngineError(f"{question}(): the engine's worker process did not answer")
             self._read(0.05)
-        return self._replies.pop(ticket)
+        answer = self._replies.pop(ticket)
+        if isinstance(answer, EngineError):  # the worker refused (record())
+            raise EngineError(str(answer))
+        return answer
 
     # --- the core's interface -------------------------------------------------------------
 
@@ -230,6 +236,31 @@ class HostedEngine:
             self._pending.append(command)
         else:
             self._rings.commands.write(self._wire.pack_command(command))
+
+    def record(self, path: str | os.PathLike[str] | None) -> None:
+        """The worker writes the replay log: from its first frame, whenever it is asked."""
+        if path is None:
+            if self._process is not None and self._record_path is not None:
+                self._ask("end_recording")  # the worker has written the log when it answers
+            self._record_path = None
+            return
+        if self._record_path is not None:
+            raise EngineError(
+                f"record(): already recording to {self._record_path}; record(None) first"
+            )
+        where = os.path.abspath(os.fspath(path))
+        if self._process is not None:
+            self._ask("record", where)  # raises what the worker refused
+        else:
+            try:
+                open(where, "wb").close()  # a bad path fails here, not in the worker
+            except OSError as exc:
+                raise EngineError(f"record(): cannot write {where}: {exc.strerror}") from None
+        self._record_path = where
+
+    @property
+    def recording(self) -> str | None:
+        return self._record_path
 
     def submit_parameter(self, name: str, value: float) -> None:
         """``submit`` for the call a game makes every frame: one store into the target table."""
@@ -241,6 +272,11 @@ class HostedEngine:
 
     def reload(self, bundle: Bundle) -> None:
         """Send ``bundle`` to the worker, which switches to it at a bar line (see the docstring)."""
+        if self._record_path is not None:
+            raise EngineError(
+                f"reload() while recording to {self._record_path}: a replay log holds one "
+                "bundle; record(None) first"
+            )
         self._bundle = bundle
         self._wire.extend(bundle)  # commands kept since before start() still pack
         self._args = (bundle, self._args[1])  # a later start() begins with it
@@ -387,7 +423,13 @@ def _bundle_bytes(bundle: Bundle) -> bytes:
     return encode_bundle(bundle.spec, bundle.models)
 
 
-def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any, ...]) -> None:
+def _serve(
+    args: tuple[Any, ...],
+    control: Any,
+    rings: Rings,
+    tables: tuple[Any, ...],
+    record_path: str | None = None,
+) -> None:
     """The worker process: the engine with its device, steered through the rings and the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the game decides when the music stops
     # a handler inherited from the game (SDL turns SIGTERM into a quit event) must not keep
@@ -404,6 +446,8 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any,
     try:
         engine = LocalEngine(*args)
         engine.count_whole_process()  # this process is the engine: its budget counts every thread
+        if record_path is not None:
+            engine.record(record_path)  # from frame 0: before the first bar is composed
         engine.start()
     except BaseException as exc:  # told to the game, which raises it as an EngineError
         control.send(("failed", f"{type(exc).__name__}: {exc}", None))
@@ -411,7 +455,7 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any,
     wire = Wire(args[0])
     wire.take_tables(tables)
     control.send(("ready", engine.output, engine._output_warning))
-    asked: deque[tuple[int, str]] = deque()
+    asked: deque[tuple[int, str, tuple[Any, ...]]] = deque()
     reload_tables: dict[int, tuple[Any, ...]] = {}  # generation -> the game's name tables
     stopping = threading.Event()
 
@@ -427,7 +471,7 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any,
             while not stopping.is_set():
                 message = control.recv()  # blocks without the GIL
                 if message[0] == "ask":
-                    asked.append((message[1], message[2]))
+                    asked.append((message[1], message[2], message[3]))
                 elif message[0] == "reload":
                     reload(*message[1:])
                 elif message[0] == "stop":
@@ -464,8 +508,12 @@ def _serve(args: tuple[Any, ...], control: Any, rings: Rings, tables: tuple[Any,
             send(("stats", engine.stats()))
             next_stats = now + STATS_PERIOD_SECONDS
         while asked:
-            ticket, question = asked.popleft()
-            answer = getattr(engine, question)()  # report, played_notes or played_bars
+            ticket, question, question_args = asked.popleft()
+            # report, played_notes, played_bars, record or end_recording
+            try:
+                answer = getattr(engine, question)(*question_args)
+            except EngineError as exc:  # record() refused: the game raises it
+                answer = EngineError(str(exc))
             send(("reply", ticket, answer))
     engine.stop()
     _send_events(engine, wire, rings, send)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import time
 from collections import deque
@@ -23,8 +24,9 @@ from ._bar import PlayedBar
 from ._budget import CpuBudget
 from ._clock import MusicalClock
 from ._control import Command, Control
-from ._mixer import Mixer, MusicEvent
-from ._reload import build_program, fit_stingers_to_chords
+from ._mixer import MusicEvent
+from ._record import END_WAIT_SECONDS, FORMAT, VERSION, Recorder
+from ._reload import build_program, fit_stingers_to_chords, make_mixer
 from ._report import EngineStats, StatsCache
 from ._scheduler import InlineSource, LookaheadScheduler, PlayedLog
 from .outputs import OfflineOutput, Output, open_output
@@ -97,22 +99,8 @@ class LocalEngine:
         fit_stingers_to_chords(program, self._chores)
         self._source = source
         self._max_frames = max(buffer_frames, OFFLINE_BLOCK_FRAMES)
-        self._mixer = Mixer(
-            program.clock,
-            self._control,
-            source,
-            program.stems,
-            program.states,
-            program.stingers,
-            program.intensity_range,
-            max_frames=self._max_frames,
-            ready_margin_frames=0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate),
-            rules=program.rules,
-            seeks=program.seeks,
-            master_gain=program.master_gain,
-            tempos=program.tempos,
-        )
-        self._mixer.program_bundle = b
+        margin = 0 if self._offline else int(READY_MARGIN_SECONDS * sample_rate)
+        self._mixer = make_mixer(program, self._control, source, self._max_frames, margin)
         if self._scheduler is not None:
             mixer = self._mixer
 
@@ -131,6 +119,9 @@ class LocalEngine:
         self._output_warning: str | None = None
         self._stats_cache = StatsCache()
         self._lock = threading.Lock()  # start/stop only; the game's calls never take it
+        # the session's journal from its first frame, so record() may start a log at any time
+        self._journal = Recorder(self._journal_header(), self._chores)
+        self._composer.recorder = self._mixer.recorder = self._journal
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -163,7 +154,7 @@ class LocalEngine:
             self._scheduler.whole_process = True
 
     def stop(self) -> None:
-        """Stop the output and the worker. Safe to call twice; ``start()`` plays on."""
+        """Stop the output and the worker, and end a recording. Safe to call twice."""
         with self._lock:
             if self._output is not None:
                 self._output.stop()
@@ -171,6 +162,74 @@ class LocalEngine:
                 self._output = None
             if self._scheduler is not None:
                 self._scheduler.stop()
+            self._end_recording()
+
+    # --- replay logs ----------------------------------------------------------------------
+
+    def record(self, path: str | os.PathLike[str] | None) -> None:
+        """Log this session for ``adaptive render --replay`` (``runtime._record``); None ends it."""
+        with self._lock:
+            if path is None:
+                self._end_recording()
+                return
+            journal = self._journal
+            if journal.path is not None and not journal.ended.is_set():
+                raise EngineError(
+                    f"record(): already recording to {journal.path}; record(None) first"
+                )
+            if self._bundle is not self._mixer.program_bundle:
+                raise EngineError("record(): a reload is on its way; record once it has landed")
+            journal.start_log(path, self._mixer.frame)
+
+    def _journal_header(self) -> dict[str, Any]:
+        """The session as it starts, for a replay log's header."""
+        b = self._bundle
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "bundle": {
+                "name": b.name,
+                "sha256": b.sha256,
+                "path": str(b.path.resolve()) if b.path else None,
+            },
+            "seed": self.seed,
+            "sample_rate": self.sample_rate,
+            "buffer_frames": self.buffer_frames,
+            "max_frames": self._max_frames,
+            "margin_frames": self._mixer.ready_margin_frames,
+            # for the reader: what they changed (bars composed ahead, budget levels) is logged
+            "lookahead_bars": self.lookahead_bars,
+            "cpu_budget": self._scheduler.budget.share if self._scheduler is not None else None,
+            "output": self.output,
+            "initial": {
+                "state": self._control.initial_state,
+                "parameters": dict(self._control.parameters),
+                "volume": self._mixer.volume,
+            },
+        }
+
+    def _end_recording(self) -> None:
+        journal = self._journal
+        if journal.path is None or journal.ended.is_set():
+            return
+        if self._output is not None:  # playing: the audio thread ends it at a block boundary
+            journal.stopping = True
+            journal.ended.wait(END_WAIT_SECONDS)
+        journal.end(self._mixer.frame)  # stopped (or a device that stopped pulling)
+        self._mixer.recorder = None  # a session has one log: the journal is done
+        self._composer.recorder = None
+        journal.close()
+
+    def end_recording(self) -> None:
+        """``record(None)``: the log ends at a block boundary and is written when this returns."""
+        with self._lock:
+            self._end_recording()
+
+    @property
+    def recording(self) -> str | None:
+        """The path of the replay log being written, or None."""
+        journal = self._journal
+        return None if journal.path is None or journal.ended.is_set() else str(journal.path)
 
     # --- what the game can read -----------------------------------------------------------
 
@@ -190,12 +249,19 @@ class LocalEngine:
         """Build ``bundle``'s program on this thread; it is heard from a bar line soon after.
 
         Raises BundleError if the bundle cannot play; the music is untouched then.
+        Refused while recording: a replay log holds one bundle.
         """
+        if self.recording is not None:
+            raise EngineError(
+                f"reload() while recording to {self.recording}: a replay log holds one "
+                "bundle; record(None) first"
+            )
         program = build_program(
             bundle, self.sample_rate, self.seed, self._control, next(self._program_ids)
         )
         program.allocate(self._max_frames)
         fit_stingers_to_chords(program, self._chores)
+        self._journal.drop("the session reloaded a bundle (a replay log holds one)")
         self._bundle = bundle
         self._source.offer(program)
 
@@ -315,6 +381,7 @@ class LocalEngine:
             captured = mixer.capture
         finally:
             mixer.capture = None
+        self._journal.pack()  # offline there is no worker to do it
         if not stems:
             return out
         assert captured is not None

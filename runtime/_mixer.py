@@ -220,6 +220,8 @@ class Mixer:
         self.reload_fade_frames = max(64, int(RELOAD_FADE_SECONDS * clock.sample_rate))
         # sources without hot reload (a test's, a benchmark's) have no next_switch
         self._next_switch = getattr(source, "next_switch", None)
+        # replay log (runtime._record.Recorder): hears what crosses into the mix, with its frame
+        self.recorder: Any = None
 
     # --- the callback ---------------------------------------------------------------------
 
@@ -238,6 +240,8 @@ class Mixer:
         """
         started = time.perf_counter()
         self.callbacks += 1
+        if self.recorder is not None:  # replay log: the block's size (a few int compares)
+            self.recorder.block(self.frame, out.shape[0])
         split = self._switch_point(out.shape[0])
         if split is None:
             self._mix(out)
@@ -403,7 +407,10 @@ class Mixer:
     def _drain(self) -> None:
         commands = self.control.commands
         while commands:
-            self._apply(commands.popleft())
+            command = commands.popleft()
+            if self.recorder is not None:  # replay log: the command and the frame it applies at
+                self.recorder.command(self.frame, command)
+            self._apply(command)
 
     def _apply(self, command: Command) -> None:
         if command.kind == "parameter":
@@ -631,6 +638,8 @@ class Mixer:
         if replacement is None:
             return bar  # not composed yet: it lands as soon as it is (counted late)
         self._swap = None
+        if self.recorder is not None:  # replay log: the replacement taken, and where
+            self.recorder.swap(self.frame, bar.index, replacement.serial)
         if change.landing_frame != self.frame:
             self.late_transitions += 1
         replacement.gains = bar.gains
@@ -697,6 +706,8 @@ class Mixer:
             if bar is not None and bar.program != self.program_id:  # composed for the old bundle
                 self.source.retire(bar, False)
                 bar = None
+        if self.recorder is not None:  # replay log: which composed bar plays (0: a repeat)
+            self.recorder.take(self.frame, index, 0 if bar is None else bar.serial)
         if bar is None:  # the composer is late: repeat what played, never go silent
             if previous is None:
                 raise RuntimeError("the first bar was not composed before playback started")
@@ -758,6 +769,9 @@ class Mixer:
                 self.events.append(MusicEvent("beat", frame, bar.index, beat, None, seconds))
 
     def _stinger_started(self, voice: StingerVoice) -> None:
+        if self.recorder is not None:  # replay log: whether a version for its bar was ready
+            played = voice.audio is not self.stingers.stingers[voice.name].audio
+            self.recorder.stinger(voice.start_frame, voice.name, voice.chord, played)
         seconds = voice.start_frame / self.clock.sample_rate
         self.events.append(
             MusicEvent("stinger", voice.start_frame, voice.bar, voice.beat, voice.name, seconds)

@@ -42,7 +42,7 @@ from ._clock import MusicalClock, clock_for_schedule
 from ._composer import Composer
 from ._control import BarPlan, Control, StateChange
 from ._mixbus import MixSettings
-from ._mixer import MASTER_GAIN, StemMix
+from ._mixer import MASTER_GAIN, Mixer, StemMix
 from ._stingers import StingerVoices, stinger_settings
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "BundleWatcher",
     "build_program",
     "plan_switch",
+    "make_mixer",
 ]
 
 
@@ -235,6 +236,29 @@ def build_program(
     view: Any = control if program_id == 0 else ProgramControl(control, program)
     program.composer = Composer(bundle, clock, view, seed)
     return program
+
+
+def make_mixer(
+    program: Program, control: Control, source: Any, max_frames: int, margin_frames: int
+) -> Mixer:
+    """The mixer for ``program``'s bundle, pulling bars from ``source`` (the engine's, a replay's)."""
+    mixer = Mixer(
+        program.clock,
+        control,
+        source,
+        program.stems,
+        program.states,
+        program.stingers,
+        program.intensity_range,
+        max_frames=max_frames,
+        ready_margin_frames=margin_frames,
+        rules=program.rules,
+        seeks=program.seeks,
+        master_gain=program.master_gain,
+        tempos=program.tempos,
+    )
+    mixer.program_bundle = program.bundle
+    return mixer
 
 
 @dataclass

@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 
-from adaptive import AdaptiveError, Bundle, load_bundle
+from adaptive import AdaptiveError, Bundle, EngineError, load_bundle
 
 from ._engine import MusicEngine
+from ._record import read_log, replay_into
 from ._timeline import fastest_tempo, load_timeline, render_timeline, timeline_bars
-from .outputs import write_wav
+from .outputs import WavWriter, write_wav, write_wav_float
 
 __all__ = ["main", "build_parser", "run", "RenderResult"]
 
@@ -42,7 +43,12 @@ def _summary(audio: np.ndarray) -> str:
     return f"peak {peak:.3f}, rms {rms:.3f}"
 
 
-def render(args: argparse.Namespace) -> RenderResult:
+def render(args: argparse.Namespace) -> RenderResult | None:
+    if args.replay is not None:
+        replay_log(args)
+        return None
+    if args.timeline is None:
+        raise EngineError("render needs --timeline (a scripted session) or --replay (a log)")
     bundle = load_bundle(args.bundle)
     timeline = load_timeline(args.timeline)
     bars = timeline_bars(timeline, fastest_tempo(bundle), bundle.meter)
@@ -56,7 +62,7 @@ def render(args: argparse.Namespace) -> RenderResult:
     cpu = time.process_time() - started_cpu
     wall = time.perf_counter() - started
     mix, stems = result if want_stems else (result, {})
-    write_wav(args.out, mix, engine.sample_rate)
+    (write_wav_float if args.format == "float32" else write_wav)(args.out, mix, engine.sample_rate)
     for name, audio in stems.items():
         write_wav(Path(args.stems) / f"{name}.wav", audio, engine.sample_rate)
     report = engine.report()
@@ -76,6 +82,52 @@ def render(args: argparse.Namespace) -> RenderResult:
         f"{seconds / cpu if cpu > 0 else float('inf'):.1f}x real time (CPU)"
     )
     return RenderResult(engine, report)
+
+
+def replay_log(args: argparse.Namespace) -> None:
+    """Render a replay log (``MusicEngine.record``) again, bit for bit, as float32 WAV by default."""
+    if args.stems is not None or args.timeline is not None:
+        raise EngineError(
+            "render --replay takes neither --timeline nor --stems: the log is the session"
+        )
+    fmt = args.format or "float32"
+    started = time.process_time()
+    log = read_log(args.replay)  # a bad log fails before anything is written
+    writer = WavWriter(args.out, int(log.header["sample_rate"]), 2, pcm16=fmt == "pcm16")
+    peak, squares, skip = 0.0, 0.0, log.from_frame
+
+    def emit(audio: np.ndarray) -> None:  # the span recorded: from the record() call on
+        nonlocal peak, squares, skip
+        audio, skip = audio[skip:], max(0, skip - audio.shape[0])
+        if audio.size:
+            writer.write(audio)
+            peak = max(peak, float(np.abs(audio).max()))
+            squares += float(np.square(audio, dtype=np.float64).sum())
+
+    try:
+        log, bundle = replay_into(log, emit, args.bundle)
+    except BaseException:
+        writer.discard()  # whatever was at --out stays as it was
+        raise
+    writer.close()
+    cpu = time.process_time() - started
+    sample_rate = int(log.header["sample_rate"])
+    frames = writer.frames
+    seconds = frames / sample_rate
+    if args.report:
+        Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+        report = {"replay": str(log.path), "frames": frames, "from_frame": log.from_frame,
+                  "sample_rate": sample_rate, "bundle": {"name": bundle.name, "sha256": bundle.sha256},
+                  "bars": len(log.takes), "compose_calls": sum(e[0] == "p" for e in log.composes),
+                  "repeated_bars": sum(t[2] == 0 for t in log.takes), "commands": len(log.commands)}  # fmt: skip
+        Path(args.report).write_text(json.dumps(report, indent=2))
+    rms = (squares / (2 * frames)) ** 0.5 if frames else 0.0
+    print(
+        f"replayed {seconds:.1f} s ({frames} frames from frame {log.from_frame}) of "
+        f"'{bundle.name}' from {log.path} to {args.out} ({fmt}, peak {peak:.3f}, rms {rms:.3f}); "
+        f"{len(log.takes)} bars, {log.end / sample_rate / cpu if cpu > 0 else float('inf'):.1f}x "
+        "real time (CPU)"
+    )
 
 
 def play(args: argparse.Namespace) -> None:
@@ -185,10 +237,25 @@ def build_parser() -> tuple[argparse.ArgumentParser, Any]:
     sub = parser.add_subparsers(dest="command", required=True)
     bundle_help = "bundle file (default: the built-in style)"
 
-    r = sub.add_parser("render", help="render a timeline offline to WAV (and stems, a report)")
+    r = sub.add_parser(
+        "render",
+        help="render a timeline offline to WAV (and stems, a report), or replay a recorded session",
+        description="Render a scripted timeline offline, or (--replay) a session recorded with "
+        "MusicEngine.record, live or offline, again, bit for bit. The bundle argument overrides "
+        "the bundle a replay log names (its digest must match).",
+    )
     r.add_argument("bundle", nargs="?", default=None, help=bundle_help)
-    r.add_argument("--timeline", required=True, help="timeline JSON")
-    r.add_argument("--out", required=True, help="output WAV")
+    r.add_argument("--timeline", default=None, help="timeline JSON")
+    r.add_argument(
+        "--replay", default=None, metavar="LOG", help="a replay log written by MusicEngine.record"
+    )
+    r.add_argument("-o", "--out", required=True, help="output WAV")
+    r.add_argument(
+        "--format",
+        choices=("pcm16", "float32"),
+        default=None,
+        help="WAV samples: pcm16 (timelines' default) or float32 (replays' default: bit for bit)",
+    )
     r.add_argument("--stems", default=None, help="directory for one WAV per stem")
     r.add_argument("--report", default=None, help="write a JSON report")
     r.add_argument("--seed", type=int, default=0)

@@ -17,7 +17,7 @@ fails while playing gives way to ``silent`` at the same frame (``FallbackOutput`
 """
 
 from ._base import FailFn, FillFn, Output, OutputError
-from ._files import read_disk_audio, read_wav, write_wav
+from ._files import WavWriter, read_disk_audio, read_wav, write_wav, write_wav_float
 from ._offline import OfflineOutput
 from ._open import FallbackOutput, open_output
 from ._sdl import SdlOutput
@@ -34,6 +34,8 @@ __all__ = [
     "SilentOutput",
     "OfflineOutput",
     "write_wav",
+    "write_wav_float",
+    "WavWriter",
     "read_wav",
     "read_disk_audio",
 ]
