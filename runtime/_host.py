@@ -39,6 +39,7 @@ import multiprocessing
 import os
 import signal
 import struct
+import sys
 import threading
 import time
 import warnings
@@ -65,6 +66,7 @@ START_TIMEOUT_SECONDS = 20.0
 REPLY_TIMEOUT_SECONDS = 20.0
 EVENT_PERIOD_SECONDS = 0.004  # how often the worker sends events: well inside a 60 fps frame
 STATS_PERIOD_SECONDS = 0.1
+WORKER_SWITCH_SECONDS = 0.001
 PARAMETER_SLOTS = 256  # parameters in the target table; names beyond (after reloads) use the ring
 
 
@@ -432,6 +434,8 @@ def _serve(
 ) -> None:
     """The worker process: the engine with its device, steered through the rings and the pipe."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the game decides when the music stops
+    # no game frames here: the feeder waits at most this long for the composer's GIL
+    sys.setswitchinterval(WORKER_SWITCH_SECONDS)
     # a handler inherited from the game (SDL turns SIGTERM into a quit event) must not keep
     # the worker alive when the game's exit terminates it
     signal.signal(signal.SIGTERM, signal.SIG_DFL)

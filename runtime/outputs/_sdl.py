@@ -64,6 +64,7 @@ _SDL_AUDIO_STOPPED = 0  # SDL_GetAudioDeviceStatus: closed, or disconnected by i
 _SDL_INIT_AUDIO = 0x00000010
 _AUDIO_F32SYS = 0x8120 if sys.byteorder == "little" else 0x9120
 _FRAME_BYTES = 8  # two float32 channels
+_FEEDER_CALLS = ("SDL_QueueAudio", "SDL_GetQueuedAudioSize", "SDL_GetAudioDeviceStatus")
 
 
 class _AudioSpec(ctypes.Structure):
@@ -259,9 +260,14 @@ def _sdl() -> Any:
             "SDL_CloseAudioDevice": ([u32], None),
             "SDL_GetAudioDeviceStatus": ([u32], c_int),
         }
+        # the feeder's calls on every wake-up are quick (SDL holds its device lock for a
+        # copy); through PyDLL they keep the GIL, so another thread cannot take it at each
+        # call and keep the feeder waiting a switch interval before it can queue the next block
+        keep_gil = ctypes.PyDLL(path)
         for name, (args, result) in signatures.items():
-            function = getattr(lib, name)
+            function = getattr(keep_gil if name in _FEEDER_CALLS else lib, name)
             function.argtypes, function.restype = args, result
+            setattr(lib, name, function)
         return lib
     return None
 
