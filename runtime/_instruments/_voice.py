@@ -8,6 +8,7 @@ Nothing here runs in the audio callback; the composer's worker renders bars.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -54,6 +55,32 @@ class Envelope:
         return max(int(self.release * sample_rate), int(MIN_RELEASE_SECONDS * sample_rate))
 
 
+def _read_only(x: np.ndarray) -> np.ndarray:
+    x.flags.writeable = False
+    return x
+
+
+# 0, 1, 2 ... (exact below 2**24): grown on demand (replaced, never resized: a reader
+# on another thread keeps its view)
+_COUNT = _read_only(np.arange(1 << 18, dtype=np.float32))
+
+
+def _count(frames: int) -> np.ndarray:
+    """``np.arange(frames, dtype=float32)``, read-only, without making it every note."""
+    global _COUNT
+    if _COUNT.shape[0] < frames:
+        _COUNT = _read_only(np.arange(max(frames, 2 * _COUNT.shape[0]), dtype=np.float32))
+    return _COUNT[:frames]
+
+
+@functools.lru_cache(maxsize=64)
+def _release_curve(frames: int) -> np.ndarray:
+    """The release's shape, 1 down to exactly 0, quadratic: the same few lengths every note."""
+    tail = np.linspace(1.0, 0.0, frames, dtype=np.float32)
+    tail *= tail
+    return _read_only(tail)
+
+
 def adsr(
     env: Envelope,
     frames: int,
@@ -68,7 +95,7 @@ def adsr(
     attack = max(attack, 1.0)
     release = env.release_frames(sample_rate) if release_frames is None else release_frames
     out = np.empty(frames + release, dtype=np.float32)
-    held = np.arange(frames, dtype=np.float32)
+    held = _count(frames)
     body = out[:frames]
     if env.decay > 0:
         np.subtract(held, np.float32(attack), out=body)
@@ -83,9 +110,7 @@ def adsr(
     body[: rise.shape[0]] *= rise / np.float32(attack)
     level = float(body[-1]) if frames else 0.0
     # a quadratic release that reaches exactly zero on the last frame: no click at note off
-    tail = np.linspace(1.0, 0.0, release, dtype=np.float32)
-    np.multiply(tail, tail, out=out[frames:])
-    out[frames:] *= np.float32(level)
+    np.multiply(_release_curve(release), np.float32(level), out=out[frames:])
     return out
 
 
