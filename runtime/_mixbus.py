@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._instruments import PRESETS
-from ._instruments._dsp import one_pole
+from ._instruments._dsp import fft_size, one_pole
 
 __all__ = ["MixBus", "MixSettings", "StemMix", "mix_settings"]
 
@@ -215,23 +215,6 @@ class _FeedbackDelayNetwork:
         return y, kept
 
 
-def _fft_size(n: int) -> int:
-    """The smallest 2^a 3^b 5^c at or above ``n``: FFTs of such sizes are fast, and far
-    smaller than the next power of two can be."""
-    best = 1 << max(0, (n - 1).bit_length())
-    five = 1
-    while five < best:
-        three = five
-        while three < best:
-            size = three
-            while size < n:
-                size *= 2
-            best = min(best, size)
-            three *= 3
-        five *= 5
-    return best
-
-
 class _Reverb:
     """The send reverb: the feedback delay network's impulse response, applied by FFT convolution.
 
@@ -276,7 +259,7 @@ class _Reverb:
         n = mid.shape[1]
         at = min(n, commit // _RATE_DIVISOR)
         mid[:, at:] = 0.0
-        size = _fft_size(n + self.length)
+        size = fft_size(n + self.length)
         wet = np.fft.irfft(np.fft.rfft(mid, size)[:, None, :] * self._spectrum(size), size)
         wet = wet.astype(np.float32, copy=False)
         wet[:, :, : self.length] += state

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["one_pole"]
+__all__ = ["fft_size", "one_pole"]
 
 
 def one_pole(
@@ -48,3 +48,20 @@ def one_pole(
     z += before[..., None] * (a ** (j + 1))
     y = z.reshape(*lead, count * block)[..., :n]
     return y, y[..., -1].copy()
+
+
+def fft_size(n: int) -> int:
+    """The smallest 2^a 3^b 5^c at or above ``n``: FFTs of such sizes are fast, and far
+    smaller than the next power of two can be."""
+    best = 1 << max(0, (n - 1).bit_length())
+    five = 1
+    while five < best:
+        three = five
+        while three < best:
+            size = three
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            three *= 3
+        five *= 5
+    return best
