@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from adaptive._bundle import ModelEntry
@@ -12,12 +14,22 @@ _ORT_TYPES = {"float32": "tensor(float)", "int64": "tensor(int64)"}
 
 
 class OnnxModel:
-    """One inference session; single-threaded so the game keeps its cores."""
+    """One inference session; single-threaded so the game keeps its cores.
 
-    def __init__(self, entry: ModelEntry) -> None:
+    ``session``: the single-threaded session that already validated the model when
+    its bundle was read (``Bundle.session``), so start-up does not open it twice;
+    onnxruntime's ``run`` may be called from several threads at once.
+    """
+
+    def __init__(self, entry: ModelEntry, session: Any = None) -> None:
+        self.entry = entry
+        if session is not None:
+            self.session = session
+            self._check_signature()
+            self.output_names = [o.name for o in entry.outputs]
+            return
         import onnxruntime as ort  # here, not at import: the mixer's modules must not load it
 
-        self.entry = entry
         options = ort.SessionOptions()
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
