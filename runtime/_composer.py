@@ -67,7 +67,7 @@ class Composer:
         def need(name: str) -> OnnxModel:
             if name not in models:
                 raise BundleError(f"bundle field 'models.{name}' is missing; the stems need it")
-            return OnnxModel(models[name], bundle.session(name))
+            return OnnxModel(models[name])
 
         roles = {spec["role"] for spec in bundle.stems.values()}
         self.harmony = HarmonyGenerator(need("harmony")) if "harmony" in models else None
@@ -79,9 +79,7 @@ class Composer:
         self.drums = (
             DrumGenerator(
                 need("drums_generator"),
-                OnnxModel(models["drums_critic"], bundle.session("drums_critic"))
-                if "drums_critic" in models
-                else None,
+                OnnxModel(models["drums_critic"]) if "drums_critic" in models else None,
             )
             if "drums" in roles
             else None
