@@ -15,6 +15,7 @@ exactly, so a note of any length keeps full phase precision without float64.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,7 +31,32 @@ _FRAC_BITS = 32 - TABLE_BITS
 _FRAC_MASK = np.uint32((1 << _FRAC_BITS) - 1)
 _FRAC_SCALE = np.float32(1.0 / (1 << _FRAC_BITS))
 FILTER_LEVELS = 10  # cutoff at 1, 2, 4 ... 512 times the fundamental
-_TABLE_CACHE_BYTES = 8 * 1024 * 1024  # tables and their slopes: 48 pitches
+_TABLE_CACHE_BYTES = 16 * 1024 * 1024  # tables and their slopes: about 100 (patch, pitch)s
+
+
+class _SharedTables:
+    """Wavetable stacks by (patch, sample rate, pitch), shared by every synth in the process.
+
+    A table depends on nothing else, so a stinger's voice, the simpler voice of the CPU
+    budget and a hot reload's new instruments read the tables already made (as drum
+    kits share their layers). Bounded in bytes; any thread may ask.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._cache = AudioCache(max_bytes)
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[SynthPatch, int, float]) -> np.ndarray | None:
+        with self._lock:
+            return self._cache.get(key)
+
+    def put(self, key: tuple[SynthPatch, int, float], stack: np.ndarray) -> None:
+        stack.flags.writeable = False
+        with self._lock:
+            self._cache.put(key, stack)
+
+
+_TABLES = _SharedTables(_TABLE_CACHE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -166,7 +192,6 @@ class SynthInstrument(PitchedInstrument):
         kwargs = {} if cache_bytes is None else {"cache_bytes": cache_bytes}
         super().__init__(name, sample_rate, patch.gain, polyphony, **kwargs)
         self.patch = patch
-        self._tables = AudioCache(_TABLE_CACHE_BYTES)
         self._sine = np.sin(np.arange(TABLE_SIZE + 1) * (2 * np.pi / TABLE_SIZE)).astype(np.float32)
         self._sine_slopes = slopes(self._sine)
 
@@ -175,7 +200,8 @@ class SynthInstrument(PitchedInstrument):
     def tables(self, pitch: float) -> tuple[np.ndarray, np.ndarray]:
         """The pitch's table stack, flat: FILTER_LEVELS tables of TABLE_SIZE + 1 points,
         and their ``slopes``."""
-        cached = self._tables.get(pitch)
+        key = (self.patch, self.sample_rate, float(pitch))
+        cached = _TABLES.get(key)
         if cached is not None:
             return cached[0], cached[1]
         patch = self.patch
@@ -199,7 +225,7 @@ class SynthInstrument(PitchedInstrument):
         stack[:, TABLE_SIZE] = stack[:, 0]
         flat = stack.reshape(-1)
         pair = np.stack([flat, slopes(flat)])  # one array: the cache counts its bytes
-        self._tables.put(pitch, pair)
+        _TABLES.put(key, pair)
         return pair[0], pair[1]
 
     def oscillator(self, pitch: float, frames: int) -> np.ndarray:
