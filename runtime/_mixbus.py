@@ -28,7 +28,9 @@ from ._instruments._dsp import fft_size, one_pole
 __all__ = ["MixBus", "MixSettings", "StemMix", "mix_settings"]
 
 _SILENT = 1e-7  # about -140 dBFS: below it an effect's state is flushed to exact zeros
-_KEEP_STATES = 24  # bars of effect state kept for bars that get composed again
+# bars of effect state kept for bars that get composed again: a stale bar is at most the
+# look-ahead (8 bars at most) past the one playing, and needs the state of the bar before it
+_KEEP_STATES = 12
 
 
 @dataclass(frozen=True)
@@ -387,14 +389,14 @@ class MixBus:
             for s in range(self.count)
             if sends[s] > 0 and (np.abs(state[s]).max() > _SILENT or x[s].any())
         ]
-        if not active:
-            return np.zeros_like(state)
+        if not active:  # np.zeros, not zeros_like: its untouched pages stay out of memory
+            return np.zeros(state.shape, dtype=state.dtype)
         mono = np.empty((len(active), x.shape[2]), dtype=np.float32)
         for k, s in enumerate(active):
             np.add(x[s, 0], x[s, 1], out=mono[k])
             mono[k] *= np.float32(0.5 * sends[s])
         wet, after = effect.process(mono, state[active], commit)
-        new_state = np.zeros_like(state)
+        new_state = np.zeros(state.shape, dtype=state.dtype)  # silent stems: pages never touched
         for k, s in enumerate(active):
             if isinstance(effect, _Reverb):
                 _add_interpolated(x[s], wet[k])

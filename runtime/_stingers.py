@@ -37,6 +37,7 @@ __all__ = [
 
 MAX_STINGER_VOICES = 8  # playing at once, over all stingers
 STINGER_TAIL_SECONDS = 0.6
+STINGER_NOTE_CACHE_BYTES = 512 * 1024
 AS_WRITTEN = -1  # the chord slot of a stinger played as written, over the home chord
 
 
@@ -67,6 +68,8 @@ class StingerPhrase:
         if not isinstance(instrument, PitchedInstrument):
             instrument = make_instrument("lead", clock.sample_rate)
         assert isinstance(instrument, PitchedInstrument)
+        # each rendering is kept whole (as written, and per chord): its notes need no cache
+        instrument.cache.max_bytes = STINGER_NOTE_CACHE_BYTES
         self.instrument = instrument
         self.key = key
         self.tonic = 60 + key.tonic - (12 if key.tonic > 6 else 0)

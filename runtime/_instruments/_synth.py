@@ -31,7 +31,7 @@ _FRAC_BITS = 32 - TABLE_BITS
 _FRAC_MASK = np.uint32((1 << _FRAC_BITS) - 1)
 _FRAC_SCALE = np.float32(1.0 / (1 << _FRAC_BITS))
 FILTER_LEVELS = 10  # cutoff at 1, 2, 4 ... 512 times the fundamental
-_TABLE_CACHE_BYTES = 16 * 1024 * 1024  # tables and their slopes: about 100 (patch, pitch)s
+_TABLE_CACHE_BYTES = 8 * 1024 * 1024  # tables and their slopes: 50 (patch, pitch)s
 
 
 class _SharedTables:

@@ -73,7 +73,7 @@ def _count(frames: int) -> np.ndarray:
     return _COUNT[:frames]
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=32)
 def _release_curve(frames: int) -> np.ndarray:
     """The release's shape, 1 down to exactly 0, quadratic: the same few lengths every note."""
     tail = np.linspace(1.0, 0.0, frames, dtype=np.float32)
