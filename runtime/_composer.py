@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.random  # noqa: F401  (numpy loads it on first use: in the first bar, 6 ms)
 
 from adaptive._bundle import Bundle
 from adaptive._errors import BundleError

@@ -13,6 +13,7 @@ work; when a voice starts, it takes the version for the chord playing then.
 
 from __future__ import annotations
 
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +39,12 @@ __all__ = [
 MAX_STINGER_VOICES = 8  # playing at once, over all stingers
 STINGER_TAIL_SECONDS = 0.6
 STINGER_NOTE_CACHE_BYTES = 512 * 1024
+# chords each stinger keeps fitted (live): 24 chords of three stingers would hold 60 MB;
+# the chord playing was prepared at most the look-ahead (8 bars) plus two bars ago
+FITTED_CHORDS_KEPT = 10
+# an evicted fitting is dropped this many chords later, by the composer's thread: by then
+# no voice still plays it (a stinger lasts seconds), so the mixer never frees its audio
+EVICTED_KEPT_CHORDS = 16
 AS_WRITTEN = -1  # the chord slot of a stinger played as written, over the home chord
 
 
@@ -151,6 +158,11 @@ class StingerVoices:
         self._last_start: dict[str, int] = {name: -(1 << 62) for name in stingers}
         self.dropped = 0  # triggers ignored by the cooldown or the voice caps
         self.fit_on_demand = False  # offline only: fit a starting stinger to its chord right then
+        # the composer's own: prepare() calls, each stinger's chords by recency, and the
+        # evicted fittings with the call that evicted them
+        self._prepared = 0
+        self._recent: dict[str, OrderedDict[int, None]] = {name: OrderedDict() for name in stingers}
+        self._evicted: deque[tuple[int, np.ndarray]] = deque()
 
     def trigger(self, name: str, frame: int, clock: MusicalClock) -> None:
         """Schedule ``name`` on its quantization boundary at or after ``frame``."""
@@ -190,10 +202,28 @@ class StingerVoices:
 
     def prepare(self, chord: int) -> None:
         """Render every chord-following stinger fitted to ``chord``, if not yet done.
-        The composer's thread calls it for each bar it writes, before the bar plays."""
-        for settings in self.stingers.values():
-            if settings.phrase is not None and chord not in settings.fitted:
-                settings.fitted[chord] = settings.phrase.render(chord)
+        The composer's thread calls it for each bar it writes, before the bar plays.
+
+        Each stinger keeps its ``FITTED_CHORDS_KEPT`` most recent chords; an older
+        fitting leaves the table (the mixer then plays a stinger on it as written
+        until it is fitted again, which the next bar on that chord does) and is
+        freed here ``EVICTED_KEPT_CHORDS`` calls later, never by the mixer."""
+        self._prepared += 1
+        for name, settings in self.stingers.items():
+            if settings.phrase is None:
+                continue
+            recent = self._recent[name]
+            if chord in settings.fitted:
+                recent[chord] = None
+                recent.move_to_end(chord)
+                continue
+            settings.fitted[chord] = settings.phrase.render(chord)
+            recent[chord] = None
+            while len(recent) > FITTED_CHORDS_KEPT:
+                oldest, _ = recent.popitem(last=False)
+                self._evicted.append((self._prepared, settings.fitted.pop(oldest)))
+        while self._evicted and self._evicted[0][0] <= self._prepared - EVICTED_KEPT_CHORDS:
+            self._evicted.popleft()
 
     def mix(
         self,

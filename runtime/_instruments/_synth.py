@@ -15,6 +15,7 @@ exactly, so a note of any length keeps full phase precision without float64.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -44,6 +45,11 @@ class _SharedTables:
 
     def __init__(self, max_bytes: int) -> None:
         self._cache = AudioCache(max_bytes)
+        self._lock = threading.Lock()
+        # a fork while a composing thread holds the lock would leave it held in the child
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
         self._lock = threading.Lock()
 
     def get(self, key: tuple[SynthPatch, int, float]) -> np.ndarray | None:
@@ -111,7 +117,7 @@ def _read_only(x: np.ndarray) -> np.ndarray:
 
 
 # 0, 1, 2 ...: grown on demand (replaced, never resized: a reader keeps its view)
-_RAMP = _read_only(np.arange(1 << 18, dtype=np.uint32))
+_RAMP = _read_only(np.arange(0, dtype=np.uint32))
 
 
 def _ramp(frames: int) -> np.ndarray:

@@ -62,7 +62,7 @@ def _read_only(x: np.ndarray) -> np.ndarray:
 
 # 0, 1, 2 ... (exact below 2**24): grown on demand (replaced, never resized: a reader
 # on another thread keeps its view)
-_COUNT = _read_only(np.arange(1 << 18, dtype=np.float32))
+_COUNT = _read_only(np.arange(0, dtype=np.float32))
 
 
 def _count(frames: int) -> np.ndarray:

@@ -113,3 +113,26 @@ def test_each_stinger_in_a_render_is_fitted_to_the_bar_it_lands_in(
     for stinger in fitted:
         assert stinger["chord"] == chords[stinger["bar"]], stinger
     assert len({s["chord"] for s in fitted}) > 1, "every stinger landed on the same chord"
+
+
+def test_a_live_session_keeps_the_recent_chords_fitted_and_frees_the_rest_later() -> None:
+    from runtime import _stingers
+
+    clock = MusicalClock(48000, 120.0, adaptive.Meter(4, 4))
+    spec = {"instrument": "pluck", "notes": [[0, 12, 1, 90], [1, 15, 1, 96]]}
+    phrase = StingerPhrase("pickup", spec, D_MINOR, clock)
+    settings = StingerSettings(phrase.render(), 1.0, "immediate", 0, 4, phrase)
+    voices = StingerVoices({"pickup": settings})
+    kept = _stingers.FITTED_CHORDS_KEPT
+    first = phrase.render(0)
+    for chord in range(kept + 3):
+        voices.prepare(chord)
+    assert list(settings.fitted) == list(range(3, kept + 3))  # the most recent chords
+    assert len(voices._evicted) == 3  # not freed yet: a voice may still play them
+    voices.prepare(5)  # a chord kept: nothing rendered, nothing evicted
+    assert len(settings.fitted) == kept and len(voices._evicted) == 3
+    voices.prepare(0)  # an evicted chord comes back: fitted again, the same audio
+    np.testing.assert_array_equal(settings.fitted[0], first)
+    for _ in range(_stingers.EVICTED_KEPT_CHORDS):
+        voices.prepare(0)
+    assert not voices._evicted  # freed by the composer's thread, chords later
