@@ -253,7 +253,7 @@ class DrumKit(Instrument):
             )
         self.groups = [CHOKE_GROUPS.get(name) for name in self.names]
         self._choke_frames = max(8, int(_CHOKE_SECONDS * sample_rate))
-        self.cache = AudioCache(4 * 1024 * 1024)
+        self.cache = AudioCache(2 * 1024 * 1024)  # a hit is two layers crossfaded: cheap to redo
 
     def hit(self, voice: int, velocity: float) -> np.ndarray:
         """One hit, mono float32, velocity 0..1 crossfading the soft and the hard layer."""

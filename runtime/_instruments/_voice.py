@@ -26,7 +26,7 @@ __all__ = [
     "velocity_gain",
 ]
 
-NOTE_CACHE_BYTES = 6 * 1024 * 1024  # per instrument; a bar needs a few hundred KiB at most
+NOTE_CACHE_BYTES = 5 * 1024 * 1024  # per instrument: a few bars of chords (a pad note is 1 MB)
 STEAL_FADE_SECONDS = 0.012  # a stolen voice fades this fast: short enough to free it, never a click
 MIN_ATTACK_SECONDS = 0.002
 MIN_RELEASE_SECONDS = 0.012
