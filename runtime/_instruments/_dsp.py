@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["fft_size", "one_pole"]
+__all__ = ["fft_size", "one_pole", "ramp"]
 
 
 def one_pole(
@@ -65,3 +65,21 @@ def fft_size(n: int) -> int:
             three *= 3
         five *= 5
     return best
+
+
+_RAMPS: dict[np.dtype, np.ndarray] = {}
+
+
+def ramp(frames: int, dtype: type[np.generic]) -> np.ndarray:
+    """``np.arange(frames, dtype=dtype)``, read-only, without making it for every note.
+
+    Grown on demand, by replacing (never resizing) the array: a reader on another
+    thread keeps its view.
+    """
+    key = np.dtype(dtype)
+    have = _RAMPS.get(key)
+    if have is None or have.shape[0] < frames:
+        have = np.arange(max(frames, 0 if have is None else 2 * have.shape[0]), dtype=key)
+        have.flags.writeable = False
+        _RAMPS[key] = have
+    return have[:frames]

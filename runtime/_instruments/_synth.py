@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._cache import AudioCache
+from ._dsp import ramp
 from ._voice import Envelope, PitchedInstrument, adsr, midi_hz, velocity_gain
 
 __all__ = ["SynthPatch", "SynthInstrument", "Partial", "TABLE_SIZE", "FILTER_LEVELS"]
@@ -111,22 +112,6 @@ def _phase_increment(hz: float, sample_rate: int) -> np.uint32:
     return np.uint32(int(round(hz / sample_rate * 2.0**32)) % (1 << 32))
 
 
-def _read_only(x: np.ndarray) -> np.ndarray:
-    x.flags.writeable = False
-    return x
-
-
-# 0, 1, 2 ...: grown on demand (replaced, never resized: a reader keeps its view)
-_RAMP = _read_only(np.arange(0, dtype=np.uint32))
-
-
-def _ramp(frames: int) -> np.ndarray:
-    global _RAMP
-    if _RAMP.shape[0] < frames:
-        _RAMP = _read_only(np.arange(max(frames, 2 * _RAMP.shape[0]), dtype=np.uint32))
-    return _RAMP[:frames]
-
-
 def phase_index(
     increment: np.uint32, start: np.uint32, frames: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -135,7 +120,7 @@ def phase_index(
     The index is made intp here, once: ``take`` would convert an int32 index on
     every call. The fraction is cast and scaled in one buffered pass.
     """
-    phase = np.multiply(_ramp(frames), increment)
+    phase = np.multiply(ramp(frames, np.uint32), increment)
     phase += start
     index = np.empty(frames, dtype=np.intp)
     np.right_shift(phase, np.uint32(_FRAC_BITS), out=index, casting="unsafe")

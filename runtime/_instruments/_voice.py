@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._cache import AudioCache
+from ._dsp import ramp
 
 __all__ = [
     "Envelope",
@@ -55,30 +56,13 @@ class Envelope:
         return max(int(self.release * sample_rate), int(MIN_RELEASE_SECONDS * sample_rate))
 
 
-def _read_only(x: np.ndarray) -> np.ndarray:
-    x.flags.writeable = False
-    return x
-
-
-# 0, 1, 2 ... (exact below 2**24): grown on demand (replaced, never resized: a reader
-# on another thread keeps its view)
-_COUNT = _read_only(np.arange(0, dtype=np.float32))
-
-
-def _count(frames: int) -> np.ndarray:
-    """``np.arange(frames, dtype=float32)``, read-only, without making it every note."""
-    global _COUNT
-    if _COUNT.shape[0] < frames:
-        _COUNT = _read_only(np.arange(max(frames, 2 * _COUNT.shape[0]), dtype=np.float32))
-    return _COUNT[:frames]
-
-
 @functools.lru_cache(maxsize=32)
 def _release_curve(frames: int) -> np.ndarray:
     """The release's shape, 1 down to exactly 0, quadratic: the same few lengths every note."""
     tail = np.linspace(1.0, 0.0, frames, dtype=np.float32)
     tail *= tail
-    return _read_only(tail)
+    tail.flags.writeable = False
+    return tail
 
 
 def adsr(
@@ -95,7 +79,7 @@ def adsr(
     attack = max(attack, 1.0)
     release = env.release_frames(sample_rate) if release_frames is None else release_frames
     out = np.empty(frames + release, dtype=np.float32)
-    held = _count(frames)
+    held = ramp(frames, np.float32)
     body = out[:frames]
     if env.decay > 0:
         np.subtract(held, np.float32(attack), out=body)

@@ -62,12 +62,17 @@ def test_no_chord_yet_leaves_the_phrase_as_written() -> None:
     assert fit_to_chord(PICKUP, D_MINOR, AS_WRITTEN) == PICKUP
 
 
-def test_a_voice_takes_the_version_for_the_chord_playing_where_it_starts() -> None:
+def _pickup() -> tuple[StingerPhrase, StingerSettings, StingerVoices]:
+    """A two-note pickup that follows the chord, in a pool of its own."""
     clock = MusicalClock(48000, 120.0, adaptive.Meter(4, 4))
     spec = {"instrument": "pluck", "notes": [[0, 12, 1, 90], [1, 15, 1, 96]]}
     phrase = StingerPhrase("pickup", spec, D_MINOR, clock)
     settings = StingerSettings(phrase.render(), 1.0, "immediate", 0, 4, phrase)
-    voices = StingerVoices({"pickup": settings})
+    return phrase, settings, StingerVoices({"pickup": settings})
+
+
+def test_a_voice_takes_the_version_for_the_chord_playing_where_it_starts() -> None:
+    _, settings, voices = _pickup()
     dominant, relative = chord_index(D_MINOR, "A"), chord_index(D_MINOR, "F")
     voices.prepare(dominant)
     voices.prepare(relative)
@@ -118,11 +123,7 @@ def test_each_stinger_in_a_render_is_fitted_to_the_bar_it_lands_in(
 def test_a_live_session_keeps_the_recent_chords_fitted_and_frees_the_rest_later() -> None:
     from runtime import _stingers
 
-    clock = MusicalClock(48000, 120.0, adaptive.Meter(4, 4))
-    spec = {"instrument": "pluck", "notes": [[0, 12, 1, 90], [1, 15, 1, 96]]}
-    phrase = StingerPhrase("pickup", spec, D_MINOR, clock)
-    settings = StingerSettings(phrase.render(), 1.0, "immediate", 0, 4, phrase)
-    voices = StingerVoices({"pickup": settings})
+    phrase, settings, voices = _pickup()
     kept = _stingers.FITTED_CHORDS_KEPT
     first = phrase.render(0)
     for chord in range(kept + 3):
