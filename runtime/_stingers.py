@@ -13,6 +13,7 @@ work; when a voice starts, it takes the version for the chord playing then.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,9 +43,9 @@ STINGER_NOTE_CACHE_BYTES = 512 * 1024
 # chords each stinger keeps fitted (live): 24 chords of three stingers would hold 60 MB;
 # the chord playing was prepared at most the look-ahead (8 bars) plus two bars ago
 FITTED_CHORDS_KEPT = 10
-# an evicted fitting is dropped this many chords later, by the composer's thread: by then
-# no voice still plays it (a stinger lasts seconds), so the mixer never frees its audio
-EVICTED_KEPT_CHORDS = 16
+# an evicted fitting is dropped this long after, by the composer's thread: by then no
+# voice still plays it (a stinger lasts a few seconds), so the mixer never frees its audio
+EVICTED_KEPT_SECONDS = 8.0
 AS_WRITTEN = -1  # the chord slot of a stinger played as written, over the home chord
 
 
@@ -158,11 +159,10 @@ class StingerVoices:
         self._last_start: dict[str, int] = {name: -(1 << 62) for name in stingers}
         self.dropped = 0  # triggers ignored by the cooldown or the voice caps
         self.fit_on_demand = False  # offline only: fit a starting stinger to its chord right then
-        # the composer's own: prepare() calls, each stinger's chords by recency, and the
-        # evicted fittings with the call that evicted them
-        self._prepared = 0
+        # the composer's own: each stinger's chords by recency, and the evicted fittings
+        # with the time they were evicted
         self._recent: dict[str, OrderedDict[int, None]] = {name: OrderedDict() for name in stingers}
-        self._evicted: deque[tuple[int, np.ndarray]] = deque()
+        self._evicted: deque[tuple[float, np.ndarray]] = deque()
 
     def trigger(self, name: str, frame: int, clock: MusicalClock) -> None:
         """Schedule ``name`` on its quantization boundary at or after ``frame``."""
@@ -205,10 +205,9 @@ class StingerVoices:
         The composer's thread calls it for each bar it writes, before the bar plays.
 
         Each stinger keeps its ``FITTED_CHORDS_KEPT`` most recent chords; an older
-        fitting leaves the table (the mixer then plays a stinger on it as written
-        until it is fitted again, which the next bar on that chord does) and is
-        freed here ``EVICTED_KEPT_CHORDS`` calls later, never by the mixer."""
-        self._prepared += 1
+        fitting leaves the table (the next bar on that chord fits it again, before it
+        plays) and is freed here ``EVICTED_KEPT_SECONDS`` later, never by the mixer."""
+        now = time.monotonic()
         for name, settings in self.stingers.items():
             if settings.phrase is None:
                 continue
@@ -221,8 +220,8 @@ class StingerVoices:
             recent[chord] = None
             while len(recent) > FITTED_CHORDS_KEPT:
                 oldest, _ = recent.popitem(last=False)
-                self._evicted.append((self._prepared, settings.fitted.pop(oldest)))
-        while self._evicted and self._evicted[0][0] <= self._prepared - EVICTED_KEPT_CHORDS:
+                self._evicted.append((now, settings.fitted.pop(oldest)))
+        while self._evicted and self._evicted[0][0] <= now - EVICTED_KEPT_SECONDS:
             self._evicted.popleft()
 
     def mix(
