@@ -99,7 +99,9 @@ class StingerPhrase:
         length = max(start + frames for _, start, frames, _ in notes)
         audio = np.zeros((length + self.tail, 2), np.float32)
         self.instrument.render(notes, audio)
-        return audio
+        # kept whole (as written and per chord): without the silence past the last release
+        sounding = np.flatnonzero(audio.any(axis=1))
+        return audio[: int(sounding[-1]) + 1 if sounding.size else 1].copy()
 
 
 def stinger_settings(bundle: Bundle, clock: MusicalClock) -> dict[str, StingerSettings]:
