@@ -180,25 +180,11 @@ class _Kit:
         self._synth: _Synth | None = None
         self._made: dict[int, Layers] = {}
         self._lock = threading.Lock()  # two composers (a reload's) may ask at once
-        self._warming = False
-        # a fork while the warming thread holds the lock would leave it held in the child
+        # a fork while a composing thread holds the lock would leave it held in the child
         os.register_at_fork(after_in_child=self._after_fork)
 
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
-        self._warming = False  # the thread did not survive: the child makes what is missing
-
-    def prewarm(self) -> None:
-        """Make the drums not made yet on a background thread: numpy's large operations
-        let it run beside the composer's first bar, which takes each drum when it is done."""
-        if self._warming or len(self._made) == len(DRUM_VOICES):
-            return
-        self._warming = True
-        threading.Thread(target=self._make_all, name="adaptive-drum-kit", daemon=True).start()
-
-    def _make_all(self) -> None:
-        for voice in range(len(DRUM_VOICES)):
-            self[voice]
 
     def __len__(self) -> int:
         return len(DRUM_VOICES)
@@ -244,7 +230,6 @@ class DrumKit(Instrument):
         super().__init__("drums", sample_rate, gain)
         self.names = [name for name, _ in DRUM_VOICES]
         self.layers = _layers(sample_rate)
-        self.layers.prewarm()
         self.pan = []
         for name in self.names:
             angle = (DRUM_PAN[name] + 1.0) * np.pi / 4.0
