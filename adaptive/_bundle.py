@@ -36,6 +36,7 @@ of the file: the bundle's name for itself.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import stat
@@ -123,8 +124,9 @@ class ModelEntry:
     conditioning: tuple[str, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
+        """The bytes' digest, made once: the bytes never change, and it keys the session cache."""
         return hashlib.sha256(self.onnx).hexdigest()
 
 
@@ -398,6 +400,7 @@ def _check_model(name: Any, raw: Any, spec: Manifest) -> ModelEntry:
         conditioning=tuple(conditioning),
         meta=meta,
     )
+    vars(entry)["sha256"] = digest  # the cached property, from the digest just checked
     _check_contract(entry, spec)
     return entry
 

@@ -80,7 +80,14 @@ GAME = textwrap.dedent(
     out = {"frames_ms": [f * 1000 for f in frames[30:]]}
     if engine is not None:
         stats = engine.stats()
+        import multiprocessing
+        worker_rss = 0.0  # the engine's worker process (worker="process"): its peak, in MB
+        for child in multiprocessing.active_children():
+            for line in open(f"/proc/{child.pid}/status"):
+                if line.startswith("VmHWM"):
+                    worker_rss = max(worker_rss, int(line.split()[1]) / 1024)
         engine.stop()
+        out["worker_rss_mb"] = worker_rss
         out.update(
             underruns=stats.underruns, fallback_bars=stats.fallback_bars,
             call_us=[c * 1e6 for c in calls], floor_us=[c * 1e6 for c in floor_calls], stats_us=[c * 1e6 for c in stats_calls],
@@ -141,6 +148,7 @@ def test_game_loop_with_and_without_the_engine(
         "stats_us_p50": _p(on["stats_us"], 50),
         "startup_ms": on["startup_ms"],
         "game_rss_mb": on["rss_mb"],
+        "worker_rss_mb": on["worker_rss_mb"],
         "load_average": os.getloadavg()[0],
     }
     info["frame_p99_rise_ms"] = info["frame_ms_p99"]["on"] - info["frame_ms_p99"]["off"]

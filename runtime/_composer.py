@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 import numpy as np
+import numpy.random  # noqa: F401  (numpy loads it on first use: in the first bar, 6 ms)
 
 from adaptive._bundle import Bundle
 from adaptive._errors import BundleError
@@ -292,7 +293,7 @@ class Composer:
         if previous is not None:
             ring = min(dry.shape[2], previous.shape[2])
             dry[:, :, :ring] += previous[:, :, :ring]
-        self._overflow[index] = dry[:, :, frames:].copy()
+        self._overflow[index] = _rung_out(dry[:, :, frames:])
         # pan, effects and stem limiting, carrying the effects' tails on from the bar before
         playable = self.mixbus.process(dry[:, :, :rows], frames, index)
         if self.on_chord is not None:  # the stingers' versions for this bar's chord and tempo
@@ -361,3 +362,10 @@ class Composer:
     def chord_name(self, chord: int) -> str:
         """The chord's name spelled in the bundle's key (Bb and C# in D minor, not A# and Db)."""
         return spell_chord(chord, self.bundle.key)
+
+
+def _rung_out(tail: np.ndarray) -> np.ndarray:
+    """A copy of a bar's dry ring-out (stems, 2, frames) up to its last sounding frame: the
+    tail is sized for the longest ring (a crash), and most bars ring for far less."""
+    sounding = np.flatnonzero(tail.any(axis=(0, 1)))
+    return tail[:, :, : int(sounding[-1]) + 1 if sounding.size else 0].copy()

@@ -23,12 +23,14 @@ from typing import Any
 import numpy as np
 
 from ._instruments import PRESETS
-from ._instruments._dsp import one_pole
+from ._instruments._dsp import fft_size, one_pole
 
 __all__ = ["MixBus", "MixSettings", "StemMix", "mix_settings"]
 
 _SILENT = 1e-7  # about -140 dBFS: below it an effect's state is flushed to exact zeros
-_KEEP_STATES = 24  # bars of effect state kept for bars that get composed again
+# bars of effect state kept for bars that get composed again: a stale bar is at most the
+# look-ahead (8 bars at most) past the one playing, and needs the state of the bar before it
+_KEEP_STATES = 12
 
 
 @dataclass(frozen=True)
@@ -215,23 +217,6 @@ class _FeedbackDelayNetwork:
         return y, kept
 
 
-def _fft_size(n: int) -> int:
-    """The smallest 2^a 3^b 5^c at or above ``n``: FFTs of such sizes are fast, and far
-    smaller than the next power of two can be."""
-    best = 1 << max(0, (n - 1).bit_length())
-    five = 1
-    while five < best:
-        three = five
-        while three < best:
-            size = three
-            while size < n:
-                size *= 2
-            best = min(best, size)
-            three *= 3
-        five *= 5
-    return best
-
-
 class _Reverb:
     """The send reverb: the feedback delay network's impulse response, applied by FFT convolution.
 
@@ -276,7 +261,7 @@ class _Reverb:
         n = mid.shape[1]
         at = min(n, commit // _RATE_DIVISOR)
         mid[:, at:] = 0.0
-        size = _fft_size(n + self.length)
+        size = fft_size(n + self.length)
         wet = np.fft.irfft(np.fft.rfft(mid, size)[:, None, :] * self._spectrum(size), size)
         wet = wet.astype(np.float32, copy=False)
         wet[:, :, : self.length] += state
@@ -404,14 +389,14 @@ class MixBus:
             for s in range(self.count)
             if sends[s] > 0 and (np.abs(state[s]).max() > _SILENT or x[s].any())
         ]
-        if not active:
-            return np.zeros_like(state)
+        if not active:  # np.zeros, not zeros_like: its untouched pages stay out of memory
+            return np.zeros(state.shape, dtype=state.dtype)
         mono = np.empty((len(active), x.shape[2]), dtype=np.float32)
         for k, s in enumerate(active):
             np.add(x[s, 0], x[s, 1], out=mono[k])
             mono[k] *= np.float32(0.5 * sends[s])
         wet, after = effect.process(mono, state[active], commit)
-        new_state = np.zeros_like(state)
+        new_state = np.zeros(state.shape, dtype=state.dtype)  # silent stems: pages never touched
         for k, s in enumerate(active):
             if isinstance(effect, _Reverb):
                 _add_interpolated(x[s], wet[k])

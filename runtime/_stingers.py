@@ -19,6 +19,8 @@ started in.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -43,6 +45,13 @@ __all__ = [
 
 MAX_STINGER_VOICES = 8  # playing at once, over all stingers
 STINGER_TAIL_SECONDS = 0.6
+STINGER_NOTE_CACHE_BYTES = 512 * 1024
+# chords each stinger keeps fitted (live): 24 chords of three stingers would hold 60 MB;
+# the chord playing was prepared at most the look-ahead (8 bars) plus two bars ago
+FITTED_CHORDS_KEPT = 10
+# an evicted fitting is dropped this long after, by the composer's thread: by then no
+# voice still plays it (a stinger lasts a few seconds), so the mixer never frees its audio
+EVICTED_KEPT_SECONDS = 8.0
 AS_WRITTEN = -1  # the chord slot of a stinger played as written, over the home chord
 
 
@@ -73,6 +82,8 @@ class StingerPhrase:
         if not isinstance(instrument, PitchedInstrument):
             instrument = make_instrument("lead", clock.sample_rate)
         assert isinstance(instrument, PitchedInstrument)
+        # each rendering is kept whole (as written, and per chord): its notes need no cache
+        instrument.cache.max_bytes = STINGER_NOTE_CACHE_BYTES
         self.instrument = instrument
         self.key = key
         self.tonic = 60 + key.tonic - (12 if key.tonic > 6 else 0)
@@ -92,7 +103,9 @@ class StingerPhrase:
         length = max(start + frames for _, start, frames, _ in notes)
         audio = np.zeros((length + self.tail, 2), np.float32)
         self.instrument.render(notes, audio)
-        return audio
+        # kept whole (as written and per chord): without the silence past the last release
+        sounding = np.flatnonzero(audio.any(axis=1))
+        return audio[: int(sounding[-1]) + 1 if sounding.size else 1].copy()
 
 
 def stinger_settings(bundle: Bundle, clock: MusicalClock) -> dict[str, StingerSettings]:
@@ -158,6 +171,12 @@ class StingerVoices:
         self._last_start: dict[str, int] = {name: -(1 << 62) for name in stingers}
         self.dropped = 0  # triggers ignored by the cooldown or the voice caps
         self.fit_on_demand = False  # offline only: render a starting stinger's version right then
+        # the composer's own: each stinger's versions by recency, and the evicted ones with
+        # the time they were evicted
+        self._recent: dict[str, OrderedDict[tuple[int, float], None]] = {
+            name: OrderedDict() for name in stingers
+        }
+        self._evicted: deque[tuple[float, np.ndarray]] = deque()
 
     def trigger(self, name: str, frame: int, clock: MusicalClock) -> None:
         """Schedule ``name`` on its quantization boundary at or after ``frame``: the beats
@@ -199,15 +218,30 @@ class StingerVoices:
     def prepare(self, chord: int, frames_per_step: float | None = None) -> None:
         """Render every stinger's version for a bar with ``chord`` and ``frames_per_step``
         (None: the starting tempo), if not yet done. The composer's thread calls it for
-        each bar it writes, before the bar plays."""
-        for settings in self.stingers.values():
+        each bar it writes, before the bar plays.
+
+        Each stinger keeps its ``FITTED_CHORDS_KEPT`` most recent versions; an older one
+        leaves the table (the next bar that needs it renders it again, before it plays)
+        and is freed here ``EVICTED_KEPT_SECONDS`` later, never by the mixer."""
+        now = time.monotonic()
+        for name, settings in self.stingers.items():
             phrase = settings.phrase
             if phrase is None:
                 continue
             fps = phrase.frames_per_step if frames_per_step is None else frames_per_step
             key = settings.version(chord, fps)
-            if key not in settings.fitted:
-                settings.fitted[key] = phrase.render(key[0], fps)
+            recent = self._recent[name]
+            if key in settings.fitted:
+                recent[key] = None
+                recent.move_to_end(key)
+                continue
+            settings.fitted[key] = phrase.render(key[0], fps)
+            recent[key] = None
+            while len(recent) > FITTED_CHORDS_KEPT:
+                oldest, _ = recent.popitem(last=False)
+                self._evicted.append((now, settings.fitted.pop(oldest)))
+        while self._evicted and self._evicted[0][0] <= now - EVICTED_KEPT_SECONDS:
+            self._evicted.popleft()
 
     def mix(
         self,

@@ -1,15 +1,20 @@
 """A synthesised drum kit: one voice per drum, two velocity layers, pan per drum, choke groups.
 
 Every drum is synthesised here in code (so the kit is ours to license) once
-per kit, at two velocities: a soft and a hard hit, crossfaded by velocity, so a
-hard hit is brighter and not just louder. A drum in a choke group silences the
+per sample rate, when it is first played, at two velocities: a soft and a hard
+hit, crossfaded by velocity, so a hard hit is brighter and not just louder. The
+kit is made fast, because the first bar waits for it: the noise is filtered from
+one spectrum, FFTs have 2^a 3^b 5^c points, and sines are taken in float32 after
+the phase is reduced in float64. A drum in a choke group silences the
 group's sounding drum with a fast fade: the closed hi-hat chokes the open one.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +22,7 @@ import numpy as np
 from adaptive._music import DRUM_VOICES
 
 from ._cache import AudioCache
+from ._dsp import fft_size
 from ._voice import Instrument
 
 __all__ = ["DrumHit", "DrumKit", "CHOKE_GROUPS", "DRUM_PAN"]
@@ -40,17 +46,38 @@ class DrumHit:
     velocity: float  # 0..1
 
 
+_FILTER_TAIL = 4096  # frames of room for a one-pole's ring-out: a**4096 is nothing at 700 Hz
+
+
+@functools.lru_cache(maxsize=8)
+def _unit_circle(size: int) -> np.ndarray:
+    """exp(-i w) at the bins of an rfft of ``size`` points: every filter response needs it."""
+    return np.exp(-2j * np.pi * np.arange(size // 2 + 1) / size)
+
+
+def _response(hz: float, sample_rate: int, size: int) -> np.ndarray:
+    """The frequency response of y[n] = a y[n-1] + (1 - a) x[n] at the rfft bins."""
+    a = float(np.exp(-2 * np.pi * hz / sample_rate))
+    return (1 - a) / (1 - a * _unit_circle(size))
+
+
 def _one_pole_lowpass(x: np.ndarray, hz: float, sample_rate: int) -> np.ndarray:
     """A one-pole low-pass, applied as its exact frequency response (the kit is made once)."""
-    a = float(np.exp(-2 * np.pi * hz / sample_rate))
-    size = 1 << int(np.ceil(np.log2(x.shape[0] + 4096)))  # room for the filter's tail
-    w = 2 * np.pi * np.arange(size // 2 + 1) / size
-    response = (1 - a) / (1 - a * np.exp(-1j * w))
-    return np.fft.irfft(np.fft.rfft(x, size) * response, size)[: x.shape[0]]
+    size = fft_size(x.shape[0] + _FILTER_TAIL)  # 2^a 3^b 5^c: fast, and far below 2^17
+    return np.fft.irfft(np.fft.rfft(x, size) * _response(hz, sample_rate, size), size)[: x.shape[0]]
 
 
 def _highpass(x: np.ndarray, hz: float, sample_rate: int) -> np.ndarray:
     return x - _one_pole_lowpass(x, hz, sample_rate)
+
+
+def _sines(cycles: np.ndarray, offset: float) -> np.ndarray:
+    """sin(2 pi cycles + offset): the phase reduced in float64, the sine taken in float32
+    (many times faster, and exact to float32 precision, which is what the kit keeps)."""
+    turn = cycles - np.floor(cycles)  # the fraction of a turn: floor is fast, np.mod is not
+    turn *= 2 * np.pi
+    turn += offset
+    return np.sin(turn.astype(np.float32)).astype(np.float64)
 
 
 class _Synth:
@@ -59,28 +86,32 @@ class _Synth:
     def __init__(self, sample_rate: int) -> None:
         self.sr = sample_rate
         self.noise = np.random.default_rng(1234).standard_normal(int(1.6 * sample_rate))
+        self._size = fft_size(self.noise.shape[0] + _FILTER_TAIL)
+        self._noise_spectrum = np.fft.rfft(self.noise, self._size)
+
+    def noise_highpass(self, hz: float, frames: int) -> np.ndarray:
+        """The kit's noise, high-passed: the filter is causal, so a drum shorter than the
+        noise gets the first frames of the whole noise filtered (its spectrum made once)."""
+        low = np.fft.irfft(self._noise_spectrum * _response(hz, self.sr, self._size), self._size)
+        return self.noise[:frames] - low[:frames]
 
     def t(self, seconds: float) -> np.ndarray:
         return np.arange(int(seconds * self.sr), dtype=np.float64) / self.sr
 
     def sweep(self, start_hz: float, end_hz: float, rate: float, tt: np.ndarray) -> np.ndarray:
         freq = end_hz + (start_hz - end_hz) * np.exp(-tt * rate)
-        return np.sin(2 * np.pi * np.cumsum(freq) / self.sr)
+        return _sines(np.cumsum(freq) / self.sr, 0.0)
 
     def metal(self, tt: np.ndarray, hardness: float) -> np.ndarray:
         # six inharmonic partials high up, like an analogue hi-hat's square-wave cluster
         ratios = (1.0, 1.342, 1.2312, 1.6532, 1.9523, 2.1523)
         base = 3000.0 + 900.0 * hardness
-        return sum(np.sin(2 * np.pi * base * r * tt + r) for r in ratios) / len(ratios)
+        return sum(_sines(base * r * tt, r) for r in ratios) / len(ratios)
 
     def kick(self, h: float) -> np.ndarray:
         tt = self.t(0.45)
         body = self.sweep(150 + 60 * h, 46, 30, tt) * np.exp(-tt * 7.5)
-        click = (
-            _highpass(self.noise[: tt.shape[0]], 1500, self.sr)
-            * np.exp(-tt * 300)
-            * (0.2 + 0.5 * h)
-        )
+        click = self.noise_highpass(1500, tt.shape[0]) * np.exp(-tt * 300) * (0.2 + 0.5 * h)
         return np.tanh(1.6 * (body + click)) / np.tanh(1.6)
 
     def snare(self, h: float) -> np.ndarray:
@@ -88,25 +119,25 @@ class _Synth:
         tone = (np.sin(2 * np.pi * 185 * tt) + 0.5 * np.sin(2 * np.pi * 330 * tt)) * np.exp(
             -tt * 28
         )
-        noise = _highpass(self.noise[: tt.shape[0]], 700 + 1500 * h, self.sr)
+        noise = self.noise_highpass(700 + 1500 * h, tt.shape[0])
         noise = _one_pole_lowpass(noise, 6000 + 6000 * h, self.sr)
         return 0.45 * tone + (1.4 + 0.8 * h) * noise * np.exp(-tt * (20 - 4 * h))
 
     def hat(self, seconds: float, rate: float, h: float) -> np.ndarray:
         tt = self.t(seconds)
-        noise = _highpass(self.noise[: tt.shape[0]], 6000 - 1500 * h, self.sr)
+        noise = self.noise_highpass(6000 - 1500 * h, tt.shape[0])
         x = (1.3 * noise + 0.35 * _highpass(self.metal(tt, h), 5000, self.sr)) * np.exp(-tt * rate)
         return x * (0.7 + 0.3 * h)
 
     def crash(self, h: float) -> np.ndarray:
         tt = self.t(1.5)
-        noise = _highpass(self.noise[: tt.shape[0]], 3000 - 1000 * h, self.sr)
+        noise = self.noise_highpass(3000 - 1000 * h, tt.shape[0])
         return (noise + 0.3 * self.metal(tt, h)) * np.exp(-tt * 2.6) * (0.6 + 0.4 * h)
 
     def tom(self, h: float) -> np.ndarray:
         tt = self.t(0.5)
         body = self.sweep(150 + 30 * h, 98, 12, tt) * np.exp(-tt * 7)
-        noise = _highpass(self.noise[: tt.shape[0]], 2000, self.sr) * np.exp(-tt * 60) * 0.25 * h
+        noise = self.noise_highpass(2000, tt.shape[0]) * np.exp(-tt * 60) * 0.25 * h
         return body + noise
 
     def make(self, name: str, h: float) -> np.ndarray:
@@ -137,19 +168,59 @@ _LEVELS = {  # peak level of each drum at full velocity: the kit's balance
 }
 
 
-@functools.lru_cache(maxsize=4)
-def _layers(sample_rate: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """Each drum's soft and hard layer, made once per sample rate (read-only, shared by kits)."""
-    synth = _Synth(sample_rate)
-    layers = []
-    for name, _ in DRUM_VOICES:
+Layers = tuple[np.ndarray, np.ndarray]  # a drum's soft and hard hit, float32, read-only
+
+
+class _Kit:
+    """Each drum's soft and hard layer, made when it is first played (a bar that starts the
+    music rarely has all six drums), once per sample rate, read-only, shared by kits."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._synth: _Synth | None = None
+        self._made: dict[int, Layers] = {}
+        self._lock = threading.Lock()  # two composers (a reload's) may ask at once
+        # a fork while a composing thread holds the lock would leave it held in the child
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(DRUM_VOICES)
+
+    def __iter__(self) -> Iterator[Layers]:
+        return (self[voice] for voice in range(len(DRUM_VOICES)))
+
+    def __getitem__(self, voice: int) -> Layers:
+        pair = self._made.get(voice)
+        if pair is not None:
+            return pair
+        with self._lock:
+            pair = self._made.get(voice)
+            if pair is None:
+                if self._synth is None:
+                    self._synth = _Synth(self.sample_rate)
+                pair = self._make(self._synth, DRUM_VOICES[voice][0])
+                self._made[voice] = pair
+                if len(self._made) == len(DRUM_VOICES):
+                    self._synth = None  # the whole kit is made: its noise can go
+        return pair
+
+    @staticmethod
+    def _make(synth: _Synth, name: str) -> Layers:
         soft, hard = synth.make(name, 0.0), synth.make(name, 1.0)
         scale = _LEVELS[name] / max(np.abs(soft).max(), np.abs(hard).max())
         pair = ((soft * scale).astype(np.float32), (hard * scale).astype(np.float32))
         for layer in pair:
             layer.flags.writeable = False
-        layers.append(pair)
-    return tuple(layers)
+        return pair
+
+
+@functools.lru_cache(maxsize=4)
+def _layers(sample_rate: int) -> _Kit:
+    """The kit's layers for ``sample_rate``: one ``_Kit`` per rate, shared by every DrumKit."""
+    return _Kit(sample_rate)
 
 
 class DrumKit(Instrument):
@@ -167,7 +238,7 @@ class DrumKit(Instrument):
             )
         self.groups = [CHOKE_GROUPS.get(name) for name in self.names]
         self._choke_frames = max(8, int(_CHOKE_SECONDS * sample_rate))
-        self.cache = AudioCache(4 * 1024 * 1024)
+        self.cache = AudioCache(2 * 1024 * 1024)  # a hit is two layers crossfaded: cheap to redo
 
     def hit(self, voice: int, velocity: float) -> np.ndarray:
         """One hit, mono float32, velocity 0..1 crossfading the soft and the hard layer."""

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-__all__ = ["one_pole"]
+__all__ = ["fft_size", "one_pole", "ramp"]
 
 
 def one_pole(
@@ -48,3 +48,38 @@ def one_pole(
     z += before[..., None] * (a ** (j + 1))
     y = z.reshape(*lead, count * block)[..., :n]
     return y, y[..., -1].copy()
+
+
+def fft_size(n: int) -> int:
+    """The smallest 2^a 3^b 5^c at or above ``n``: FFTs of such sizes are fast, and far
+    smaller than the next power of two can be."""
+    best = 1 << max(0, (n - 1).bit_length())
+    five = 1
+    while five < best:
+        three = five
+        while three < best:
+            size = three
+            while size < n:
+                size *= 2
+            best = min(best, size)
+            three *= 3
+        five *= 5
+    return best
+
+
+_RAMPS: dict[np.dtype, np.ndarray] = {}
+
+
+def ramp(frames: int, dtype: type[np.generic]) -> np.ndarray:
+    """``np.arange(frames, dtype=dtype)``, read-only, without making it for every note.
+
+    Grown on demand, by replacing (never resizing) the array: a reader on another
+    thread keeps its view.
+    """
+    key = np.dtype(dtype)
+    have = _RAMPS.get(key)
+    if have is None or have.shape[0] < frames:
+        have = np.arange(max(frames, 0 if have is None else 2 * have.shape[0]), dtype=key)
+        have.flags.writeable = False
+        _RAMPS[key] = have
+    return have[:frames]

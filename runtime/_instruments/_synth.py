@@ -15,11 +15,14 @@ exactly, so a note of any length keeps full phase precision without float64.
 
 from __future__ import annotations
 
+import os
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._cache import AudioCache
+from ._dsp import ramp
 from ._voice import Envelope, PitchedInstrument, adsr, midi_hz, velocity_gain
 
 __all__ = ["SynthPatch", "SynthInstrument", "Partial", "TABLE_SIZE", "FILTER_LEVELS"]
@@ -30,7 +33,37 @@ _FRAC_BITS = 32 - TABLE_BITS
 _FRAC_MASK = np.uint32((1 << _FRAC_BITS) - 1)
 _FRAC_SCALE = np.float32(1.0 / (1 << _FRAC_BITS))
 FILTER_LEVELS = 10  # cutoff at 1, 2, 4 ... 512 times the fundamental
-_TABLE_CACHE_BYTES = 4 * 1024 * 1024
+_TABLE_CACHE_BYTES = 8 * 1024 * 1024  # tables and their slopes: 50 (patch, pitch)s
+
+
+class _SharedTables:
+    """Wavetable stacks by (patch, sample rate, pitch), shared by every synth in the process.
+
+    A table depends on nothing else, so a stinger's voice, the simpler voice of the CPU
+    budget and a hot reload's new instruments read the tables already made (as drum
+    kits share their layers). Bounded in bytes; any thread may ask.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self._cache = AudioCache(max_bytes)
+        self._lock = threading.Lock()
+        # a fork while a composing thread holds the lock would leave it held in the child
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[SynthPatch, int, float]) -> np.ndarray | None:
+        with self._lock:
+            return self._cache.get(key)
+
+    def put(self, key: tuple[SynthPatch, int, float], stack: np.ndarray) -> None:
+        stack.flags.writeable = False
+        with self._lock:
+            self._cache.put(key, stack)
+
+
+_TABLES = _SharedTables(_TABLE_CACHE_BYTES)
 
 
 @dataclass(frozen=True)
@@ -82,34 +115,58 @@ def _phase_increment(hz: float, sample_rate: int) -> np.uint32:
 def phase_index(
     increment: np.uint32, start: np.uint32, frames: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Table index (int32) and fraction (float32) of a uint32 phase accumulator."""
-    phase = np.arange(frames, dtype=np.uint32)
-    phase *= increment
+    """Table index (intp) and fraction (float32) of a uint32 phase accumulator.
+
+    The index is made intp here, once: ``take`` would convert an int32 index on
+    every call. The fraction is cast and scaled in one buffered pass.
+    """
+    phase = np.multiply(ramp(frames, np.uint32), increment)
     phase += start
-    index = np.right_shift(phase, np.uint32(_FRAC_BITS)).view(np.int32)  # < 2**11: same bits
+    index = np.empty(frames, dtype=np.intp)
+    np.right_shift(phase, np.uint32(_FRAC_BITS), out=index, casting="unsafe")
     np.bitwise_and(phase, _FRAC_MASK, out=phase)
-    frac = phase.astype(np.float32)
-    frac *= _FRAC_SCALE
+    frac = np.multiply(phase, _FRAC_SCALE, dtype=np.float32, casting="unsafe")
     return index, frac
 
 
-def lerp_table(table: np.ndarray, index: np.ndarray, frac: np.ndarray) -> np.ndarray:
-    """Linear interpolation in a table with one guard point past every index."""
-    a = np.take(table, index)  # take: faster than fancy indexing with int32 indices
-    index += 1
-    b = np.take(table, index)
-    index -= 1
-    b -= a
+def slopes(table: np.ndarray, row: int = TABLE_SIZE + 1) -> np.ndarray:
+    """Each point's step to the next point of its row (``row`` points each; 0 after the last).
+
+    Interpolating as ``table[i] + slopes[i] * frac`` takes one gather fewer than
+    ``table[i] + (table[i + 1] - table[i]) * frac`` and rounds identically (the
+    difference is the same float32 subtraction, made once per table).
+    """
+    rows = table.reshape(-1, row)
+    out = np.zeros_like(rows)
+    np.subtract(rows[:, 1:], rows[:, :-1], out=out[:, :-1])
+    return out.reshape(-1)
+
+
+def lerp_table(
+    table: np.ndarray,
+    slope: np.ndarray,
+    index: np.ndarray,
+    frac: np.ndarray,
+    out: np.ndarray | None = None,
+    scratch: np.ndarray | None = None,
+) -> np.ndarray:
+    """Linear interpolation in a table with one guard point past every index (into ``out``).
+
+    Every index is in range, so ``take`` runs with ``mode="wrap"``: with ``out``, its
+    default mode would buffer the whole result to undo a bad index.
+    """
+    a = table.take(index, out=out, mode="wrap")
+    b = slope.take(index, out=scratch, mode="wrap")
     b *= frac
     a += b
     return a
 
 
 def read_table(
-    table: np.ndarray, increment: np.uint32, start: np.uint32, frames: int
+    table: np.ndarray, slope: np.ndarray, increment: np.uint32, start: np.uint32, frames: int
 ) -> np.ndarray:
-    """Read one wavetable (TABLE_SIZE + 1 points) at a fixed frequency."""
-    return lerp_table(table, *phase_index(increment, start, frames))
+    """Read one wavetable (TABLE_SIZE + 1 points, with its ``slopes``) at a fixed frequency."""
+    return lerp_table(table, slope, *phase_index(increment, start, frames))
 
 
 class SynthInstrument(PitchedInstrument):
@@ -126,16 +183,18 @@ class SynthInstrument(PitchedInstrument):
         kwargs = {} if cache_bytes is None else {"cache_bytes": cache_bytes}
         super().__init__(name, sample_rate, patch.gain, polyphony, **kwargs)
         self.patch = patch
-        self._tables = AudioCache(_TABLE_CACHE_BYTES)
         self._sine = np.sin(np.arange(TABLE_SIZE + 1) * (2 * np.pi / TABLE_SIZE)).astype(np.float32)
+        self._sine_slopes = slopes(self._sine)
 
     # --- wavetables -----------------------------------------------------------------------
 
-    def tables(self, pitch: float) -> np.ndarray:
-        """The pitch's table stack, flat: FILTER_LEVELS tables of TABLE_SIZE + 1 points."""
-        cached = self._tables.get(pitch)
+    def tables(self, pitch: float) -> tuple[np.ndarray, np.ndarray]:
+        """The pitch's table stack, flat: FILTER_LEVELS tables of TABLE_SIZE + 1 points,
+        and their ``slopes``."""
+        key = (self.patch, self.sample_rate, float(pitch))
+        cached = _TABLES.get(key)
         if cached is not None:
-            return cached
+            return cached[0], cached[1]
         patch = self.patch
         top_hz = midi_hz(pitch) * 2.0 ** (abs(patch.detune_cents) / 1200.0)
         limit = min(0.45 * self.sample_rate, 20000.0)
@@ -156,16 +215,21 @@ class SynthInstrument(PitchedInstrument):
         stack[:, :TABLE_SIZE] = waves / peak
         stack[:, TABLE_SIZE] = stack[:, 0]
         flat = stack.reshape(-1)
-        self._tables.put(pitch, flat)
-        return flat
+        pair = np.stack([flat, slopes(flat)])  # one array: the cache counts its bytes
+        _TABLES.put(key, pair)
+        return pair[0], pair[1]
 
     def oscillator(self, pitch: float, frames: int) -> np.ndarray:
         """The bare oscillator (filter open, no envelope) at a MIDI pitch that may be fractional."""
-        flat = self.tables(pitch)
+        flat, slope = self.tables(pitch)
         row = TABLE_SIZE + 1
-        top = flat[(FILTER_LEVELS - 1) * row :]
+        top = (FILTER_LEVELS - 1) * row
         return read_table(
-            top, _phase_increment(midi_hz(pitch), self.sample_rate), np.uint32(0), frames
+            flat[top:],
+            slope[top:],
+            _phase_increment(midi_hz(pitch), self.sample_rate),
+            np.uint32(0),
+            frames,
         )
 
     # --- one note -------------------------------------------------------------------------
@@ -182,7 +246,11 @@ class SynthInstrument(PitchedInstrument):
             self._oscillators(pitch, velocity, frames, total, out)
         if patch.sub:
             sub = read_table(
-                self._sine, _phase_increment(midi_hz(pitch - 12), sr), np.uint32(0), total
+                self._sine,
+                self._sine_slopes,
+                _phase_increment(midi_hz(pitch - 12), sr),
+                np.uint32(0),
+                total,
             )
             sub *= np.float32(patch.sub)
             out += sub
@@ -195,30 +263,37 @@ class SynthInstrument(PitchedInstrument):
         self, pitch: int, velocity: int, frames: int, total: int, out: np.ndarray
     ) -> None:
         patch, sr = self.patch, self.sample_rate
-        flat = self.tables(pitch)
+        flat, slope = self.tables(pitch)
         row = TABLE_SIZE + 1
         top = FILTER_LEVELS - 1 - 1e-3
         opening = patch.cutoff + patch.key_velocity_cutoff * (velocity - 1) / 126.0
-        base: np.ndarray | None = None
+        runs: list[tuple[int, int, int]] = []  # (start, end, lower filter level) of the note
         weight: np.ndarray | None = None
-        static: np.ndarray | None = None
+        static: tuple[np.ndarray, np.ndarray] | None = None  # the table and its slopes
         if patch.filter_amount:
             level = adsr(patch.filter_env, frames, sr, False, total - frames)
             level *= np.float32(patch.filter_amount)
             level += np.float32(opening)
             np.clip(level, 0.0, top, out=level)
-            lower = level.astype(np.int32)
-            weight = level - lower
-            base = lower * row
+            lower = np.floor(level)
+            weight = level - lower  # exact: the level's fraction
+            # the level moves slowly: a note crosses a few table levels, so each run between
+            # crossings reads two fixed tables (no per-frame table offset to add)
+            edges = [0, *(np.flatnonzero(lower[1:] != lower[:-1]) + 1).tolist(), total]
+            runs = [(a, b, int(lower[a])) for a, b in zip(edges[:-1], edges[1:], strict=True)]
         else:
             level_value = min(max(opening, 0.0), top)
             lower_index = int(level_value)
             w = np.float32(level_value - lower_index)
             a = flat[lower_index * row : (lower_index + 1) * row]
             b = flat[(lower_index + 1) * row : (lower_index + 2) * row]
-            static = a + (b - a) * w
+            table = a + (b - a) * w
+            static = (table, slopes(table))
         voices = max(1, patch.unison)
         gain = np.float32(1.0 / np.sqrt(voices))
+        panned = np.empty(total, dtype=np.float32) if out.shape[0] == 2 else None
+        high = np.empty(total, dtype=np.float32) if static is None else None
+        scratch = np.empty(total, dtype=np.float32) if static is None else None
         for v in range(voices):
             position = 0.0 if voices == 1 else 2.0 * v / (voices - 1) - 1.0
             hz = midi_hz(pitch) * 2.0 ** (patch.detune_cents * position / 1200.0)
@@ -227,25 +302,30 @@ class SynthInstrument(PitchedInstrument):
                 (pitch * 2654435761 + v * 40503 * 65537) % (1 << 32)
             )  # fixed per voice
             if static is not None:
-                wave = read_table(static, increment, start, total)
+                wave = read_table(*static, increment, start, total)
             else:
-                assert base is not None and weight is not None
+                assert high is not None and scratch is not None and weight is not None
                 index, frac = phase_index(increment, start, total)
-                index += base
-                low = lerp_table(flat, index, frac)
-                index += row
-                high = lerp_table(flat, index, frac)
-                high -= low
+                wave = np.empty(total, dtype=np.float32)
+                for a0, b0, lo in runs:
+                    at = lo * row
+                    part = slice(a0, b0)
+                    i, f, tmp = index[part], frac[part], scratch[part]
+                    lerp_table(flat[at:], slope[at:], i, f, wave[part], tmp)
+                    at += row  # the level above
+                    lerp_table(flat[at:], slope[at:], i, f, high[part], tmp)
+                high -= wave
                 high *= weight
-                low += high
-                wave = low
+                wave += high
             wave *= gain
-            if out.shape[0] == 1:
+            if panned is None:
                 out[0] += wave
             else:
                 angle = (position * patch.spread + 1.0) * np.pi / 4.0
-                out[0] += wave * np.float32(np.cos(angle) * np.sqrt(2.0))
-                out[1] += wave * np.float32(np.sin(angle) * np.sqrt(2.0))
+                np.multiply(wave, np.float32(np.cos(angle) * np.sqrt(2.0)), out=panned)
+                out[0] += panned
+                np.multiply(wave, np.float32(np.sin(angle) * np.sqrt(2.0)), out=panned)
+                out[1] += panned
 
     def _partials(self, pitch: int, total: int) -> np.ndarray:
         sr = self.sample_rate
@@ -255,7 +335,9 @@ class SynthInstrument(PitchedInstrument):
             hz = midi_hz(pitch) * p.ratio
             if hz >= min(0.45 * sr, 20000.0):
                 continue  # above the band: it would alias
-            wave = read_table(self._sine, _phase_increment(hz, sr), np.uint32(0), total)
+            wave = read_table(
+                self._sine, self._sine_slopes, _phase_increment(hz, sr), np.uint32(0), total
+            )
             decay = np.exp(t * np.float32(-1.0 / (p.decay * sr)))
             wave *= decay
             wave *= np.float32(p.level)

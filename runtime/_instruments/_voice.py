@@ -8,12 +8,14 @@ Nothing here runs in the audio callback; the composer's worker renders bars.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._cache import AudioCache
+from ._dsp import ramp
 
 __all__ = [
     "Envelope",
@@ -25,7 +27,7 @@ __all__ = [
     "velocity_gain",
 ]
 
-NOTE_CACHE_BYTES = 6 * 1024 * 1024  # per instrument; a bar needs a few hundred KiB at most
+NOTE_CACHE_BYTES = 5 * 1024 * 1024  # per instrument: a few bars of chords (a pad note is 1 MB)
 STEAL_FADE_SECONDS = 0.012  # a stolen voice fades this fast: short enough to free it, never a click
 MIN_ATTACK_SECONDS = 0.002
 MIN_RELEASE_SECONDS = 0.012
@@ -54,6 +56,15 @@ class Envelope:
         return max(int(self.release * sample_rate), int(MIN_RELEASE_SECONDS * sample_rate))
 
 
+@functools.lru_cache(maxsize=32)
+def _release_curve(frames: int) -> np.ndarray:
+    """The release's shape, 1 down to exactly 0, quadratic: the same few lengths every note."""
+    tail = np.linspace(1.0, 0.0, frames, dtype=np.float32)
+    tail *= tail
+    tail.flags.writeable = False
+    return tail
+
+
 def adsr(
     env: Envelope,
     frames: int,
@@ -68,7 +79,7 @@ def adsr(
     attack = max(attack, 1.0)
     release = env.release_frames(sample_rate) if release_frames is None else release_frames
     out = np.empty(frames + release, dtype=np.float32)
-    held = np.arange(frames, dtype=np.float32)
+    held = ramp(frames, np.float32)
     body = out[:frames]
     if env.decay > 0:
         np.subtract(held, np.float32(attack), out=body)
@@ -83,9 +94,7 @@ def adsr(
     body[: rise.shape[0]] *= rise / np.float32(attack)
     level = float(body[-1]) if frames else 0.0
     # a quadratic release that reaches exactly zero on the last frame: no click at note off
-    tail = np.linspace(1.0, 0.0, release, dtype=np.float32)
-    np.multiply(tail, tail, out=out[frames:])
-    out[frames:] *= np.float32(level)
+    np.multiply(_release_curve(release), np.float32(level), out=out[frames:])
     return out
 
 

@@ -46,6 +46,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -272,21 +273,31 @@ def _sdl() -> Any:
     return None
 
 
-def _sdl_library_candidates() -> list[str]:
-    found: list[str] = []
+def _sdl_library_candidates() -> Iterator[str]:
+    """Where SDL2 may be, likeliest first; lazily, because the last resort
+    (``ctypes.util.find_library``) runs ldconfig and a compiler: 20 ms of start-up."""
+    seen: set[str] = set()
+
+    def fresh(paths: Iterable[str]) -> Iterator[str]:
+        for path in paths:
+            if path not in seen:
+                seen.add(path)
+                yield path
+
     maps = Path("/proc/self/maps")
     if maps.exists():  # Linux: the exact file already mapped into this process
+        mapped = []
         for line in maps.read_text().splitlines():
             path = line.split()[-1] if line.split() else ""
             name = os.path.basename(path)
             if name.startswith("libSDL2") and not name.startswith(("libSDL2_", "libSDL2main")):
-                found.append(path)
+                mapped.append(path)
+        yield from fresh(mapped)
     import pygame
 
     here = Path(pygame.__file__).resolve().parent
     for pattern in ("../pygame.libs/libSDL2-*", ".dylibs/libSDL2*.dylib", "SDL2.dll"):
-        found += [str(p) for p in sorted(here.glob(pattern))]
+        yield from fresh(str(p) for p in sorted(here.glob(pattern)))
     system = ctypes.util.find_library("SDL2")
     if system:
-        found.append(system)
-    return list(dict.fromkeys(found))
+        yield from fresh([system])

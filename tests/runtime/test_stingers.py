@@ -62,16 +62,21 @@ def test_no_chord_yet_leaves_the_phrase_as_written() -> None:
     assert fit_to_chord(PICKUP, D_MINOR, AS_WRITTEN) == PICKUP
 
 
-def test_a_voice_takes_the_version_for_the_chord_playing_where_it_starts() -> None:
+def _pickup() -> tuple[StingerPhrase, StingerSettings, StingerVoices]:
+    """A two-note pickup that follows the chord, in a pool of its own."""
     clock = MusicalClock(48000, 120.0, adaptive.Meter(4, 4))
     spec = {"instrument": "pluck", "notes": [[0, 12, 1, 90], [1, 15, 1, 96]]}
     phrase = StingerPhrase("pickup", spec, D_MINOR, clock)
     settings = StingerSettings(phrase.render(), 1.0, "immediate", 0, 4, phrase)
-    voices = StingerVoices({"pickup": settings})
+    return phrase, settings, StingerVoices({"pickup": settings})
+
+
+def test_a_voice_takes_the_version_for_the_chord_playing_where_it_starts() -> None:
+    _, settings, voices = _pickup()
     dominant, relative = chord_index(D_MINOR, "A"), chord_index(D_MINOR, "F")
     voices.prepare(dominant)
     voices.prepare(relative)
-    step = round(clock.frames_per_step, 3)
+    step = round(settings.phrase.frames_per_step, 3)
     assert set(settings.fitted) == {(dominant, step), (relative, step)}
     scratch = np.zeros((512, 2), np.float32)
     started: list[int] = []
@@ -146,3 +151,25 @@ def test_each_stinger_in_a_render_is_fitted_to_the_bar_it_lands_in(
     for stinger in fitted:
         assert stinger["chord"] == chords[stinger["bar"]], stinger
     assert len({s["chord"] for s in fitted}) > 1, "every stinger landed on the same chord"
+
+
+def test_a_live_session_keeps_the_recent_chords_fitted_and_frees_the_rest_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from runtime import _stingers
+
+    phrase, settings, voices = _pickup()
+    kept = _stingers.FITTED_CHORDS_KEPT
+    first = phrase.render(0)
+    for chord in range(kept + 3):
+        voices.prepare(chord)
+    step = round(phrase.frames_per_step, 3)
+    assert list(settings.fitted) == [(c, step) for c in range(3, kept + 3)]  # the most recent
+    assert len(voices._evicted) == 3  # not freed yet: a voice may still play them
+    voices.prepare(5)  # a chord kept: nothing rendered, nothing evicted
+    assert len(settings.fitted) == kept and len(voices._evicted) == 3
+    voices.prepare(0)  # an evicted chord comes back: fitted again, the same audio
+    np.testing.assert_array_equal(settings.fitted[0, step], first)
+    monkeypatch.setattr(_stingers, "EVICTED_KEPT_SECONDS", 0.0)  # as if seconds had passed
+    voices.prepare(0)
+    assert not voices._evicted  # freed by the composer's thread, seconds later
