@@ -235,14 +235,14 @@ def _render(
     engine = MusicEngine(bundle, output="offline", seed=seed, sample_rate=sample_rate)
     engine.set_state(state)
     engine.set_parameter("intensity", intensity)
-    frames_per_bar = engine.timing.frames_per_bar
-    engine.render(int(round(frames_per_bar * (bars + WARMUP_BARS))))
+    engine.render(1)  # from its first frame the music plays the state's own tempo
+    engine.render(engine.timing.bar_start(bars + WARMUP_BARS) - 1)
     shift = bundle.key.normalization_shift
-    fps = engine.timing.frames_per_step
     roles = {name: spec["role"] for name, spec in bundle.stems.items()}
     stems = list(engine.stems)
     out, heard, chords, line = [], [], [], []
     for b, bar in enumerate(engine.played_bars()):
+        fps = engine.timing.frames_per_step_at(bar.index)
         every: dict[str, list[Note]] = {}
         audible: dict[str, list[Note]] = {}
         for s, stem in enumerate(stems):

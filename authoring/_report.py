@@ -233,10 +233,11 @@ def _state_roll(bundle: adaptive.Bundle, state: str, bars: int, seed: int) -> _R
     engine = MusicEngine(bundle, output="offline", sample_rate=_SAMPLE_RATE, seed=seed)
     engine.set_state(state)
     engine.set_parameter("intensity", REPORT_INTENSITY)
+    engine.render(1)  # from its first frame the music plays the state's own tempo
     clock = engine.timing
-    engine.render(clock.bar_start(bars + _WARMUP_BARS))
+    engine.render(clock.bar_start(bars + _WARMUP_BARS) - 1)
     stems = list(engine.stems)
-    fps = clock.frames_per_step
+    fps = clock.frames_per_step_at(_WARMUP_BARS)
     notes = []
     for bar in engine.played_bars()[_WARMUP_BARS : _WARMUP_BARS + bars]:
         offset = (bar.start_frame - clock.bar_start(_WARMUP_BARS)) / fps
