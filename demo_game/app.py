@@ -708,7 +708,7 @@ def _finish(
 
 def _with_boundaries(engine_report: Mapping[str, Any], beats_per_bar: int) -> list[dict[str, Any]]:
     """The engine's transitions, each marked with whether it landed on a bar or beat start,
-    or on a phrase start (every ``CUE_BARS`` bars: where ``cue`` lands).
+    or on a phrase start (after the last bar of a ``CUE_BARS``-bar phrase: where ``cue`` lands).
 
     The boundaries come from the bars the engine played (their start and length),
     so the check does not trust the engine's own arithmetic. ``sync`` is the style's
@@ -724,7 +724,9 @@ def _with_boundaries(engine_report: Mapping[str, Any], beats_per_bar: int) -> li
             abs(landed - (bar["start_frame"] + b * bar["frames"] / beats_per_bar)) <= 1.0
             for b in range(beats_per_bar)
         )
-        on_phrase = on_bar and bar["index"] % CUE_BARS == 0
+        # a phrase ends where the bar before was its last (phrases count from each entry)
+        before = bars.get(t.get("bar", 0) - 1)
+        on_phrase = on_bar and before is not None and before.get("phrase_bar") == CUE_BARS - 1
         out.append({**t, "on_bar_start": on_bar, "on_beat": on_beat, "on_phrase_start": on_phrase})
     return out
 
