@@ -91,19 +91,24 @@ def render_with_changes(bundle: adaptive.Bundle, syncs: list[str], seed: int = 3
     return mix, stems, engine, requests
 
 
-@pytest.mark.parametrize("sync", SYNCS)
-def test_each_sync_lands_on_its_boundary(bundle: adaptive.Bundle, sync: str) -> None:
-    _, _, engine, requests = render_with_changes(bundle, [sync])
-    (transition,) = engine.report()["transitions"]
-    timing, landed, asked = engine.timing, transition["landed_frame"], requests[0]
+def expected_landing(timing: Any, asked: int, sync: str) -> int:
+    """Where a change asked for at frame ``asked`` lands, by the sync's definition."""
     bar = timing.bar_at(asked)
-    expected = {
+    return {
         "immediate": asked,
         "beat": timing.next_beat(asked)[0],
         "bar": timing.bar_start(bar + 1),
         "bars:2": timing.bar_start(bar + 2),
         "cue": timing.bar_start((bar // 4 + 1) * 4),
     }[sync]
+
+
+@pytest.mark.parametrize("sync", SYNCS)
+def test_each_sync_lands_on_its_boundary(bundle: adaptive.Bundle, sync: str) -> None:
+    _, _, engine, requests = render_with_changes(bundle, [sync])
+    (transition,) = engine.report()["transitions"]
+    timing, landed, asked = engine.timing, transition["landed_frame"], requests[0]
+    expected = expected_landing(timing, asked, sync)
     assert landed == expected and transition["requested_frame"] == asked
     assert transition["sync"] == sync
 
@@ -257,14 +262,7 @@ def test_each_sync_lands_on_its_boundary_across_tempos(tempo_bundles: Any, sync:
     engine, report, asked = session(tempo_bundles("plain"), 1.3, "combat", sync, bars=7.0)
     (transition,) = report["transitions"]
     timing = engine.timing
-    bar = timing.bar_at(asked)
-    expected = {
-        "immediate": asked,
-        "beat": timing.next_beat(asked)[0],
-        "bar": timing.bar_start(bar + 1),
-        "bars:2": timing.bar_start(bar + 2),
-        "cue": timing.bar_start((bar // 4 + 1) * 4),
-    }[sync]
+    expected = expected_landing(timing, asked, sync)
     assert transition["landed_frame"] == expected and transition["requested_frame"] == asked
     assert [b["start_frame"] for b in report["bars"]] == expected_starts(report)
     assert report["bars"][-2]["tempo"] == 300.0
