@@ -14,7 +14,8 @@ their whole length: ``states`` x ``levels`` x ``seeds`` renders of ``bars`` bars
 - **Quality** counts only the notes that are heard (a stem whose gain is ~0 in a
   bar is muted there): per-bar pitch-class entropy, scale consistency, empty-beat
   rate, polyphony, note density, pitch range, melodic interval, groove
-  consistency; melody 4-gram repetition; the 8-gram copy rate of generated
+  consistency; melody 4-gram repetition (the reference's over windows as long as
+  a render, since repetition grows with length); the 8-gram copy rate of generated
   melody against the training sources; and the Yang & Lerch overlapping area
   (OA) of each per-bar feature's distribution against the reference's.
 - **Drum critic**: for many conditions, K candidates are drawn; the metric is
@@ -54,6 +55,7 @@ __all__ = [
     "overlapping_area",
     "scale_consistency",
     "spearman",
+    "windowed_repetition",
 ]
 
 WARMUP_BARS = 2
@@ -111,6 +113,18 @@ def overlapping_area(a: Sequence[float], b: Sequence[float]) -> float:
         return density / np.trapezoid(density, grid)
 
     return float(np.trapezoid(np.minimum(kde(x), kde(y)), grid))
+
+
+def windowed_repetition(pieces: Sequence[Sequence[Sequence[int]]], span: int) -> float:
+    """Mean 4-gram repetition of each piece's line (pitches per bar) over windows of
+    ``span`` bars, half-overlapping. Repetition grows with a line's length, so a
+    reference that loops for minutes is measured over windows as long as a render."""
+    lines = [
+        [pitch for bar in piece[start : start + span] for pitch in bar]
+        for piece in pieces
+        for start in range(0, max(1, len(piece) - span + 1), max(1, span // 2))
+    ]
+    return _mean(ngram_repetition(line) for line in lines)
 
 
 # --- per-bar features -------------------------------------------------------------------
@@ -537,12 +551,14 @@ def evaluate(
     }
     # repetition and copying over the full renders (melody as generated)
     gen_lines = [r.melody for r in renders]
-    ref_lines = [_melody_line(p) for p in reference_pieces]
+    span = bars + WARMUP_BARS  # a render's line: the reference is cut to windows this long
     train_grams = {g for p in training_pieces for g in _grams(_melody_line(p), 8)}
     gen_grams = [g for line in gen_lines for g in _grams(line, 8)]
     quality["melody_4gram_repetition"] = {
         "generated": _mean(ngram_repetition(line) for line in gen_lines),
-        "reference": _mean(ngram_repetition(line[: len(line)]) for line in ref_lines),
+        "reference": windowed_repetition(
+            [[_melody_line([b]) for b in p] for p in reference_pieces], span
+        ),
     }
     quality["melody_8gram_copy_rate"] = round(
         float(np.mean([g in train_grams for g in gen_grams])) if gen_grams else 0.0, 4
