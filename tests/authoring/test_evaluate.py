@@ -174,6 +174,8 @@ def test_default_bundle_obeys_intensity_from_the_models_alone() -> None:
 
 BLUPI = Path("/usr/share/planetblupi/music")
 BLUPI_FILES = sorted(BLUPI.glob("music*.mid")) if BLUPI.is_dir() else []
+
+
 def _notes_per_bar(path: Path) -> float:
     """Every note-on of the file per 4/4 bar of its length (every Blupi file is 4/4)."""
     midi = mido.MidiFile(str(path))
@@ -183,11 +185,10 @@ def _notes_per_bar(path: Path) -> float:
 
 
 def _blupi_state(path: Path) -> str:
-    tempo = next(
-        (mido.tempo2bpm(m.tempo) for t in mido.MidiFile(str(path)).tracks for m in t
-         if m.type == "set_tempo"),
-        120,
-    )  # fmt: skip
+    """calm at 110 bpm or slower (music004, 006, 008), action above."""
+    midi = mido.MidiFile(str(path))
+    tempos = [mido.tempo2bpm(m.tempo) for t in midi.tracks for m in t if m.type == "set_tempo"]
+    tempo = tempos[0] if tempos else 120
     return "action" if tempo > 110 else "calm"
 
 
@@ -206,8 +207,9 @@ def _held_out(files: list[Path]) -> list[Path]:
 def _blupi_layout(path: Path) -> dict[str, list[int]]:
     """Stems by channel, among the busy channels (5% of the pitched notes or more):
     drums = 10, bass = the lowest, melody = the highest that plays a line (2 notes per
-    sixteenth onset or fewer, so a line doubled at the octave counts; the least polyphonic when none does), harmony = the rest. Highest
-    alone picked chord pads (4 notes an onset in music006) over the square-wave lead."""
+    sixteenth onset or fewer, so a line doubled at the octave counts; else the least
+    polyphonic), harmony = the rest. "The highest" alone picked chord pads (4 notes an
+    onset in music006, 3.8 in music009) over those files' square and saw leads."""
     midi = mido.MidiFile(str(path))
     onsets: dict[int, list[tuple[int, int]]] = {}  # channel -> (sixteenth step, pitch)
     for track in midi.tracks:
@@ -293,6 +295,25 @@ drums_batch = 32
     not BLUPI_FILES, reason="Debian package planetblupi-music-midi is not installed"
 )
 def test_second_style_from_real_game_music(tmp_path: Path) -> None:
+    """The Blupi style against its own held-out files (see ``_held_out``), at the
+    default style's acceptance bars. Measured on the machine that wrote this (4 seeds):
+    rho(notes, intensity) all-but-harmony 0.96, melody 0.79, drums 0.96, bass 0.69;
+    melody x3.4 and drums x4.6 from intensity 0 to 1; copy rate 0; melody pitch-class
+    entropy OA 0.82; 4-gram repetition 0.13 against the reference's 0.23 (10-bar windows).
+
+    Not met with this CI-sized training, so not asserted:
+    - bass rho 0.69 (asked 0.7; asserted >= 0.6);
+    - melody OA of note density 0.46 (6.4 notes a bar against 7.0: the sources' melodies
+      rest for whole bars, 31% of music006's, 84% of music002's, the model's rarely),
+      melodic interval 0.55 (7.97 semitones against 4.05: the small sequence model
+      leaps), scale consistency 0.19 (every held-out melody bar is exactly 1.0, a point
+      mass the KDE overlap punishes for any chromatic note; the means are 0.987 and 1.0);
+    - valence: register (57.8 dark against 56.6 bright) and mode (9 against 7 minor
+      chords in 32 bars, 8 against 8 with 2 seeds: no measurable direction). Only two
+      training files are minor (music000 F minor, music005 G minor), both action; calm
+      has none, so its minor table is empty and mode cannot be learned there. Density
+      (dark busier) holds and is asserted.
+    """
     from authoring import bake
 
     held = _held_out(BLUPI_FILES)
@@ -303,21 +324,23 @@ def test_second_style_from_real_game_music(tmp_path: Path) -> None:
     reference = _blupi_style(tmp_path / "held", held, BLUPI_TRAINING)
     out = tmp_path / "blupi.adaptive"
     bake(style, out, progress=False)
-    report = evaluate(out, reference, training=style, bars=8, seeds=(0, 1), critic_trials=80)
+    # 4 seeds, not 2: 24 render means left rho(melody) +-0.1 noisy, and rendering is
+    # cheap next to the bake (2 s more)
+    seeds = (0, 1, 2, 3)
+    report = evaluate(out, reference, training=style, bars=8, seeds=seeds, critic_trials=80)
     (tmp_path / "report.json").write_text(json.dumps(report, indent=2, default=float))
     print(json.dumps(report["controllability"]["all_but_harmony"]))
-    assert report["renders"]["bars_total"] == 2 * 6 * 2 * 8  # every generated bar decoded
+    assert report["renders"]["bars_total"] == 2 * 6 * len(seeds) * 8  # every bar decoded
     # control from the models alone (fades ignored)
     control = report["controllability"]
     assert control["all_but_harmony"]["rho_notes"] >= 0.8
     assert control["melody"]["rho_notes"] >= 0.7 and control["drums"]["rho_notes"] >= 0.7
-    assert control["bass"]["rho_notes"] >= 0.6  # 0.72 on the machine that wrote this; asked: 0.7
+    assert control["bass"]["rho_notes"] >= 0.6  # 0.69 measured; asked: 0.7
     assert control["melody"]["ratio_1_to_0"] >= 2 and control["drums"]["ratio_1_to_0"] >= 2
-    assert report["quality"]["melody_8gram_copy_rate"] <= 0.15
-    melody = report["quality"]["by_role"]["melody"]
-    assert melody["pitch_class_entropy"]["overlapping_area"] >= 0.7
+    assert report["valence"]["direction_ok"]["density"]
+    quality = report["quality"]
+    repetition = quality["melody_4gram_repetition"]
+    assert 0.5 * repetition["reference"] <= repetition["generated"] <= 2 * repetition["reference"]
+    assert quality["melody_8gram_copy_rate"] <= 0.15
+    assert quality["by_role"]["melody"]["pitch_class_entropy"]["overlapping_area"] >= 0.7
     assert report["drums_critic"]["pick_beats_random"]
-    # Not met yet with this CI-sized training (measured: see the report of the branch):
-    # melody note density, interval and scale-consistency overlap with the held-out files
-    # (0.44, 0.34, 0.51: the melody plays 5 notes a bar where they play 10), the melody's
-    # 4-gram repetition (0.16 against 0.84), and the valence's mode (every source is major).
