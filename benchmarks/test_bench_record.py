@@ -121,7 +121,7 @@ def test_live_session_replays_bit_for_bit(
         os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(raw),
         PYTHONPATH=os.pathsep.join(sys.path),
     )  # fmt: skip
-    seconds = os.environ.get("ADAPTIVE_BENCH_REPLAY_SECONDS", "30")
+    seconds = os.environ.get("ADAPTIVE_BENCH_REPLAY_SECONDS", "6")
     done = subprocess.run(
         [sys.executable, "-c", SESSION, worker, str(log), seconds, start],
         env=env, capture_output=True, text=True, timeout=600,
