@@ -37,6 +37,11 @@ OFFLINE_BLOCK_FRAMES = 8192
 READY_MARGIN_SECONDS = 0.25  # a state change asked for closer than this to a bar line waits a bar
 
 
+# a bar composed again is at most the look-ahead past the one playing, and starts from the
+# effect state of the bar before it: keep that many bars of state, and a few to spare
+EFFECT_STATES_PAST_LOOKAHEAD = 3
+
+
 @dataclass(frozen=True)
 class EngineSettings:
     """What ``MusicEngine`` was asked for, checked; both cores are built from it."""
@@ -77,6 +82,7 @@ class LocalEngine:
         )
         self._chores: deque[Callable[[], None]] | None = None  # the worker's, when live
         program = build_program(b, sample_rate, self.seed, self._control)
+        program.composer.mixbus.keep_states = lookahead_bars + EFFECT_STATES_PAST_LOOKAHEAD
         self._composer = program.composer
         self._program_ids = itertools.count(1)
         self._log = PlayedLog(report_bars)
@@ -260,6 +266,7 @@ class LocalEngine:
             bundle, self.sample_rate, self.seed, self._control, next(self._program_ids)
         )
         program.allocate(self._max_frames)
+        program.composer.mixbus.keep_states = self.lookahead_bars + EFFECT_STATES_PAST_LOOKAHEAD
         fit_stingers_to_chords(program, self._chores)
         self._journal.drop("the session reloaded a bundle (a replay log holds one)")
         self._bundle = bundle

@@ -29,7 +29,9 @@ __all__ = ["MixBus", "MixSettings", "StemMix", "mix_settings"]
 
 _SILENT = 1e-7  # about -140 dBFS: below it an effect's state is flushed to exact zeros
 # bars of effect state kept for bars that get composed again: a stale bar is at most the
-# look-ahead (8 bars at most) past the one playing, and needs the state of the bar before it
+# look-ahead past the one playing (8 bars at most), and needs the state of the bar before
+# it; an engine that knows its look-ahead keeps fewer (``MixBus.keep_states``): each bar's
+# state holds the reverb's and the delay's tails, about 3 MB
 _KEEP_STATES = 12
 
 
@@ -325,6 +327,7 @@ class MixBus:
         frames_per_beat: float,
     ) -> None:
         self.sample_rate = sample_rate
+        self.keep_states = _KEEP_STATES
         angles = (np.clip([s.pan for s in stems], -1.0, 1.0) + 1.0) * np.pi / 4.0
         # constant power, unity on both channels at the centre
         self.pan = (np.stack([np.cos(angles), np.sin(angles)], axis=1) * np.sqrt(2.0)).astype(
@@ -371,7 +374,7 @@ class MixBus:
         np.multiply(x, self.pan, out=out.transpose(0, 2, 1))
         limiter = self._limit(out, state.limiter, commit)
         self._after[index] = _BusState(reverb_state, delay_state, dc_in, dc_out, limiter)
-        for old in [i for i in self._after if i < index - _KEEP_STATES]:
+        for old in [i for i in self._after if i < index - self.keep_states]:
             del self._after[old]
         return out
 
