@@ -213,13 +213,9 @@ class MusicEngine:
         # steps (each step costs microseconds when the game's own work has evicted the caches)
         limits = self._parameter_ranges.get(name) if type(name) is str else None
         if limits is not None and type(value) is float and math.isfinite(value):
-            low, high = limits
-            self._core.submit_parameter(
-                name, low if value < low else high if value > high else value
-            )
+            self._core.submit_parameter(name, _clamp(value, limits))
             return
         name = self._known("parameter", name, self._bundle.parameters)
-        spec = self._bundle.parameters[name]
         if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
             raise EngineError(f"parameter {name!r} value must be a number, got {_show(value)}")
         try:
@@ -230,8 +226,7 @@ class MusicEngine:
             ) from None
         if not math.isfinite(number):
             raise EngineError(f"parameter {name!r} value must be finite, got {_show(value)}")
-        clamped = min(max(number, float(spec["min"])), float(spec["max"]))
-        self._core.submit_parameter(name, clamped)
+        self._core.submit_parameter(name, _clamp(number, self._parameter_ranges[name]))
 
     def set_state(self, name: str, sync: str | None = None) -> None:
         """Change state; the new music starts exactly on the boundary ``sync`` names.
@@ -301,13 +296,7 @@ class MusicEngine:
         if isinstance(bundle, Bundle):
             new, where = bundle, str(bundle.path or bundle.name)
         elif isinstance(bundle, str | os.PathLike):
-            try:
-                where = os.fspath(bundle)
-                if not isinstance(where, str | bytes):
-                    raise TypeError(f"its __fspath__ gave {type(where).__name__}")
-                where = os.fsdecode(where)
-            except Exception as exc:  # a PathLike that is not one
-                raise EngineError(f"reload() path {_show(bundle)} is not a path: {exc}") from None
+            where = _path_text("reload()", bundle)
             try:
                 new = load_bundle(bundle)
             except (
@@ -387,13 +376,7 @@ class MusicEngine:
         """
         if path is not None and not isinstance(path, str | os.PathLike):
             raise EngineError(f"record() path must be a str, a path or None, got {_show(path)}")
-        where = None
-        if path is not None:
-            try:
-                where = os.fsdecode(os.fspath(path))
-            except Exception as exc:  # a PathLike that is not one
-                raise EngineError(f"record() path {_show(path)} is not a path: {exc}") from None
-        self._core.record(where)
+        self._core.record(None if path is None else _path_text("record()", path))
 
     @property
     def recording(self) -> str | None:
@@ -531,3 +514,19 @@ def _use_process(worker: str, output: str | Output) -> bool:
 
 def _parameter_ranges(bundle: Bundle) -> dict[str, tuple[float, float]]:
     return {name: (float(s["min"]), float(s["max"])) for name, s in bundle.parameters.items()}
+
+
+def _clamp(value: float, limits: tuple[float, float]) -> float:
+    low, high = limits
+    return low if value < low else high if value > high else value
+
+
+def _path_text(call: str, path: str | os.PathLike[str]) -> str:
+    """``path`` as text, or an EngineError naming ``call`` (a PathLike that is not one)."""
+    try:
+        where = os.fspath(path)
+        if not isinstance(where, str | bytes):
+            raise TypeError(f"its __fspath__ gave {type(where).__name__}")
+        return os.fsdecode(where)
+    except Exception as exc:
+        raise EngineError(f"{call} path {_show(path)} is not a path: {exc}") from None

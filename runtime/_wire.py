@@ -56,13 +56,12 @@ class Wire:
         ):
             known = self.names[kind]
             self.names[kind] = known + tuple(n for n in table if n not in known)
-        self._parameter_slots = {name: i for i, name in enumerate(self.names["parameter"])}
         known_events = set(self.event_names)
         added = [
             n for n in (*bundle.states, *bundle.stingers, bundle.name) if n not in known_events
         ]
         self.event_names = self.event_names + tuple(dict.fromkeys(added))
-        self._event_index = {name: i for i, name in enumerate(self.event_names)}
+        self._index_tables()
 
     def tables(self) -> tuple[Any, ...]:
         """The tables as plain data, for the worker to take over."""
@@ -70,6 +69,10 @@ class Wire:
 
     def take_tables(self, tables: tuple[Any, ...]) -> None:
         self.names, self.event_names = dict(tables[0]), tuple(tables[1])
+        self._index_tables()
+
+    def _index_tables(self) -> None:
+        """The lookups packing needs, made whenever the tables change."""
         self._parameter_slots = {name: i for i, name in enumerate(self.names["parameter"])}
         self._event_index = {name: i for i, name in enumerate(self.event_names)}
 
