@@ -52,9 +52,11 @@ training corpus of that role), and the drums append ``groove:0..G-1``.
 - melody, bass: ``pitch_range = [lo, hi]`` (key-normalized pitches seen in
   training: the range mask), ``hidden_size``, ``steps_per_bar``, and ``sampling =
   {"temperature", "top_p", "scale_prior" (12 log-weights per key-normalized pitch
-  class, learned from the sources), "scale_prior_weight", "chord_tone_bias",
-  "motif_copy", "chromatic" (pitch classes), "chromatic_offset" (logits added to
-  them), "calibration"}``; the bake fits ``chromatic_offset`` and ``motif_copy`` to
+  class, learned from the sources), "scale_prior_weight", "interval_prior" (log-weights
+  of the leap from the previous note, 0 to 24 semitones, the last for any larger;
+  learned from the sources), "interval_prior_weight", "notes_per_onset" (notes a
+  chord may hold, 1 for a line), "chord_tone_bias", "motif_copy", "chromatic"
+  (pitch classes), "chromatic_offset" (logits added to them), "calibration"}``; the bake fits ``chromatic_offset`` and ``motif_copy`` to
   the sources (``authoring._calibrate``) and records what it matched in
   ``calibration``;
 - drums_generator: ``latent_size``, ``steps``, ``voices``, ``candidates`` (K), and

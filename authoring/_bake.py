@@ -18,7 +18,7 @@ import os
 import platform
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from adaptive._conditioning import (
     ranks_of,
 )
 from adaptive._errors import AdaptiveError, BundleError, StyleError
-from adaptive._music import DRUM_VOICES, Bar
+from adaptive._music import DRUM_VOICES, Bar, Note
 from adaptive._schema import (
     Manifest,
     Music,
@@ -74,6 +74,8 @@ INTENSITY_RANKS = (0.05, 0.95)  # intensity 0 -> density at the corpus' 5th perc
 REGISTER_RANKS = (0.3, 0.7)  # valence 0 -> register rank 0.3, valence 1 -> 0.7
 AROUSAL_SHIFT = 0.2  # attribute ranks added per unit of arousal above 0.5
 MAX_RHYTHMS = 6
+MAX_NOTES_PER_ONSET = 4  # a melody or bass model's chords: at most this many notes
+MAX_INTERVAL = 24  # the interval prior's last bin: this many semitones or more
 MAX_GROOVES = 4
 CONTROL_ROWS = 21  # intensities the drums' control term steers to
 
@@ -581,7 +583,16 @@ def prepare_jobs(
             "pitch_range": list(data.pitch_range),
             "steps_per_bar": spb,
             "attributes": _attribute_spec(corpus, _heard_from(style, stems)),
-            "sampling": _sampling(config, pitches),
+            "sampling": _sampling(
+                config,
+                pitches,
+                [
+                    [bar.stems[s] for bar in imp.bars]
+                    for imp in imported
+                    for s in stems
+                    if s in imp.stems
+                ],
+            ),
         }
         jobs.append(
             RoleJob(
@@ -721,11 +732,45 @@ def _heard_from(style: Style, stems: Sequence[str]) -> float:
     return min((float(style.stems[s].intensity[0]) for s in stems), default=0.0)
 
 
-def _sampling(config: TrainingConfig, pitches: list[int]) -> dict[str, Any]:
-    """Sampling settings for the runtime, with the soft scale prior learned from the pitches."""
+def _notes_per_onset(bars: Iterable[Sequence[Note]]) -> int:
+    """How many notes may share an onset: the 90th percentile over the sources' onsets
+    (1 for a line; 2 for one doubled at the octave or in thirds), at most 4."""
+    counts = [
+        len({n.pitch for n in notes if n.start == start})
+        for notes in bars
+        for start in {n.start for n in notes}
+    ]
+    return int(min(MAX_NOTES_PER_ONSET, np.percentile(counts, 90))) if counts else 1
+
+
+def _interval_prior(lines: Iterable[Sequence[Sequence[Note]]]) -> list[float]:
+    """Log-weights of the leap between a note and the one before it in the sources
+    (0 to MAX_INTERVAL semitones, the last for any larger), in the order the models
+    write notes: by onset, then low to high within one."""
+    histogram = np.ones(MAX_INTERVAL + 1)  # add-one: no leap is impossible
+    for bars in lines:
+        pitches = [
+            n.pitch for notes in bars for n in sorted(notes, key=lambda n: (n.start, n.pitch))
+        ]
+        leaps = np.minimum(np.abs(np.diff(np.asarray(pitches, dtype=np.int64))), MAX_INTERVAL)
+        histogram += np.bincount(leaps, minlength=MAX_INTERVAL + 1)
+    return [round(float(v), 4) for v in np.log(histogram / histogram.max())]
+
+
+def _sampling(
+    config: TrainingConfig,
+    pitches: list[int],
+    lines: Sequence[Sequence[Sequence[Note]]] = (),
+) -> dict[str, Any]:
+    """Sampling settings for the runtime, with soft priors learned from the sources: the
+    pitch classes of ``pitches``, and the leaps and chords of ``lines`` (each one stem of
+    one source, bar by bar)."""
     histogram = np.bincount(np.asarray(pitches, dtype=np.int64) % 12, minlength=12) + 1.0
     log_prior = np.log(histogram / histogram.max())
     return {
+        "notes_per_onset": _notes_per_onset(bars for line in lines for bars in line),
+        "interval_prior": _interval_prior(lines),
+        "interval_prior_weight": config.interval_prior_weight,
         "temperature": config.sampling_temperature,
         "top_p": config.sampling_top_p,
         "scale_prior": [round(float(v), 4) for v in log_prior],

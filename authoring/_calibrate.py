@@ -1,5 +1,12 @@
-"""Calibrate a melody or bass model's sampling against its sources, at bake: the soft
-scale prior's chromatic offset, then the motif memory's replay chance.
+"""Calibrate a melody or bass model's sampling against its sources, at bake: the
+interval prior's weight, the soft scale prior's chromatic offset, then the motif
+memory's replay chance.
+
+First the weight of the interval prior (the sources' leap histogram, see
+``runtime.generators._sequence``) is set so that the generated bars' mean melodic
+interval (as ``adaptive evaluate`` measures it) equals the sources': a small
+model trained briefly leaps more than its sources, and how much more differs per
+style. It is scanned over ``LEAP_GRID`` and interpolated.
 
 The model's logits already carry the sources' pitch classes; temperature,
 nucleus sampling and the chord-tone bias then decide how many chromatic notes
@@ -20,8 +27,9 @@ generated line's 4-gram repetition equals the sources' over windows of
 ``BARS`` bars: game music built of loops gets loops, through-composed music
 does not. It is scanned over ``COPY_GRID`` and interpolated.
 
-What was fitted goes in ``meta["sampling"]``: ``chromatic`` (pitch classes),
-``chromatic_offset`` (logits), ``motif_copy`` and ``calibration``.
+What was fitted goes in ``meta["sampling"]``: ``interval_prior_weight``,
+``chromatic`` (pitch classes), ``chromatic_offset`` (logits), ``motif_copy`` and
+``calibration``.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from adaptive._music import MAJOR_SCALE, Note
 __all__ = [
     "SamplingTarget",
     "calibrated",
+    "melodic_interval",
     "ngram_repetition",
     "scale_consistency",
     "scale_target",
@@ -49,6 +58,7 @@ BARS = 16  # bars per render
 # motif_copy values scanned. At most 3 bars in 4 replay: a memory that always replays
 # loops the first bars for good, and the game's intensity no longer reaches the line.
 COPY_GRID = (0.0, 0.25, 0.5, 0.75)
+LEAP_GRID = (0.0, 0.5, 1.0, 2.0, 4.0)  # interval prior weights scanned
 GRID = (-4.0, -2.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)  # offsets scanned, lowest first
 BISECTIONS = 4  # then halvings between the two grid points around the target
 
@@ -82,6 +92,7 @@ class SamplingTarget:
     runs: tuple[tuple[str, float, float, tuple[int, ...]], ...]  # (state, valence, arousal, chords)
     heard_from: float  # the intensity from which the stem is faded in
     repetition: float | None = None  # the sources' 4-gram repetition over BARS-bar windows
+    interval: float | None = None  # the sources' mean per-bar melodic interval (semitones)
 
 
 def scale_target(
@@ -101,13 +112,21 @@ def scale_target(
             repetition = ngram_repetition(_line(piece[start : start + BARS]))
             if np.isfinite(repetition):
                 windows.append(repetition)
+    leaps = [interval for bar in bars if np.isfinite(interval := melodic_interval(bar))]
     return SamplingTarget(
+        interval=float(np.mean(leaps)) if leaps else None,
         consistency=float(np.mean(values)) if values else 1.0,
         chromatic=tuple(pc for pc in range(12) if pc not in common),
         runs=tuple((s, float(v), float(a), tuple(c)) for s, v, a, c in runs if c),
         heard_from=float(heard_from),
         repetition=float(np.mean(windows)) if windows else None,
     )
+
+
+def melodic_interval(bar: Sequence[Note]) -> float:
+    """A bar's mean leap between successive notes (chords top note first; nan below 2 notes)."""
+    line = _line([bar])
+    return float(np.mean(np.abs(np.diff(line)))) if len(line) >= 2 else float("nan")
 
 
 def _line(bars: Sequence[Sequence[Note]]) -> list[int]:
@@ -157,6 +176,25 @@ def _repetition(entry: ModelEntry, target: SamplingTarget, copy: float) -> float
     return float(np.mean(finite)) if finite else 0.0
 
 
+def _interval(entry: ModelEntry, target: SamplingTarget, weight: float) -> float:
+    renders = _render(entry, target, {"interval_prior_weight": weight})
+    values = [melodic_interval(bar) for bars in renders for bar in bars]
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else 0.0
+
+
+def _interval_weight(entry: ModelEntry, target: SamplingTarget) -> tuple[float, float]:
+    """The interval prior weight whose leaps meet the target (interpolated on the scan;
+    leaps shrink as the weight grows)."""
+    assert target.interval is not None
+    points = [(w, _interval(entry, target, w)) for w in LEAP_GRID]
+    for (w0, i0), (w1, i1) in zip(points, points[1:], strict=False):
+        if i0 >= target.interval >= i1 and i0 > i1:
+            share = (i0 - target.interval) / (i0 - i1)
+            return w0 + share * (w1 - w0), i0 + share * (i1 - i0)
+    return min(points, key=lambda p: abs(p[1] - target.interval))  # out of reach: nearest
+
+
 def _motif_copy(entry: ModelEntry, target: SamplingTarget) -> tuple[float, float]:
     """The motif_copy whose repetition meets the target (interpolated on the scan)."""
     assert target.repetition is not None
@@ -174,6 +212,17 @@ def calibrated(entry: ModelEntry, target: SamplingTarget | None) -> ModelEntry:
     if target is None or not target.runs or not target.chromatic:
         return entry
     entry = replace(entry, meta=uncalibrated(entry.meta))  # fit afresh, from the style's values
+    leaps: dict[str, Any] = {}
+    if target.interval is not None:
+        weight, interval = _interval_weight(entry, target)
+        configured = entry.meta.get("sampling", {}).get("interval_prior_weight")
+        sampling = {**entry.meta.get("sampling", {}), "interval_prior_weight": round(weight, 4)}
+        entry = replace(entry, meta={**entry.meta, "sampling": sampling})
+        leaps = {
+            "interval_prior_weight_configured": configured,
+            "interval_sources": round(target.interval, 4),
+            "interval_generated": round(interval, 4),
+        }
     # Consistency falls as the offset rises, until chromatic notes become so many
     # that they form a scale of their own (the five black keys fit F# major): so scan
     # up from the lowest offset to the first that reaches the target, then bisect.
@@ -202,6 +251,7 @@ def calibrated(entry: ModelEntry, target: SamplingTarget | None) -> ModelEntry:
         "scale_consistency_sources": round(target.consistency, 4),
         "scale_consistency_generated": round(measured[best], 4),
         "bars": RUNS * BARS,
+        **leaps,
     }
     entry = replace(entry, meta={**entry.meta, "sampling": sampling})
     if target.repetition is not None:
@@ -220,8 +270,9 @@ def uncalibrated(meta: Mapping[str, Any]) -> dict[str, Any]:
     if "sampling" in out:
         sampling = dict(out["sampling"])
         calibration = sampling.get("calibration", {})
-        if "motif_copy_configured" in calibration:
-            sampling["motif_copy"] = calibration["motif_copy_configured"]
+        for key in ("motif_copy", "interval_prior_weight"):
+            if f"{key}_configured" in calibration:
+                sampling[key] = calibration[f"{key}_configured"]
         for key in ("chromatic", "chromatic_offset", "calibration"):
             sampling.pop(key, None)
         out["sampling"] = sampling

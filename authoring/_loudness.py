@@ -55,7 +55,9 @@ def reference_timeline(
 ):  # type: ignore[no-untyped-def]
     """Every trained state in turn at REFERENCE_INTENSITIES (calm to busy, an equal share of
     its time each), changing on bars. The models re-compose with intensity, so the level
-    spans the range a game plays, not two points of it.
+    spans the range a game plays, not two points of it. One of the style's stingers, in
+    turn, plays in the middle of each state, as a game fires them over its music (about
+    one every 16 s; left out, they leave a session with stingers louder than the target).
 
     A state that borrows another's material (a victory or game over) is left out: it is
     a mix of that material, and its level against it (a quiet game over) is the sound
@@ -71,6 +73,10 @@ def reference_timeline(
         share = seconds_per_state / len(REFERENCE_INTENSITIES)
         for k, level in enumerate(REFERENCE_INTENSITIES):
             events.append({"time": start + k * share, "parameter": "intensity", "value": level})
+        stingers = list(bundle.spec.stingers)
+        if stingers:
+            name = stingers[i % len(stingers)]
+            events.append({"time": start + 0.5 * seconds_per_state, "stinger": name})
     duration = seconds_per_state * len(states)
     return Timeline.from_dict({"duration": duration, "events": events}, "reference timeline")
 

@@ -249,7 +249,7 @@ class Composer:
             grid_notes[role], sequences[role] = generator.generate_bar(
                 context.sequences[role], rng, cond
             )
-        grid_notes["harmony"], voicing = self._voicing(chord, intensity, context.voicing)
+        grid_notes["harmony"], voicing = self._voicing(chord, intensity, valence, context.voicing)
         drum_hits = (
             self.drums.generate_bar(rng, cond, ranked=level < 1) if self.drums is not None else []
         )
@@ -349,13 +349,14 @@ class Composer:
         return simpler
 
     def _voicing(
-        self, chord: int, intensity: float, previous: tuple[int, ...] = ()
+        self, chord: int, intensity: float, valence: float, previous: tuple[int, ...] = ()
     ) -> tuple[list[Note], tuple[int, ...]]:
         """The harmony stem's bar: the chord voiced with the least movement from
-        ``previous``, struck on the style's harmony rhythm for this intensity."""
+        ``previous`` in the mood's register, struck on the style's harmony rhythm for
+        this intensity."""
         if self.harmony is not None:
-            return self.harmony.bar_notes(chord, previous, intensity, self.steps_per_bar)
-        voicing = voice_chord(chord, previous)
+            return self.harmony.bar_notes(chord, previous, intensity, self.steps_per_bar, valence)
+        voicing = voice_chord(chord, previous, valence)
         velocity = int(56 + 40 * intensity)
         return [Note(p, 0, self.steps_per_bar, velocity) for p in voicing], voicing
 

@@ -45,6 +45,7 @@ class TrainingConfig:
     sampling_temperature: float = 0.9
     sampling_top_p: float = 0.95  # nucleus: sample only from the smallest set with this mass
     scale_prior_weight: float = 0.5  # weight of the sources' pitch-class log-histogram
+    interval_prior_weight: float = 1.0  # weight of the sources' melodic-interval log-histogram
     chord_tone_bias: float = 1.0  # logit bonus for chord tones on the beat
     motif_copy: float = 0.6  # chance a phrase's 3rd/4th bar replays a token of its 1st/2nd
     harmony_temperature: float = 0.8
@@ -76,6 +77,7 @@ CONFIG_LIMITS: dict[str, tuple[type, float, float]] = {
     "sampling_temperature": (float, 0.05, 5.0),
     "sampling_top_p": (float, 0.05, 1.0),
     "scale_prior_weight": (float, 0.0, 10.0),
+    "interval_prior_weight": (float, 0.0, 10.0),
     "chord_tone_bias": (float, 0.0, 10.0),
     "motif_copy": (float, 0.0, 1.0),
     "harmony_temperature": (float, 0.05, 5.0),

@@ -22,6 +22,9 @@ from ._onnx import OnnxModel
 
 TEMPERATURE = 0.8
 VOICING_RANGE = (48, 72)  # the harmony stem's voices stay within C3..C5 (key-normalized)
+# the voicing's range moves with the mood, by this many semitones at valence 0 or 1:
+# darker music voices its chords lower, as the melody and bass models are asked to
+VOICING_VALENCE_SHIFT = 3
 
 _LETTERS = "CDEFGAB"
 _NATURAL = (0, 2, 4, 5, 7, 9, 11)
@@ -67,11 +70,18 @@ def spell_chord(chord: int, key: Key) -> str:
     return spell_pitch_class(root, key) + ("" if value.quality == "maj" else "m")
 
 
-def voice_chord(chord: int, previous: Sequence[int]) -> tuple[int, ...]:
-    """The chord's three tones (key-normalized pitches in VOICING_RANGE) that move the
-    fewest semitones in total from ``previous`` (voice by voice, low to high); with no
-    previous voicing, the closest to middle C."""
-    lo, hi = VOICING_RANGE
+def voicing_range(valence: float = 0.5) -> tuple[int, int]:
+    """VOICING_RANGE moved with the mood: down for dark music, up for bright."""
+    shift = round(VOICING_VALENCE_SHIFT * (2.0 * min(1.0, max(0.0, valence)) - 1.0))
+    return VOICING_RANGE[0] + shift, VOICING_RANGE[1] + shift
+
+
+def voice_chord(chord: int, previous: Sequence[int], valence: float = 0.5) -> tuple[int, ...]:
+    """The chord's three tones (key-normalized pitches in ``voicing_range(valence)``) that
+    move the fewest semitones in total from ``previous`` (voice by voice, low to high);
+    with no previous voicing, the closest to the range's middle."""
+    lo, hi = voicing_range(valence)
+    middle = 0.5 * (lo + hi)
     options = [
         [p for p in range(lo, hi + 1) if p % 12 == pc] for pc in CHORDS[chord].pitch_classes()
     ]
@@ -83,8 +93,8 @@ def voice_chord(chord: int, previous: Sequence[int]) -> tuple[int, ...]:
         if previous and len(previous) == len(voicing):
             cost = float(sum(abs(a - b) for a, b in zip(voicing, sorted(previous), strict=True)))
         else:
-            cost = abs(float(np.mean(voicing)) - 60.0)
-        cost += 0.01 * abs(float(np.mean(voicing)) - 60.0)  # ties: stay central
+            cost = abs(float(np.mean(voicing)) - middle)
+        cost += 0.01 * abs(float(np.mean(voicing)) - middle)  # ties: stay central
         if best is None or cost < best[0]:
             best = (cost, voicing)
     assert best is not None  # every triad fits in a 24-semitone range
@@ -144,10 +154,15 @@ class HarmonyGenerator:
         return int(rng.choice(len(CHORDS), p=p / total))
 
     def bar_notes(
-        self, chord: int, previous: Sequence[int], intensity: float, steps: int
+        self,
+        chord: int,
+        previous: Sequence[int],
+        intensity: float,
+        steps: int,
+        valence: float = 0.5,
     ) -> tuple[list[Note], tuple[int, ...]]:
         """The harmony stem's notes for one bar and the voicing they end on."""
-        voicing = voice_chord(chord, previous)
+        voicing = voice_chord(chord, previous, valence)
         velocity = int(56 + 40 * min(1.0, max(0.0, intensity)))
         notes = [
             Note(p, start, length, velocity)

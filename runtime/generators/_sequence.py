@@ -1,7 +1,9 @@
 """Melody and bass: a recurrent next-token model stepped token by token.
 
 Sampling happens in numpy under a grammar (POS -> PITCH -> DUR -> VEL, positions
-moving forward, durations that end inside the bar), so every bar decodes. On
+moving forward, durations that end inside the bar), so every bar decodes. A
+position may repeat, for a dyad or a chord, up to ``notes_per_onset`` notes (learned
+at bake from the sources: 1 for a line, 2 for a line doubled or in thirds). On
 top of the model's logits, in this order:
 
 - temperature and nucleus (top-p) sampling, from the model's ``meta["sampling"]``;
@@ -11,6 +13,8 @@ top of the model's logits, in this order:
   sources have them, plus ``chromatic_offset`` on the style's ``chromatic``
   pitch classes, calibrated at bake so that as many chromatic notes get through
   as in the sources;
+- a soft interval prior: ``interval_prior_weight`` times the log histogram of the
+  sources' leaps from one note to the next, so lines move the way the sources' do;
 - chord tones favoured on the beat (``chord_tone_bias``);
 - a motif memory (a copy mechanism, as in pointer-generator models): the third
   and fourth bar of a four-bar phrase replay the phrase's first and second bar,
@@ -50,6 +54,9 @@ DEFAULT_SAMPLING = {
     "scale_prior_weight": 1.0,
     "chord_tone_bias": 1.0,
     "motif_copy": 0.0,
+    "notes_per_onset": 1,
+    "interval_prior": [0.0],
+    "interval_prior_weight": 0.0,
 }
 
 
@@ -64,10 +71,22 @@ def _allows(allowed: np.ndarray, token: int) -> bool:
     return i < len(allowed) and int(allowed[i]) == token
 
 
+def _one_per_pitch_and_onset(notes: list[Note]) -> list[Note]:
+    """The first of notes that share a pitch and an onset (a repeat adds nothing)."""
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for note in notes:
+        if (note.start, note.pitch) not in seen:
+            seen.add((note.start, note.pitch))
+            out.append(note)
+    return out
+
+
 @dataclass
 class SequenceContext:
     hidden: np.ndarray  # (1, H) float32, carried bar to bar
     history: tuple[tuple[int, ...], ...] = field(default_factory=tuple)  # recent bars' tokens
+    last_pitch: int = -1  # the line's latest note, for the interval prior (-1: none yet)
 
 
 class SequenceGenerator:
@@ -83,6 +102,7 @@ class SequenceGenerator:
         self.top_p = float(sampling["top_p"])
         self.chord_tone_bias = float(sampling["chord_tone_bias"])
         self.motif_copy = float(sampling["motif_copy"])
+        self.notes_per_onset = max(1, int(sampling["notes_per_onset"]))
         lo, hi = meta.get("pitch_range", [36, 96])
         self.features = model.entry.conditioning
         v = vocabulary
@@ -127,6 +147,14 @@ class SequenceGenerator:
         self._choice_pitch_on_beat = [
             _choice(self._mask_pitch + self._chord_pitch[c]) for c in range(len(CHORDS))
         ]
+        # the interval prior of each allowed pitch, one row per previous pitch (0..127)
+        leaps = float(sampling["interval_prior_weight"]) * np.asarray(
+            sampling["interval_prior"], dtype=np.float64
+        )
+        pitches = self._choice_pitch[0] - v.pitch_offset
+        distance = np.abs(pitches[None, :] - np.arange(128)[:, None])
+        self._leap_rows = leaps[np.minimum(distance, len(leaps) - 1)]
+        self._leaps = bool(np.any(leaps != 0.0))
 
     def initial_context(self) -> SequenceContext:
         return SequenceContext(hidden=np.zeros((1, self.hidden_size), dtype=np.float32))
@@ -194,16 +222,22 @@ class SequenceGenerator:
         logits, hidden = self._step(v.bar, context.hidden)
         tokens: list[int] = [v.bar]
         position = -1
+        last_pitch = context.last_pitch
+        at_onset = 0  # notes so far at this position
         group: int | None = 0 if memory is not None else None  # the remembered note we follow
         while len(tokens) < 1 + 4 * MAX_NOTES_PER_BAR:
-            # next position, or the end of the bar
+            # next position (this one again, while the onset has room), or the end of the bar
             prefer = -1
             keep = memory is not None and rng.random() < MOTIF_NOTE_KEEP
             if keep and memory is not None and group is not None:
                 prefer = memory[group][0] if group < len(memory) else v.bar
-            token = self._sample(logits, self._choice_pos[position + 1], rng, prefer)
+            earliest = (
+                position if 0 <= position and at_onset < self.notes_per_onset else position + 1
+            )
+            token = self._sample(logits, self._choice_pos[earliest], rng, prefer)
             if token == v.bar:
                 break
+            at_onset = at_onset + 1 if token - v.pos_offset == position else 1
             position = token - v.pos_offset
             if memory is not None:  # follow the remembered note at this position, if any
                 group = next((g for g, m in enumerate(memory) if m[0] == token), None)
@@ -212,6 +246,8 @@ class SequenceGenerator:
             pitch = self._choice_pitch
             if chord >= 0 and position % STEPS_PER_QUARTER == 0 and self.chord_tone_bias > 0:
                 pitch = self._choice_pitch_on_beat[chord]
+            if self._leaps and last_pitch >= 0:
+                pitch = (pitch[0], pitch[1] + self._leap_rows[last_pitch])
             for kind, choice in (
                 (1, pitch),
                 (2, self._choice_dur[position]),
@@ -219,6 +255,8 @@ class SequenceGenerator:
             ):
                 prefer = memory[group][kind] if keep and memory and group is not None else -1
                 token = self._sample(logits, choice, rng, prefer)
+                if kind == 1:
+                    last_pitch = token - v.pitch_offset
                 tokens.append(token)
                 logits, hidden = self._step(token, hidden)
             if memory is not None and group is not None:
@@ -228,4 +266,7 @@ class SequenceGenerator:
                     (g for g, m in enumerate(memory) if m[0] > v.pos_offset + position), len(memory)
                 )
         history = (*context.history, tuple(tokens))[-MEMORY_BARS:]
-        return v.decode_bar(tokens), SequenceContext(hidden=hidden.copy(), history=history)
+        notes = v.decode_bar(tokens)
+        if self.notes_per_onset > 1:
+            notes = _one_per_pitch_and_onset(notes)
+        return notes, SequenceContext(hidden=hidden.copy(), history=history, last_pitch=last_pitch)

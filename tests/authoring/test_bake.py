@@ -236,3 +236,22 @@ def test_import_of_authoring_does_not_load_torch() -> None:
 
     code = "import sys, authoring, adaptive; assert 'torch' not in sys.modules, 'torch loaded'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
+
+
+def test_sampling_priors_learn_the_sources_leaps_and_chords() -> None:
+    from adaptive._music import Note
+    from authoring._bake import MAX_INTERVAL, _interval_prior, _notes_per_onset
+
+    def note(pitch: int, start: int) -> Note:
+        return Note(pitch, start, 1, 90)
+
+    stepwise = [[note(60 + (s % 3), s) for s in range(16)]] * 4  # steps of 1 and 2
+    dyads = [[note(60, s) for s in range(0, 16, 2)] + [note(64, s) for s in range(0, 16, 2)]]
+    assert _notes_per_onset(stepwise) == 1
+    assert _notes_per_onset(dyads) == 2
+    prior = _interval_prior([stepwise])
+    assert len(prior) == MAX_INTERVAL + 1 and max(prior) == 0.0
+    assert prior[1] > prior[7] and prior[2] > prior[12]  # steps, not leaps
+    assert all(np.isfinite(prior))  # a leap the sources lack stays possible
+    # within an onset the models write low to high: the dyad's third is a leap of 4
+    assert np.argmax(_interval_prior([dyads])) == 4

@@ -9,8 +9,10 @@ import pytest
 import adaptive
 from authoring._calibrate import (
     SamplingTarget,
+    _interval,
     _measure,
     calibrated,
+    melodic_interval,
     scale_consistency,
     uncalibrated,
 )
@@ -52,3 +54,29 @@ def test_calibration_meets_the_sources_repetition(tiny_bundle_path: Path) -> Non
     # what the style configured is kept, so a rebuild can tell the calibration still holds
     configured = uncalibrated(entry.meta)["sampling"]["motif_copy"]
     assert uncalibrated(loops.meta)["sampling"]["motif_copy"] == configured
+
+
+def test_calibration_meets_the_sources_leaps(tiny_bundle_path: Path) -> None:
+    from adaptive._music import Note
+
+    entry = adaptive.load_bundle(tiny_bundle_path).models["melody"]
+    runs = (("explore", 0.6, 0.4, (0, 5, 7, 0)),)
+
+    def target(interval: float) -> SamplingTarget:
+        return SamplingTarget(1.0, (1, 3, 6, 8, 10), runs, 0.0, interval=interval)
+
+    free, held = _interval(entry, target(0.0), 0.0), _interval(entry, target(0.0), 4.0)
+    assert held < free  # a heavier interval prior: smaller leaps
+    wanted = 0.5 * (free + held)
+    sampling = calibrated(entry, target(wanted)).meta["sampling"]
+    assert 0.0 < sampling["interval_prior_weight"] < 4.0
+    assert sampling["calibration"]["interval_generated"] == pytest.approx(wanted, abs=0.3)
+    configured = uncalibrated(entry.meta)["sampling"].get("interval_prior_weight")
+    assert (
+        uncalibrated(calibrated(entry, target(wanted)).meta)["sampling"].get(
+            "interval_prior_weight"
+        )
+        == configured
+    )
+    # the measure evaluate uses: chords top note first
+    assert melodic_interval([Note(60, 0, 1, 90), Note(64, 0, 1, 90), Note(62, 2, 1, 90)]) == 3.0

@@ -19,6 +19,7 @@ from runtime.generators._harmony import (
     harmony_rhythm,
     spell_chord,
     voice_chord,
+    voicing_range,
 )
 
 STEPS = 16
@@ -76,6 +77,44 @@ def test_scale_prior_is_soft_and_weighted(bundle: adaptive.Bundle) -> None:
     loose, strict = chromatic_share(0.0), chromatic_share(8.0)
     assert loose > 0.0  # chromatic notes are possible: there is no hard diatonic mask
     assert strict < loose
+
+
+def test_the_interval_prior_is_soft_and_weighted(bundle: adaptive.Bundle) -> None:
+    """A prior that favours steps (as the sources' leap histogram does) shrinks the
+    line's leaps as its weight grows; a large leap stays possible."""
+
+    def leaps(weight: float) -> np.ndarray:
+        steps = [0.0, -0.5, -0.5, -1.5, -2.0] + [-4.0] * 20  # 0..24 semitones
+        generator = melody(
+            bundle, interval_prior=steps, interval_prior_weight=weight, chord_tone_bias=0.0
+        )
+        line = [
+            n.pitch
+            for bar in run_bars(generator, 40, 2)
+            for n in sorted(bar, key=lambda n: n.start)
+        ]
+        return np.abs(np.diff(line))
+
+    free, held = leaps(0.0), leaps(3.0)
+    assert held.mean() < free.mean()
+    assert np.mean(held >= 5) < np.mean(free >= 5)
+
+
+def test_a_line_model_writes_one_note_per_onset_and_a_chord_model_may_stack_them(
+    bundle: adaptive.Bundle,
+) -> None:
+    def stacked(notes_per_onset: int) -> tuple[float, int]:
+        generator = melody(bundle, notes_per_onset=notes_per_onset)
+        bars = run_bars(generator, 40, 3)
+        onsets = [(b, n.start) for b, bar in enumerate(bars) for n in bar]
+        most = max(onsets.count(o) for o in set(onsets))
+        for bar in bars:  # never the same pitch twice on one onset
+            assert len({(n.start, n.pitch) for n in bar}) == len(bar)
+        return len(onsets) / len(set(onsets)), most
+
+    line, chords = stacked(1), stacked(3)
+    assert line == (1.0, 1)
+    assert chords[0] > 1.0 and chords[1] <= 3
 
 
 def test_the_calibrated_chromatic_offset_lets_chromatic_notes_through(
@@ -179,6 +218,24 @@ def test_voicing_moves_the_fewest_semitones() -> None:
         )
         assert sum(abs(a - b) for a, b in zip(voicing, previous, strict=True)) == best
         previous = voicing
+
+
+def test_dark_music_voices_its_chords_lower() -> None:
+    assert voicing_range(0.5) == VOICING_RANGE
+    rng = np.random.default_rng(5)
+    progression = [int(rng.integers(len(CHORDS))) for _ in range(32)]
+
+    def mean_pitch(valence: float) -> float:
+        lo, hi = voicing_range(valence)
+        previous: tuple[int, ...] = ()
+        pitches = []
+        for chord in progression:
+            previous = voice_chord(chord, previous, valence)
+            assert lo <= previous[0] and previous[-1] <= hi
+            pitches += previous
+        return float(np.mean(pitches))
+
+    assert mean_pitch(0.0) < mean_pitch(0.5) < mean_pitch(1.0)
 
 
 def test_harmony_rhythm_follows_the_style_and_intensity() -> None:
