@@ -56,7 +56,8 @@ training corpus of that role), and the drums append ``groove:0..G-1``.
   of the leap from the previous note, 0 to 24 semitones, the last for any larger;
   learned from the sources), "interval_prior_weight", "notes_per_onset" (notes a
   chord may hold, 1 for a line), "chord_tone_bias", "motif_copy", "chromatic"
-  (pitch classes), "chromatic_offset" (logits added to them), "calibration"}``; the bake fits ``chromatic_offset`` and ``motif_copy`` to
+  (pitch classes), "chromatic_offset" (logits added to them), "calibration"}``; the
+  bake fits ``interval_prior_weight``, ``chromatic_offset`` and ``motif_copy`` to
   the sources (``authoring._calibrate``) and records what it matched in
   ``calibration``;
 - drums_generator: ``latent_size``, ``steps``, ``voices``, ``candidates`` (K), and

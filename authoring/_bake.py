@@ -552,8 +552,12 @@ def prepare_jobs(
                     ]
                     runs.append((bar_tokens, conds))
         data = build_windows(runs, config.window_bars, vocab, (min(pitches), max(pitches)))
+        # each stem of each source, bar by bar: what the sampling's priors learn from
+        lines = [
+            [bar.stems[s] for bar in imp.bars] for imp in imported for s in stems if s in imp.stems
+        ]
         target = scale_target(
-            [bar.stems[s] for imp in imported for s in stems if s in imp.stems for bar in imp.bars],
+            [notes for line in lines for notes in line],
             [
                 (state, style.states[state].valence, style.states[state].arousal, chords)
                 for imp in imported
@@ -561,12 +565,7 @@ def prepare_jobs(
                 for state in imp.source.states
             ],
             _heard_from(style, stems),
-            [
-                [bar.stems[s] for bar in imp.bars]
-                for imp in imported
-                for s in stems
-                if s in imp.stems
-            ],
+            lines,
         )
         h = config.sequence_hidden
         r = rng(offset)
@@ -583,16 +582,7 @@ def prepare_jobs(
             "pitch_range": list(data.pitch_range),
             "steps_per_bar": spb,
             "attributes": _attribute_spec(corpus, _heard_from(style, stems)),
-            "sampling": _sampling(
-                config,
-                pitches,
-                [
-                    [bar.stems[s] for bar in imp.bars]
-                    for imp in imported
-                    for s in stems
-                    if s in imp.stems
-                ],
-            ),
+            "sampling": _sampling(config, pitches, lines),
         }
         jobs.append(
             RoleJob(
@@ -768,7 +758,7 @@ def _sampling(
     histogram = np.bincount(np.asarray(pitches, dtype=np.int64) % 12, minlength=12) + 1.0
     log_prior = np.log(histogram / histogram.max())
     return {
-        "notes_per_onset": _notes_per_onset(bars for line in lines for bars in line),
+        "notes_per_onset": _notes_per_onset(notes for line in lines for notes in line),
         "interval_prior": _interval_prior(lines),
         "interval_prior_weight": config.interval_prior_weight,
         "temperature": config.sampling_temperature,

@@ -184,28 +184,33 @@ def _interval(entry: ModelEntry, target: SamplingTarget, weight: float) -> float
     return float(np.mean(finite)) if finite else 0.0
 
 
+def _on_scan(
+    points: Sequence[tuple[float, float]], target: float, rising: bool
+) -> tuple[float, float]:
+    """The setting whose measure meets ``target``, interpolated between two neighbouring
+    scanned settings whose measures bracket it, moving the way the measure is expected to
+    (``rising`` along the scan, or falling); out of reach, the nearest scanned one.
+    Returns (setting, measure)."""
+    for (s0, m0), (s1, m1) in zip(points, points[1:], strict=False):
+        low, high = (m0, m1) if rising else (m1, m0)
+        if low <= target <= high and high > low:
+            share = (target - m0) / (m1 - m0)
+            return s0 + share * (s1 - s0), m0 + share * (m1 - m0)
+    return min(points, key=lambda p: abs(p[1] - target))
+
+
 def _interval_weight(entry: ModelEntry, target: SamplingTarget) -> tuple[float, float]:
-    """The interval prior weight whose leaps meet the target (interpolated on the scan;
-    leaps shrink as the weight grows)."""
+    """The interval prior weight whose leaps meet the target (leaps shrink as it grows)."""
     assert target.interval is not None
     points = [(w, _interval(entry, target, w)) for w in LEAP_GRID]
-    for (w0, i0), (w1, i1) in zip(points, points[1:], strict=False):
-        if i0 >= target.interval >= i1 and i0 > i1:
-            share = (i0 - target.interval) / (i0 - i1)
-            return w0 + share * (w1 - w0), i0 + share * (i1 - i0)
-    return min(points, key=lambda p: abs(p[1] - target.interval))  # out of reach: nearest
+    return _on_scan(points, target.interval, rising=False)
 
 
 def _motif_copy(entry: ModelEntry, target: SamplingTarget) -> tuple[float, float]:
-    """The motif_copy whose repetition meets the target (interpolated on the scan)."""
+    """The motif_copy whose repetition meets the target (repetition grows with it)."""
     assert target.repetition is not None
     points = [(c, _repetition(entry, target, c)) for c in COPY_GRID]
-    for (c0, r0), (c1, r1) in zip(points, points[1:], strict=False):
-        if r0 <= target.repetition <= r1 and r1 > r0:
-            share = (target.repetition - r0) / (r1 - r0)
-            return c0 + share * (c1 - c0), r0 + share * (r1 - r0)
-    best = min(points, key=lambda p: abs(p[1] - target.repetition))  # out of reach: nearest
-    return best
+    return _on_scan(points, target.repetition, rising=True)
 
 
 def calibrated(entry: ModelEntry, target: SamplingTarget | None) -> ModelEntry:
