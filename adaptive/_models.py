@@ -55,8 +55,11 @@ training corpus of that role), and the drums append ``groove:0..G-1``.
   class, learned from the sources), "scale_prior_weight", "interval_prior" (log-weights
   of the leap from the previous note, 0 to 24 semitones, the last for any larger;
   learned from the sources), "interval_prior_weight", "notes_per_onset" (notes a
-  chord may hold, 1 for a line), "chord_tone_bias", "motif_copy", "chromatic"
-  (pitch classes), "chromatic_offset" (logits added to them), "calibration"}``; the
+  chord may hold, 1 for a line), "chord_tone_bias", "motif_copy", "presence" (the
+  chance the role plays a phrase rather than sitting it out, by the arrangement's
+  busyness in equal fifths of the sources' bars, read off intensity from
+  "presence_from", where the role is faded in), "chromatic" (pitch classes),
+  "chromatic_offset" (logits added to them), "calibration"}``; the
   bake fits ``interval_prior_weight``, ``chromatic_offset`` and ``motif_copy`` to
   the sources (``authoring._calibrate``) and records what it matched in
   ``calibration``;

@@ -77,6 +77,7 @@ MAX_RHYTHMS = 6
 MAX_NOTES_PER_ONSET = 4  # a melody or bass model's chords: at most this many notes
 MAX_INTERVAL = 24  # the interval prior's last bin: this many semitones or more
 MAX_GROOVES = 4
+PRESENCE_BINS = 5  # the arrangement's busyness, in equal shares of the sources' bars
 CONTROL_ROWS = 21  # intensities the drums' control term steers to
 
 
@@ -582,7 +583,11 @@ def prepare_jobs(
             "pitch_range": list(data.pitch_range),
             "steps_per_bar": spb,
             "attributes": _attribute_spec(corpus, _heard_from(style, stems)),
-            "sampling": _sampling(config, pitches, lines),
+            "sampling": {
+                **_sampling(config, pitches, lines),
+                "presence": _presence(style, imported, stems, spb, config.phrase_rests),
+                "presence_from": round(_heard_from(style, stems), 4),
+            },
         }
         jobs.append(
             RoleJob(
@@ -731,6 +736,65 @@ def _notes_per_onset(bars: Iterable[Sequence[Note]]) -> int:
         for start in {n.start for n in notes}
     ]
     return int(min(MAX_NOTES_PER_ONSET, np.percentile(counts, 90))) if counts else 1
+
+
+def _presence(
+    style: Style, imported: list[ImportedSource], stems: Sequence[str], spb: int, keep: float
+) -> list[float]:
+    """How often a role plays a bar (rather than sitting it out) in its sources, by how
+    busy the rest of the arrangement is there: PRESENCE_BINS values, from the sparsest
+    fifth of the sources' bars to the busiest. A bar's busyness is the mean density
+    rank of the other stems (0 where they rest); the runtime reads it off intensity.
+    ``keep`` scales the rests (0: the role always plays). Add-one smoothed, and made
+    non-decreasing."""
+    mine = set(stems)
+    others = [s for s in style.stems if s not in mine]
+    corpora = {
+        s: _role_attributes(imported, [s], spb, drums=style.stems[s].role == "drums")
+        for s in others
+    }
+    levels: list[float] = []
+    plays: list[bool] = []
+    for imp in imported:
+        present = [s for s in stems if s in imp.stems]
+        if not present:
+            continue
+        ranked = [
+            ranks_of(
+                np.stack(
+                    [
+                        bar_attributes(bar.stems[s], spb, drums=style.stems[s].role == "drums")
+                        for bar in imp.bars
+                    ]
+                ),
+                corpora[s],
+            )[:, 0]
+            for s in others
+            if s in imp.stems
+        ]
+        busy = np.mean(ranked, axis=0) if ranked else np.zeros(len(imp.bars))
+        levels += [float(x) for x in busy]
+        plays += [any(bar.stems[s] for s in present) for bar in imp.bars]
+    if not plays:
+        return [1.0] * PRESENCE_BINS
+    order = np.argsort(np.asarray(levels), kind="stable")
+    played = np.asarray(plays, dtype=np.float64)[order]
+    shares = [
+        (part.sum() + 1.0) / (len(part) + 2.0) for part in np.array_split(played, PRESENCE_BINS)
+    ]
+    return [round(float(1.0 - keep * (1.0 - p)), 4) for p in _rising(shares)]
+
+
+def _rising(values: Sequence[float]) -> list[float]:
+    """The closest non-decreasing sequence (pool-adjacent-violators, equal weights): a
+    busier arrangement never makes a stem likelier to rest."""
+    blocks: list[list[float]] = []  # [mean, count]
+    for v in values:
+        blocks.append([float(v), 1.0])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            (m1, n1), (m2, n2) = blocks.pop(-2), blocks.pop()
+            blocks.append([(m1 * n1 + m2 * n2) / (n1 + n2), n1 + n2])
+    return [m for m, n in blocks for _ in range(int(n))]
 
 
 def _interval_prior(lines: Iterable[Sequence[Sequence[Note]]]) -> list[float]:

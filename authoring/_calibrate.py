@@ -141,7 +141,8 @@ def _render(
     from adaptive._tokens import Vocabulary
     from runtime.generators import Conditions, OnnxModel, SequenceGenerator
 
-    merged = {**entry.meta.get("sampling", {}), **sampling}
+    # the line as it plays: phrase rests would only thin the bars that are measured
+    merged = {**entry.meta.get("sampling", {}), "presence": [], **sampling}
     model = OnnxModel(replace(entry, meta={**entry.meta, "sampling": merged}))
     spb = int(entry.meta.get("steps_per_bar", 16))
     generator = SequenceGenerator(model, Vocabulary.default(), spb)

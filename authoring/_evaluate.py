@@ -8,8 +8,9 @@ their whole length: ``states`` x ``levels`` x ``seeds`` renders of ``bars`` bars
 - **Controllability** counts every generated note (fades ignored: it asks
   whether the *models* respond): Spearman rho of notes per bar and of each
   attribute against the requested intensity, per stem, over the renders' means.
-  The valence direction renders the same with every state's valence and arousal
-  set dark/calm-less (0.1, 0.9) and bright/calm (0.9, 0.1) and compares mode
+  The valence direction renders every evaluated state at intensity 0.5 with
+  every state's valence and arousal set dark/calm-less (0.1, 0.9) and
+  bright/calm (0.9, 0.1) and compares mode
   (share of minor chords), register (the mean over pitched roles of each role's
   mean pitch) and density.
 - **Quality** counts only the notes that are heard (a stem whose gain is ~0 in a
@@ -18,7 +19,10 @@ their whole length: ``states`` x ``levels`` x ``seeds`` renders of ``bars`` bars
   consistency; melody 4-gram repetition (the reference's over windows as long as
   a render, since repetition grows with length); the 8-gram copy rate of generated
   melody against the training sources; and the Yang & Lerch overlapping area
-  (OA) of each per-bar feature's distribution against the reference's.
+  (OA) of each per-bar feature's distribution against the reference's. With
+  training sources other than the reference, the OA of the training sources'
+  own bars against the reference too: what a model that played its training
+  set back would score, so a reference unlike the training set shows as such.
 - **Drum critic**: for many conditions, K candidates are drawn; the metric is
   the Hamming distance (in onset cells) from a candidate to its nearest real
   drum bar of the sources. It asks what the critic is for (pick the most
@@ -513,7 +517,12 @@ def evaluate(
     mood: dict[str, Any] = {}
     for label, (valence, arousal) in (("dark", (0.1, 0.9)), ("bright", (0.9, 0.1))):
         moody = _with_mood(bundle, valence, arousal)
-        runs = [_render(moody, chosen[0], 0.5, seed, bars, sample_rate) for seed in seeds]
+        # every evaluated state: one state's harmony may not darken where another's does
+        runs = [
+            _render(moody, state, 0.5, seed, bars, sample_rate)
+            for state in chosen
+            for seed in seeds
+        ]
         all_bars = [b for r in runs for b in r.bars]
         chords = [c for r in runs for c in r.chords if 0 <= c < len(CHORDS)]
         by_role = {
@@ -563,6 +572,14 @@ def evaluate(
         )
         for role in roles
     }
+    if training_pieces is not reference_pieces:
+        for role in roles:
+            trained = _features(training_pieces, steps, beat, role)
+            referenced_role = _features(reference_pieces, steps, beat, role)
+            for name in FEATURES:
+                quality["by_role"][role][name]["training_overlapping_area"] = round(
+                    overlapping_area(trained[name], referenced_role[name]), 4
+                )
     # repetition and copying over the full renders (melody as generated)
     gen_lines = [r.melody for r in renders]
     span = bars + WARMUP_BARS  # a render's line: the reference is cut to windows this long
@@ -674,6 +691,19 @@ def format_report(report: Mapping[str, Any]) -> str:
             "  melody alone: "
             + ", ".join(
                 f"{n} {melody[n]['generated']:.2f} vs {melody[n]['reference']:.2f}"
+                for n in (
+                    "pitch_class_entropy",
+                    "note_density",
+                    "melodic_interval",
+                    "scale_consistency",
+                )
+            )
+        )
+    if melody and "training_overlapping_area" in melody["note_density"]:
+        lines.append(
+            "  melody OA of the training sources themselves (a model that played them back): "
+            + ", ".join(
+                f"{n} {melody[n]['training_overlapping_area']:.3f}"
                 for n in (
                     "pitch_class_entropy",
                     "note_density",

@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--training",
         default=None,
-        help="the style the bundle was trained on, for the copy rate (default: the reference)",
+        help="the style the bundle was trained on, for the copy rate and for what its own "
+        "sources score against the reference (default: the reference)",
     )
     evaluate.add_argument("--bars", type=int, default=16, help="bars per render")
     evaluate.add_argument("--seeds", type=int, default=3, help="renders per state and intensity")

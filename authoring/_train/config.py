@@ -48,6 +48,7 @@ class TrainingConfig:
     interval_prior_weight: float = 1.0  # weight of the sources' melodic-interval log-histogram
     chord_tone_bias: float = 1.0  # logit bonus for chord tones on the beat
     motif_copy: float = 0.6  # chance a phrase's 3rd/4th bar replays a token of its 1st/2nd
+    phrase_rests: float = 1.0  # share of the sources' whole-phrase rests kept (0: always play)
     harmony_temperature: float = 0.8
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +81,7 @@ CONFIG_LIMITS: dict[str, tuple[type, float, float]] = {
     "interval_prior_weight": (float, 0.0, 10.0),
     "chord_tone_bias": (float, 0.0, 10.0),
     "motif_copy": (float, 0.0, 1.0),
+    "phrase_rests": (float, 0.0, 1.0),
     "harmony_temperature": (float, 0.05, 5.0),
 }
 assert set(CONFIG_LIMITS) == {f.name for f in fields(TrainingConfig)}

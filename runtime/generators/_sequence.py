@@ -22,7 +22,11 @@ top of the model's logits, in this order:
   probability ``motif_copy`` (fitted at bake to the sources' repetition, see
   ``authoring._calibrate``); a replayed bar keeps each remembered note with
   probability ``MOTIF_NOTE_KEEP`` and samples the rest afresh, so phrases
-  repeat and vary as game music does.
+  repeat and vary as game music does;
+- phrase rests: at the start of each phrase the line sits the phrase out with the
+  chance its sources rest where the arrangement is that busy (``presence``, learned
+  at bake; busyness read off intensity), so a melody comes and goes the way its
+  sources' does. A resting bar still steps the model once, as a bar without notes.
 
 The model is conditioned on target attribute ranks (density, polyphony,
 velocity, register, activity) computed from the game's intensity, valence and
@@ -31,7 +35,7 @@ arousal through ``meta["attributes"]`` (see ``adaptive._conditioning``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -57,7 +61,11 @@ DEFAULT_SAMPLING = {
     "notes_per_onset": 1,
     "interval_prior": [0.0],
     "interval_prior_weight": 0.0,
+    "presence": [],  # none: the line plays every phrase
+    "presence_from": 0.0,
 }
+# the attribute ranks of a bar the stem sits out, as the models were trained on them
+_RESTING = {"density": 0.0, "activity": 0.0}
 
 
 def _choice(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -87,6 +95,8 @@ class SequenceContext:
     hidden: np.ndarray  # (1, H) float32, carried bar to bar
     history: tuple[tuple[int, ...], ...] = field(default_factory=tuple)  # recent bars' tokens
     last_pitch: int = -1  # the line's latest note, for the interval prior (-1: none yet)
+    phrase: tuple[str, int] | None = None  # (state, phrase) the rest decision was made for
+    resting: bool = False  # this phrase is sat out
 
 
 class SequenceGenerator:
@@ -103,6 +113,8 @@ class SequenceGenerator:
         self.chord_tone_bias = float(sampling["chord_tone_bias"])
         self.motif_copy = float(sampling["motif_copy"])
         self.notes_per_onset = max(1, int(sampling["notes_per_onset"]))
+        self.presence = np.asarray(sampling["presence"], dtype=np.float64)
+        self.presence_from = float(sampling["presence_from"])
         lo, hi = meta.get("pitch_range", [36, 96])
         self.features = model.entry.conditioning
         v = vocabulary
@@ -167,6 +179,30 @@ class SequenceGenerator:
             self.attributes, conditions.intensity, conditions.valence, conditions.arousal
         )
 
+    def presence_at(self, conditions: Conditions) -> float:
+        """The chance this line plays a phrase that starts now: the learned presence at the
+        arrangement busyness this intensity asks for (0 where the stem fades in, 1 at full
+        intensity; a driving mood reads busier, as in ``attribute_targets``)."""
+        if self.presence.size == 0:
+            return 1.0
+        knee = min(0.9, max(0.0, self.presence_from))
+        busy = (conditions.intensity - knee) / (1.0 - knee)
+        if self.attributes is not None:
+            busy += float(self.attributes.get("arousal_shift", 0.0)) * (conditions.arousal - 0.5)
+        centres = (np.arange(self.presence.size) + 0.5) / self.presence.size
+        return float(np.interp(min(1.0, max(0.0, busy)), centres, self.presence))
+
+    def _resting(
+        self, context: SequenceContext, conditions: Conditions, rng: np.random.Generator
+    ) -> tuple[tuple[str, int] | None, bool]:
+        """Whether this bar is sat out: decided once per phrase (and on a new state)."""
+        if self.presence.size == 0:
+            return None, False
+        phrase = (conditions.state, conditions.bar_index // PHRASE_BARS)
+        if phrase == context.phrase and conditions.bar_index % PHRASE_BARS:
+            return phrase, context.resting
+        return phrase, bool(rng.random() >= self.presence_at(conditions))
+
     def _step(self, token: int, hidden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._token[0] = token
         logits, hidden_out = self.model.run(
@@ -213,8 +249,15 @@ class SequenceGenerator:
         rng: np.random.Generator,
         conditions: Conditions,
     ) -> tuple[list[Note], SequenceContext]:
-        conditions.encode(self.features, out=self._cond[0], attributes=self.targets(conditions))
         v = self.vocab
+        phrase, resting = self._resting(context, conditions, rng)
+        if resting:  # one bar-without-notes step, and the line carries on after the phrase
+            targets = self.targets(conditions)
+            targets = None if targets is None else {**targets, **_RESTING}
+            conditions.encode(self.features, out=self._cond[0], attributes=targets)
+            _, hidden = self._step(v.bar, context.hidden)
+            return [], replace(context, hidden=hidden.copy(), phrase=phrase, resting=True)
+        conditions.encode(self.features, out=self._cond[0], attributes=self.targets(conditions))
         memory = self._memory(context, conditions.bar_index) if self.motif_copy > 0 else None
         if memory is not None and rng.random() >= self.motif_copy:
             memory = None  # this bar is new material
@@ -269,4 +312,6 @@ class SequenceGenerator:
         notes = v.decode_bar(tokens)
         if self.notes_per_onset > 1:
             notes = _one_per_pitch_and_onset(notes)
-        return notes, SequenceContext(hidden=hidden.copy(), history=history, last_pitch=last_pitch)
+        return notes, SequenceContext(
+            hidden=hidden.copy(), history=history, last_pitch=last_pitch, phrase=phrase
+        )

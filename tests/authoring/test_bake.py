@@ -255,3 +255,27 @@ def test_sampling_priors_learn_the_sources_leaps_and_chords() -> None:
     assert all(np.isfinite(prior))  # a leap the sources lack stays possible
     # within an onset the models write low to high: the dyad's third is a leap of 4
     assert np.argmax(_interval_prior([dyads])) == 4
+
+
+def test_presence_learns_when_a_line_sits_out(tiny_style_path: Path) -> None:
+    """The melody of these sources rests exactly where the drums are sparse: its
+    presence rises from about never (sparse fifths) to about always (busy ones)."""
+    from adaptive._music import Bar, Key, Note
+    from adaptive._style import load_style
+    from authoring._bake import PRESENCE_BINS, _presence, _rising
+    from authoring._midi import ImportedSource
+
+    style = load_style(tiny_style_path)
+    bars = []
+    for b in range(100):
+        busy = b % 2 == 0
+        drums = [Note(36, s, 1, 100) for s in range(0, 16, 1 if busy else 8)]
+        melody = [Note(72, s, 2, 90) for s in range(0, 16, 4)] if busy else []
+        bars.append(Bar(b, 0, {"drums": drums, "melody": melody, "bass": [], "harmony": []}))
+    source = ImportedSource(style.sources[0], Key(0, "major"), False, 0, 480, bars)
+    presence = _presence(style, [source], ["melody"], 16, keep=1.0)
+    assert len(presence) == PRESENCE_BINS
+    assert presence == sorted(presence)  # a busier arrangement never rests more
+    assert presence[0] < 0.1 and presence[-1] > 0.9
+    assert _presence(style, [source], ["melody"], 16, keep=0.0) == [1.0] * PRESENCE_BINS
+    assert _rising([0.2, 0.6, 0.4, 0.9]) == pytest.approx([0.2, 0.5, 0.5, 0.9])

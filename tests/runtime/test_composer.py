@@ -101,6 +101,8 @@ def test_a_borrowed_state_and_a_mood_parameter_reach_every_models_conditioning(
 ) -> None:
     rooms = make_rooms(_with_victory_and_danger(bundle, tmp_path / "v.adaptive"))
     composer = rooms.composer
+    for generator in composer.sequences.values():  # no phrase sat out: every bar is written
+        generator.presence = np.zeros(0)
     fed = _fed_conditions(composer)
     rooms.control.schedule = (StateChange("victory", "bar", 0, 0),)
     rooms.control.parameters["danger"] = 1.0  # half its range: valence -0.2, arousal +0.2

@@ -31,8 +31,12 @@ def bundle(tiny_bundle_path: Path) -> adaptive.Bundle:
     return adaptive.load_bundle(tiny_bundle_path)
 
 
-def melody(bundle: adaptive.Bundle, **sampling: float) -> SequenceGenerator:
+def melody(bundle: adaptive.Bundle, rests: bool = False, **sampling: object) -> SequenceGenerator:
+    """The tiny bundle's melody with these sampling settings; without ``rests`` it plays
+    every phrase (the knobs are tested on the line as it plays)."""
     entry = bundle.models["melody"]
+    if not rests:
+        sampling.setdefault("presence", [])
     meta = {**entry.meta, "sampling": {**entry.meta["sampling"], **sampling}}
     return SequenceGenerator(OnnxModel(replace(entry, meta=meta)), Vocabulary.default(), STEPS)
 
@@ -51,13 +55,16 @@ def run_bars(
 
 
 def test_every_generated_bar_decodes_completely(bundle: adaptive.Bundle) -> None:
-    generator = melody(bundle)
+    generator = melody(bundle, rests=True)
     lo, hi = bundle.models["melody"].meta["pitch_range"]
     context = generator.initial_context()
     rng = np.random.default_rng(0)
     for index in range(60):
         cond = Conditions(float(rng.uniform()), float(rng.uniform()), "combat", index % 24, index)
         notes, context = generator.generate_bar(context, rng, cond)
+        if context.resting:  # a phrase the line sits out (see presence)
+            assert notes == []
+            continue
         tokens = context.history[-1]
         # BAR + one complete POS/PITCH/DUR/VEL group per note: nothing was dropped
         assert len(tokens) == 1 + 4 * len(notes)
@@ -159,6 +166,39 @@ def test_motif_memory_replays_the_phrase_start(
     # with the default keep chance a replay varies, but keeps more than free bars do
     kept = sum(shared(varied[i], varied[i - 2]) for i in (2, 3, 6, 7))
     assert kept > sum(shared(free[i], free[i - 2]) for i in (2, 3, 6, 7))
+
+
+def test_a_line_sits_out_whole_phrases_as_often_as_its_presence_says(
+    bundle: adaptive.Bundle,
+) -> None:
+    assert not any(run_bars(melody(bundle, presence=[0.0] * 5), 8, 0))
+    playing = run_bars(melody(bundle, presence=[1.0] * 5), 8, 0)
+    assert sum(map(bool, playing)) >= 6
+    half = melody(bundle, presence=[0.5] * 5, motif_copy=1.0)
+    phrases = [run_bars(half, 8, seed)[p : p + 4] for seed in range(20) for p in (0, 4)]
+    silent = [not any(phrase) for phrase in phrases]
+    assert 0.25 <= np.mean(silent) <= 0.75
+    # a phrase is sat out whole: a silent bar mid-phrase and a played one do not mix
+    assert all(sum(map(bool, p)) >= 2 for p, rest in zip(phrases, silent, strict=True) if not rest)
+    # the motif memory skips a rest: it remembers the phrase that was played
+    context = half.initial_context()
+    for index in range(12):
+        rng = np.random.default_rng((5, index))
+        before = context.history
+        notes, context = half.generate_bar(context, rng, Conditions(0.7, 0.5, "explore", 0, index))
+        if not notes and context.resting:
+            assert context.history == before
+
+
+def test_presence_is_read_off_intensity_from_where_the_stem_fades_in(
+    bundle: adaptive.Bundle,
+) -> None:
+    line = melody(bundle, presence=[0.0, 0.25, 0.5, 0.75, 1.0], presence_from=0.2)
+    at = [line.presence_at(Conditions(x, 0.5, "explore", 0, 0)) for x in (0.0, 0.2, 0.6, 1.0)]
+    assert at == pytest.approx([0.0, 0.0, 0.5, 1.0])
+    calm = line.presence_at(Conditions(0.6, 0.5, "explore", 0, 0, arousal=0.1))
+    assert calm < at[2]  # a calm mood reads as a sparser arrangement
+    assert melody(bundle, presence=[]).presence_at(Conditions(0.0, 0.5, "explore", 0, 0)) == 1.0
 
 
 def test_top_p_narrows_sampling_to_the_likeliest_token(bundle: adaptive.Bundle) -> None:
