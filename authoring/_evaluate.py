@@ -21,8 +21,9 @@ their whole length: ``states`` x ``levels`` x ``seeds`` renders of ``bars`` bars
   melody against the training sources; and the Yang & Lerch overlapping area
   (OA) of each per-bar feature's distribution against the reference's. With
   training sources other than the reference, the OA of the training sources'
-  own bars against the reference too: what a model that played its training
-  set back would score, so a reference unlike the training set shows as such.
+  own bars against the reference too, and their repetition: what a model that
+  played its training set back would score, so a reference unlike the training
+  set shows as such.
 - **Drum critic**: for many conditions, K candidates are drawn; the metric is
   the Hamming distance (in onset cells) from a candidate to its nearest real
   drum bar of the sources. It asks what the critic is for (pick the most
@@ -591,6 +592,10 @@ def evaluate(
             [[_melody_line([b]) for b in p] for p in reference_pieces], span
         ),
     }
+    if training_pieces is not reference_pieces:
+        quality["melody_4gram_repetition"]["training"] = windowed_repetition(
+            [[_melody_line([b]) for b in p] for p in training_pieces], span
+        )
     quality["melody_8gram_copy_rate"] = round(
         float(np.mean([g in train_grams for g in gen_grams])) if gen_grams else 0.0, 4
     )
@@ -713,8 +718,10 @@ def format_report(report: Mapping[str, Any]) -> str:
             )
         )
     rep = report["quality"]["melody_4gram_repetition"]
+    trained = f", training sources {rep['training']:.3f}" if "training" in rep else ""
     lines.append(
-        f"  melody 4-gram repetition: {rep['generated']:.3f} (reference {rep['reference']:.3f})"
+        f"  melody 4-gram repetition: {rep['generated']:.3f} (reference {rep['reference']:.3f}"
+        f"{trained})"
     )
     lines.append(
         f"  melody 8-gram copy rate vs training: {report['quality']['melody_8gram_copy_rate']:.3f}"
