@@ -27,6 +27,7 @@ __all__ = [
     "encode_condition",
     "bar_attributes",
     "attribute_targets",
+    "arousal_shift",
     "rank_table",
     "ranks_of",
     "ATTRIBUTES",
@@ -177,6 +178,11 @@ def ranks_of(values: np.ndarray, corpus: np.ndarray) -> np.ndarray:
     return out
 
 
+def arousal_shift(spec: Mapping[str, Any], arousal: float) -> float:
+    """How far a mood's arousal moves intensity-driven targets (see attribute_targets)."""
+    return float(spec.get("arousal_shift", 0.0)) * (arousal - 0.5)
+
+
 def attribute_targets(
     spec: Mapping[str, Any], intensity: float, valence: float, arousal: float = 0.5
 ) -> dict[str, float]:
@@ -191,7 +197,7 @@ def attribute_targets(
     every intensity-driven attribute up by that much per unit of arousal above 0.5
     (so a driving mood is busier at the same intensity).
     """
-    shift = float(spec.get("arousal_shift", 0.0)) * (arousal - 0.5)
+    shift = arousal_shift(spec, arousal)
     targets: dict[str, float] = {}
     for name, line in spec.get("control", {}).items():
         at_zero, at_one, driver = float(line[0]), float(line[1]), line[2]

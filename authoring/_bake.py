@@ -537,6 +537,7 @@ def prepare_jobs(
         if not stems:
             continue
         corpus = _role_attributes(imported, stems, spb, drums=False)
+        heard_from = _heard_from(style, stems)
         runs = []
         pitches: list[int] = []
         for imp in imported:
@@ -565,7 +566,7 @@ def prepare_jobs(
                 for chords in [[bar.chord for bar in imp.bars if bar.chord >= 0]]
                 for state in imp.source.states
             ],
-            _heard_from(style, stems),
+            heard_from,
             lines,
         )
         h = config.sequence_hidden
@@ -582,11 +583,11 @@ def prepare_jobs(
             "hidden_size": h,
             "pitch_range": list(data.pitch_range),
             "steps_per_bar": spb,
-            "attributes": _attribute_spec(corpus, _heard_from(style, stems)),
+            "attributes": _attribute_spec(corpus, heard_from),
             "sampling": {
                 **_sampling(config, pitches, lines),
                 "presence": _presence(style, imported, stems, spb, config.phrase_rests),
-                "presence_from": round(_heard_from(style, stems), 4),
+                "presence_from": round(heard_from, 4),
             },
         }
         jobs.append(
@@ -747,31 +748,27 @@ def _presence(
     rank of the other stems (0 where they rest); the runtime reads it off intensity.
     ``keep`` scales the rests (0: the role always plays). Add-one smoothed, and made
     non-decreasing."""
-    mine = set(stems)
-    others = [s for s in style.stems if s not in mine]
-    corpora = {
-        s: _role_attributes(imported, [s], spb, drums=style.stems[s].role == "drums")
+    others = [s for s in style.stems if s not in stems]
+    # each other stem's raw attributes, bar by bar per source: measured once, they are
+    # both the stem's ranking corpus and what is ranked in it
+    raw = {
+        s: {
+            k: np.stack(
+                [bar_attributes(b.stems[s], spb, style.stems[s].role == "drums") for b in imp.bars]
+            )
+            for k, imp in enumerate(imported)
+            if s in imp.stems
+        }
         for s in others
     }
+    corpora = {s: np.concatenate(list(rows.values())) for s, rows in raw.items() if rows}
     levels: list[float] = []
     plays: list[bool] = []
-    for imp in imported:
+    for k, imp in enumerate(imported):
         present = [s for s in stems if s in imp.stems]
         if not present:
             continue
-        ranked = [
-            ranks_of(
-                np.stack(
-                    [
-                        bar_attributes(bar.stems[s], spb, drums=style.stems[s].role == "drums")
-                        for bar in imp.bars
-                    ]
-                ),
-                corpora[s],
-            )[:, 0]
-            for s in others
-            if s in imp.stems
-        ]
+        ranked = [ranks_of(rows[k], corpora[s])[:, 0] for s, rows in raw.items() if k in rows]
         busy = np.mean(ranked, axis=0) if ranked else np.zeros(len(imp.bars))
         levels += [float(x) for x in busy]
         plays += [any(bar.stems[s] for s in present) for bar in imp.bars]

@@ -65,6 +65,8 @@ __all__ = [
 ]
 
 WARMUP_BARS = 2
+# the melody features the report lines up against the reference (the acceptance's four)
+MELODY_BARS = ("pitch_class_entropy", "note_density", "melodic_interval", "scale_consistency")
 HEARD_GAIN = 0.05
 FEATURES = (
     "pitch_class_entropy",
@@ -195,6 +197,11 @@ def _features(
             for name, value in _bar_features(bar, piece[i - 1] if i else None, steps, beat).items():
                 table[name].append(value)
     return table
+
+
+def _melody_repetition(pieces: Sequence[Sequence[_Bar]], span: int) -> float:
+    """The pieces' melody 4-gram repetition over windows of ``span`` bars."""
+    return windowed_repetition([[_melody_line([b]) for b in p] for p in pieces], span)
 
 
 def _melody_line(piece: Sequence[_Bar]) -> list[int]:
@@ -567,19 +574,18 @@ def evaluate(
     # The mix compares whole bars; per role compares a stem with the same role of the
     # reference (sources often carry only some roles, so the mix alone would mislead).
     quality: dict[str, Any] = compare(generated, referenced)
+    by_role_reference = {role: _features(reference_pieces, steps, beat, role) for role in roles}
     quality["by_role"] = {
-        role: compare(
-            _features(heard, steps, beat, role), _features(reference_pieces, steps, beat, role)
-        )
+        role: compare(_features(heard, steps, beat, role), by_role_reference[role])
         for role in roles
     }
-    if training_pieces is not reference_pieces:
+    distinct_training = training_pieces is not reference_pieces
+    if distinct_training:
         for role in roles:
             trained = _features(training_pieces, steps, beat, role)
-            referenced_role = _features(reference_pieces, steps, beat, role)
             for name in FEATURES:
                 quality["by_role"][role][name]["training_overlapping_area"] = round(
-                    overlapping_area(trained[name], referenced_role[name]), 4
+                    overlapping_area(trained[name], by_role_reference[role][name]), 4
                 )
     # repetition and copying over the full renders (melody as generated)
     gen_lines = [r.melody for r in renders]
@@ -588,14 +594,10 @@ def evaluate(
     gen_grams = [g for line in gen_lines for g in _grams(line, 8)]
     quality["melody_4gram_repetition"] = {
         "generated": _mean(ngram_repetition(line) for line in gen_lines),
-        "reference": windowed_repetition(
-            [[_melody_line([b]) for b in p] for p in reference_pieces], span
-        ),
+        "reference": _melody_repetition(reference_pieces, span),
     }
-    if training_pieces is not reference_pieces:
-        quality["melody_4gram_repetition"]["training"] = windowed_repetition(
-            [[_melody_line([b]) for b in p] for p in training_pieces], span
-        )
+    if distinct_training:
+        quality["melody_4gram_repetition"]["training"] = _melody_repetition(training_pieces, span)
     quality["melody_8gram_copy_rate"] = round(
         float(np.mean([g in train_grams for g in gen_grams])) if gen_grams else 0.0, 4
     )
@@ -696,26 +698,13 @@ def format_report(report: Mapping[str, Any]) -> str:
             "  melody alone: "
             + ", ".join(
                 f"{n} {melody[n]['generated']:.2f} vs {melody[n]['reference']:.2f}"
-                for n in (
-                    "pitch_class_entropy",
-                    "note_density",
-                    "melodic_interval",
-                    "scale_consistency",
-                )
+                for n in MELODY_BARS
             )
         )
     if melody and "training_overlapping_area" in melody["note_density"]:
         lines.append(
             "  melody OA of the training sources themselves (a model that played them back): "
-            + ", ".join(
-                f"{n} {melody[n]['training_overlapping_area']:.3f}"
-                for n in (
-                    "pitch_class_entropy",
-                    "note_density",
-                    "melodic_interval",
-                    "scale_consistency",
-                )
-            )
+            + ", ".join(f"{n} {melody[n]['training_overlapping_area']:.3f}" for n in MELODY_BARS)
         )
     rep = report["quality"]["melody_4gram_repetition"]
     trained = f", training sources {rep['training']:.3f}" if "training" in rep else ""

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from adaptive._conditioning import PHRASE_BARS, attribute_targets
+from adaptive._conditioning import PHRASE_BARS, arousal_shift, attribute_targets
 from adaptive._music import CHORDS, STEPS_PER_QUARTER, Note
 from adaptive._tokens import VELOCITY_BINS, Vocabulary
 
@@ -114,7 +114,8 @@ class SequenceGenerator:
         self.motif_copy = float(sampling["motif_copy"])
         self.notes_per_onset = max(1, int(sampling["notes_per_onset"]))
         self.presence = np.asarray(sampling["presence"], dtype=np.float64)
-        self.presence_from = float(sampling["presence_from"])
+        self._presence_knee = min(0.9, max(0.0, float(sampling["presence_from"])))
+        self._presence_centres = (np.arange(self.presence.size) + 0.5) / max(1, self.presence.size)
         lo, hi = meta.get("pitch_range", [36, 96])
         self.features = model.entry.conditioning
         v = vocabulary
@@ -185,12 +186,11 @@ class SequenceGenerator:
         intensity; a driving mood reads busier, as in ``attribute_targets``)."""
         if self.presence.size == 0:
             return 1.0
-        knee = min(0.9, max(0.0, self.presence_from))
+        knee = self._presence_knee
         busy = (conditions.intensity - knee) / (1.0 - knee)
         if self.attributes is not None:
-            busy += float(self.attributes.get("arousal_shift", 0.0)) * (conditions.arousal - 0.5)
-        centres = (np.arange(self.presence.size) + 0.5) / self.presence.size
-        return float(np.interp(min(1.0, max(0.0, busy)), centres, self.presence))
+            busy += arousal_shift(self.attributes, conditions.arousal)
+        return float(np.interp(min(1.0, max(0.0, busy)), self._presence_centres, self.presence))
 
     def _resting(
         self, context: SequenceContext, conditions: Conditions, rng: np.random.Generator
